@@ -1,0 +1,113 @@
+"""LeNet-5 on MNIST (LeCun, Bottou, Bengio & Haffner 1998): train on the 60k training set, report test error.
+
+Reads top to bottom: the config fields, the input preprocessing, then the training run. Model: shared.models.lenet5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import keras
+import numpy as np
+
+from shared.data.mnist import load_mnist
+from shared.models.lenet5 import build_lenet5, paper_layers_trainable_params
+from shared.runner import RunContext
+from shared.training import EpochCurves, StopOnNonFinite, classification_error, piecewise_constant_lr
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    pad_to: int
+    """Side of the input field; the paper centres the 28x28 digits in 32x32 so strokes reach C5's receptive fields."""
+    background: float
+    """Input value of white pixels (paper: -0.1, so the input mean is roughly 0)."""
+    foreground: float
+    """Input value of black pixels (paper: 1.175, so the input variance is roughly 1)."""
+    train_limit: int | None = None
+    """Use only the first N training images (smoke profile only); None = all 60,000."""
+    test_limit: int | None = None
+    """Use only the first N test images (smoke profile only); None = all 10,000."""
+    validation_holdout: int = 0
+    """Tuning mode: hold out the last N training images and report val_error; the test set is not read at all."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    """Passes through the training set (paper: 20)."""
+    batch_size: int
+    """Examples per update (paper: 1, online updates)."""
+    optimizer: Literal["sgd", "adam"]
+    """sgd stands in for the paper's stochastic diagonal Levenberg-Marquardt; adam is the cpu profile's choice."""
+    momentum: float
+    """SGD momentum (ignored by adam)."""
+    lr_values: list[float]
+    """Learning rate per phase of the per-pass schedule."""
+    lr_boundaries_epochs: list[int]
+    """Epochs at which the next lr value starts (len = len(lr_values) - 1)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig
+    train: TrainConfig
+
+
+def preprocess(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """uint8 (N, 28, 28) -> float32 (N, pad_to, pad_to, 1), background/foreground mapped as in the paper."""
+    scale = (cfg.foreground - cfg.background) / 255.0
+    x = images.astype("float32") * scale + cfg.background
+    pad = (cfg.pad_to - x.shape[1]) // 2
+    x = np.pad(x, ((0, 0), (pad, pad), (pad, pad)), constant_values=cfg.background)
+    return x[..., None]
+
+
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    lr = piecewise_constant_lr(cfg.lr_boundaries_epochs, cfg.lr_values, steps_per_epoch)
+    if cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=cfg.momentum)
+    return keras.optimizers.Adam(learning_rate=lr)
+
+
+def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
+    mnist = load_mnist()
+    ctx.record_data("mnist", mnist.variant, mnist.sources)
+    x_train = preprocess(mnist.x_train[: cfg.data.train_limit], cfg.data)
+    y_train = mnist.y_train[: cfg.data.train_limit].astype("int32")
+    if cfg.data.validation_holdout > 0:
+        held = cfg.data.validation_holdout
+        x_train, x_eval, y_train, y_eval = x_train[:-held], x_train[-held:], y_train[:-held], y_train[-held:]
+        eval_name = "val_error"
+    else:
+        x_eval = preprocess(mnist.x_test[: cfg.data.test_limit], cfg.data)
+        y_eval = mnist.y_test[: cfg.data.test_limit].astype("int32")
+        eval_name = "test_error"
+
+    model = build_lenet5(num_classes=10, input_size=cfg.data.pad_to)
+    steps_per_epoch = -(-len(x_train) // cfg.train.batch_size)
+    model.compile(
+        optimizer=make_optimizer(cfg.train, steps_per_epoch),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    # The evaluation error is logged per epoch to draw the curve only; nothing is chosen on it (no early stopping).
+    curves = EpochCurves(ctx.curves, steps_per_epoch, {eval_name: lambda m: classification_error(m, x_eval, y_eval)})
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=cfg.train.batch_size,
+        epochs=cfg.train.epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=[StopOnNonFinite(), curves],
+    )
+    return {
+        eval_name: classification_error(model, x_eval, y_eval),
+        "train_error": classification_error(model, x_train, y_train),
+        "updates": steps_per_epoch * cfg.train.epochs,
+        "epochs": cfg.train.epochs,
+        "trainable_params": model.count_params(),
+        "paper_layers_trainable_params": paper_layers_trainable_params(model),
+    }

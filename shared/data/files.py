@@ -1,0 +1,112 @@
+"""Checksum-verified dataset files: local cache first, then an offline mirror, then the normal download."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.errors import ReplicateError
+from shared.paths import data_dir, mirror_dirs
+
+DOWNLOAD_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset as a set of files with pinned SHA-256 sums and the base URLs that serve them."""
+
+    name: str
+    variant: str  # what exactly these files are; recorded in every run's run_meta.json
+    folder: str  # sub-folder of the cache (and of a mirror)
+    sha256: dict[str, str]
+    urls: tuple[str, ...] = ()
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check(path: Path, expected: str) -> None:
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ReplicateError(
+            f"checksum mismatch for {path}: expected sha256 {expected}, got {actual} "
+            "(corrupt or wrong file; delete it to fetch it again)"
+        )
+
+
+def _copy_into(source: Path, target: Path, expected: str) -> None:
+    """Copy to a temporary name beside target, verify, then rename, so the cache never holds a partial file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        shutil.copyfile(source, tmp)
+        _check(tmp, expected)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _download(url: str, target: Path, expected: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "replicate-suite"})
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            shutil.copyfileobj(response, out)
+        _check(tmp, expected)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def fetch_file(spec: DatasetSpec, name: str) -> tuple[Path, str]:
+    """Return (verified path in the cache, where it came from): cache, mirror:<path> or download:<url>."""
+    expected = spec.sha256[name]
+    cached = data_dir() / spec.folder / name
+    if cached.exists():
+        _check(cached, expected)
+        return cached, "cache"
+    mirrors = mirror_dirs()
+    for mirror in mirrors:
+        for candidate in (mirror / spec.folder / name, mirror / name):
+            if candidate.is_file():
+                _check(candidate, expected)
+                _copy_into(candidate, cached, expected)
+                return cached, f"mirror:{candidate}"
+    where = f"not in {cached.parent}, not in any mirror ({', '.join(map(str, mirrors)) or 'set REPLICATE_DATA_MIRROR'})"
+    if os.environ.get("REPLICATE_OFFLINE") == "1":
+        raise ReplicateError(f"{spec.name} file {name} {where}, and downloads are off (REPLICATE_OFFLINE=1)")
+    failures = []
+    for base in spec.urls:
+        url = base.rstrip("/") + "/" + name
+        try:
+            _download(url, cached, expected)
+            return cached, f"download:{url}"
+        except ReplicateError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any network failure means: try the next URL
+            failures.append(f"{url}: {exc}")
+    raise ReplicateError(f"{spec.name} file {name} {where}, and the download failed ({'; '.join(failures)})")
+
+
+def fetch_dataset(spec: DatasetSpec) -> tuple[dict[str, Path], dict[str, str]]:
+    """Fetch and verify every file of a dataset; returns paths and per-file sources."""
+    paths, sources = {}, {}
+    for name in spec.sha256:
+        paths[name], sources[name] = fetch_file(spec, name)
+    return paths, sources

@@ -1,0 +1,75 @@
+"""MNIST from the four official IDX gzip files (LeCun, Cortes & Burges), checksum-pinned; no TensorFlow needed."""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from shared.data.files import DatasetSpec, fetch_dataset
+from shared.errors import ReplicateError
+
+MNIST = DatasetSpec(
+    name="mnist",
+    variant="official MNIST IDX files (sha256-verified)",
+    folder="mnist",
+    sha256={
+        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    # The original host first, then the long-standing public mirror of the same bytes.
+    urls=("https://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
+)
+
+_IDX_MAGIC = {2049: 1, 2051: 3}  # labels: 1-D, images: 3-D; both uint8
+
+
+@dataclass(frozen=True)
+class MnistData:
+    """MNIST as uint8 arrays plus what was read: x (N, 28, 28) in 0..255, y (N,) in 0..9."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    variant: str
+    sources: dict[str, str]
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse one gzip-compressed IDX file of unsigned bytes (magic 2049 or 2051)."""
+    with gzip.open(path, "rb") as handle:
+        raw = handle.read()
+    magic = int.from_bytes(raw[:4], "big")
+    if magic not in _IDX_MAGIC:
+        raise ReplicateError(f"{path}: not an IDX uint8 file (magic {magic}, expected 2049 or 2051)")
+    ndim = _IDX_MAGIC[magic]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(shape))
+    if len(raw) - offset != expected:
+        raise ReplicateError(f"{path}: header says {shape} ({expected} bytes) but holds {len(raw) - offset}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
+
+
+def load_mnist(spec: DatasetSpec | None = None) -> MnistData:
+    """Fetch (cache → mirror → download), verify and parse the four MNIST files."""
+    spec = spec if spec is not None else MNIST
+    paths, sources = fetch_dataset(spec)
+    arrays = {name: read_idx(path) for name, path in paths.items()}
+    data = MnistData(
+        x_train=arrays["train-images-idx3-ubyte.gz"],
+        y_train=arrays["train-labels-idx1-ubyte.gz"],
+        x_test=arrays["t10k-images-idx3-ubyte.gz"],
+        y_test=arrays["t10k-labels-idx1-ubyte.gz"],
+        variant=spec.variant,
+        sources=sources,
+    )
+    for split, (x, y) in {"train": (data.x_train, data.y_train), "test": (data.x_test, data.y_test)}.items():
+        if len(x) != len(y):
+            raise ReplicateError(f"mnist {split}: {len(x)} images but {len(y)} labels")
+    return data

@@ -1,0 +1,84 @@
+"""What a run ran on: git commit, package versions, backend and device."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+
+import keras
+
+from shared.paths import PROJECT_ROOT
+
+# Paths a pipeline run rewrites itself; changes there do not make the code that produced a result "dirty".
+_GENERATED = (":!results", ":!reports", ":!dvc.lock", ":!README.md")
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=20, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def git_state() -> dict[str, object]:
+    """The commit checked out and whether tracked source files differ from it."""
+    commit = _git("rev-parse", "HEAD")
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *_GENERATED)
+    return {"commit": commit or "unknown", "dirty": bool(dirty) if dirty is not None else None}
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that decide numerical results."""
+    versions = {"python": platform.python_version()}
+    for name in ("numpy", "keras", "tensorflow", "jax", "jaxlib", "torch", "gymnasium", "ale-py", "mujoco"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_description() -> str:
+    """The accelerator the backend computes on, or the CPU model when there is none."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        devices = jax.devices()
+        if devices and devices[0].platform != "cpu":
+            return f"{len(devices)}x {devices[0].device_kind}"
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            return f"{len(gpus)}x {details.get('device_name', 'GPU')}"
+    return f"cpu: {_cpu_name()} ({os.cpu_count()} cores)"
+
+
+def environment() -> dict[str, object]:
+    """Everything run_meta records about the machine and code."""
+    return {
+        "git": git_state(),
+        "versions": package_versions(),
+        "backend": keras.backend.backend(),
+        "device": device_description(),
+        "platform": platform.platform(),
+    }

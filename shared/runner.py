@@ -1,0 +1,144 @@
+"""Run one replication for one profile and seed, writing its folder atomically (temp folder, then rename)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from shared.config import ResolvedConfig, load_config
+from shared.environment import environment
+from shared.errors import ReplicateError
+from shared.paths import replications_dir, results_dir
+from shared.results import META_FILE, METRICS_FILE, CurveLog, check_metrics, run_folder, write_json
+from shared.training import Diverged
+
+
+@dataclass
+class RunContext:
+    """What a replication's run() gets besides its config and seed: a scratch folder, curves, data provenance."""
+
+    out_dir: Path
+    curves: CurveLog = field(default_factory=CurveLog)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def record_data(self, name: str, variant: str, sources: dict[str, str]) -> None:
+        """Note which data variant was read and where each file came from (shown in run_meta and the report)."""
+        self.data[name] = {"variant": variant, "sources": sources}
+
+
+def known_replications() -> list[str]:
+    """Ids of all replications: folders under replications/ with a run.py."""
+    return sorted(p.parent.name for p in replications_dir().glob("*/run.py"))
+
+
+def replication_path(replication_id: str) -> Path:
+    """replications/<id>/, or a clear error naming the known ids."""
+    ids = known_replications()
+    if replication_id not in ids:
+        raise ReplicateError(f"unknown replication {replication_id!r} (known: {', '.join(ids) or 'none'})")
+    return replications_dir() / replication_id
+
+
+def load_module(replication_id: str) -> ModuleType:
+    """Import replications/<id>/run.py; it must define a Config dataclass and run(cfg, seed, ctx)."""
+    path = replication_path(replication_id) / "run.py"
+    name = f"replications_{replication_id}_run"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    for attr in ("Config", "run"):
+        if not hasattr(module, attr):
+            raise ReplicateError(f"{path}: must define {attr}")
+    return module
+
+
+def resolve_config(replication_id: str, profile: str) -> ResolvedConfig:
+    """The validated config of a replication for a profile."""
+    module = load_module(replication_id)
+    return load_config(replication_path(replication_id) / "config.yaml", profile, module.Config)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_replication(
+    replication_id: str,
+    profile: str,
+    seed: int,
+    results_root: Path | None = None,
+    deterministic: bool = True,
+) -> Path:
+    """Validate, run, and move the finished folder to results/<id>/<profile>/seed_<n>/; returns that folder.
+
+    A run that raises leaves nothing behind. A run whose loss became non-finite is a result (status `diverged`).
+    """
+    from shared.seeding import seed_everything  # imports keras; after validation so bad input fails fast
+
+    if seed < 0:
+        raise ReplicateError(f"seed must be >= 0, got {seed}")
+    module = load_module(replication_id)
+    cfg = resolve_config(replication_id, profile)
+    root = Path(results_root) if results_root is not None else results_dir()
+    created_root = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{replication_id}-{profile}-seed_{seed}-", dir=root))
+    moved = False
+    try:
+        started, t0 = _now(), time.perf_counter()
+        seed_everything(seed, deterministic=deterministic)
+        ctx = RunContext(out_dir=tmp)
+        status, extra = "ok", {}
+        try:
+            metrics = module.run(cfg.params, seed, ctx)
+        except Diverged as exc:
+            status, extra = "diverged", {"diverged_step": exc.step, "diverged_metric": exc.metric}
+            metrics = {"diverged_step": exc.step}
+        wall = time.perf_counter() - t0
+        write_json(tmp / METRICS_FILE, check_metrics(metrics))
+        ctx.curves.write(tmp)
+        meta = {
+            "replication": replication_id,
+            "profile": profile,
+            "seed": seed,
+            "status": status,
+            **extra,
+            "budget": cfg.budget,
+            "config": cfg.values,
+            "data": ctx.data,
+            "deterministic_ops": deterministic,
+            "started": started,
+            "finished": _now(),
+            "wall_seconds": round(wall, 3),
+            "command": " ".join(sys.argv),
+            **environment(),
+        }
+        write_json(tmp / META_FILE, meta)
+        final = run_folder(root, replication_id, profile, seed)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        old = None
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+        os.replace(tmp, final)
+        moved = True
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+    finally:
+        if not moved:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if created_root and not any(root.iterdir()):
+                root.rmdir()

@@ -1,0 +1,88 @@
+"""Pieces every supervised replication's training loop uses: divergence guard, per-epoch curves, schedules."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+
+class Diverged(Exception):
+    """Raised when the training loss becomes NaN or infinite; the runner records status `diverged` at `step`."""
+
+    def __init__(self, step: int, metric: str = "loss"):
+        super().__init__(f"{metric} became non-finite at step {step}")
+        self.step = step
+        self.metric = metric
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training the moment the batch loss is NaN/inf (a result to record, not a crash)."""
+
+    def __init__(self):
+        super().__init__()
+        self.step = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise Diverged(self.step)
+
+
+class EpochCurves(keras.callbacks.Callback):
+    """After each epoch, logs the training loss/error and any extra evaluations into a CurveLog at the update count.
+
+    `evaluations` maps a curve name to a function of the model returning a number (e.g. test error); these are
+    recorded only, never used to choose anything.
+    """
+
+    def __init__(
+        self,
+        curves,
+        steps_per_epoch: int,
+        evaluations: dict[str, Callable[[keras.Model], float]],
+        progress: bool = True,
+    ):
+        super().__init__()
+        self.curves = curves
+        self.steps_per_epoch = steps_per_epoch
+        self.evaluations = evaluations
+        self.progress = progress
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        step = (epoch + 1) * self.steps_per_epoch
+        values = {"train_loss": float(logs["loss"])}
+        if "accuracy" in logs:
+            values["train_error"] = 1.0 - float(logs["accuracy"])
+        values.update({name: fn(self.model) for name, fn in self.evaluations.items()})
+        self.curves.add(step, **values)
+        if self.progress:
+            shown = " ".join(f"{k} {v:.4g}" for k, v in values.items())
+            elapsed = time.perf_counter() - self.started
+            print(f"  epoch {epoch + 1} (step {step}, {elapsed:.0f}s): {shown}", file=sys.stderr, flush=True)
+
+
+def piecewise_constant_lr(boundaries_epochs: list[int], values: list[float], steps_per_epoch: int):
+    """A learning rate that takes values[i] until epoch boundaries_epochs[i] (a per-pass schedule as in the papers)."""
+    if len(values) != len(boundaries_epochs) + 1:
+        raise ValueError(f"need len(values) == len(boundaries) + 1, got {len(values)} and {len(boundaries_epochs)}")
+    if not boundaries_epochs:
+        return float(values[0])
+    boundaries = [int(b * steps_per_epoch) for b in boundaries_epochs]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, [float(v) for v in values])
+
+
+def classification_error(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
+    """Fraction of misclassified examples, computed batch by batch through the compiled predict step."""
+    wrong = 0
+    for start in range(0, len(x), batch_size):
+        probs = model.predict_on_batch(x[start : start + batch_size])
+        wrong += int(np.sum(np.argmax(np.asarray(probs), axis=-1) != y[start : start + batch_size]))
+    return wrong / len(x)

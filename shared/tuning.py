@@ -1,0 +1,51 @@
+"""Choose a profile's settings on a validation split, never on the test set: run candidate overrides in parallel.
+
+Candidates are override mappings applied on top of a profile (as profiles are applied on top of the paper block).
+Their runs are scratch runs: nothing is written to results/; the caller records the table it gets back.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from shared.config import from_dict, merge_override, read_yaml, resolve
+
+
+def _run_candidate(replication_id: str, profile: str, overrides: dict[str, Any], seed: int) -> dict[str, Any]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    if keras.backend.backend() == "tensorflow":  # one core per candidate; candidates run side by side
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    from shared.runner import RunContext, load_module, replication_path
+    from shared.seeding import seed_everything
+
+    module = load_module(replication_id)
+    path = replication_path(replication_id) / "config.yaml"
+    values = merge_override(resolve(read_yaml(path), profile, str(path)), overrides, "candidate")
+    values.pop("budget")
+    params = from_dict(module.Config, values, "candidate")
+    seed_everything(seed)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
+        metrics = module.run(params, seed, RunContext(out_dir=scratch))
+    return {"metrics": metrics, "wall_seconds": time.perf_counter() - started}
+
+
+def tune(
+    replication_id: str, profile: str, candidates: dict[str, dict[str, Any]], seed: int = 0, workers: int = 2
+) -> dict[str, dict[str, Any]]:
+    """Run every candidate once (same seed) and return {name: {metrics, wall_seconds}}."""
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {
+            name: pool.submit(_run_candidate, replication_id, profile, overrides, seed)
+            for name, overrides in candidates.items()
+        }
+        return {name: future.result() for name, future in futures.items()}

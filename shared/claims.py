@@ -165,9 +165,9 @@ def evaluate_target(target: Target, runs: list[RunRecord], profile: str) -> Targ
     elif kind == "above":
         holds, detail = mean >= rule["bound"], f"{mean:.6g} >= {rule['bound']:g}"
     elif kind == "ordering":
-        pairs = list(zip(means, means[1:]))
+        pairs = list(zip(means, means[1:], strict=False))
         holds = all(a < b for a, b in pairs) if rule["order"] == "increasing" else all(a > b for a, b in pairs)
-        detail = ", ".join(f"{n}={m:.4g}" for n, m in zip(names, means))
+        detail = ", ".join(f"{n}={m:.4g}" for n, m in zip(names, means, strict=True))
     else:  # trend: mean change of the curve from its first to its last point
         need = float(rule.get("min_change", 0.0))
         holds = -mean >= need if rule["direction"] == "decreasing" else mean >= need

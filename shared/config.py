@@ -141,12 +141,24 @@ def from_dict(schema: type, values: Any, path: str) -> Any:
     return schema(**kwargs)
 
 
-def load_config(config_path: Path, profile: str, schema: type) -> ResolvedConfig:
-    """Read config.yaml, apply the profile, and validate it against the replication's Config dataclass."""
-    raw = read_yaml(config_path)
+def _typed(config_path: Path, raw: dict[str, Any], profile: str, schema: type) -> ResolvedConfig:
     values = resolve(raw, profile, str(config_path))
+    if profile != "paper" and "budget" not in (raw["profiles"][profile] or {}):
+        raise ReplicateError(f"{config_path}: profiles.{profile} needs its own 'budget' string (what this run costs)")
     budget = values.pop("budget", None)
     if not isinstance(budget, str) or not budget.strip():
         raise ReplicateError(f"{config_path}: profile {profile!r} needs a 'budget' string (what this run costs)")
     params = from_dict(schema, values, f"{config_path}: {profile}")
     return ResolvedConfig(profile=profile, budget=budget, values=values, params=params)
+
+
+def load_config(config_path: Path, profile: str, schema: type) -> ResolvedConfig:
+    """Read config.yaml, apply the profile, and validate it against the replication's Config dataclass.
+
+    Every profile is validated, not only the one asked for, so a typo anywhere in the file fails at once.
+    """
+    if profile not in PROFILES:
+        raise ReplicateError(f"unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
+    raw = read_yaml(config_path)
+    resolved = {p: _typed(config_path, raw, p, schema) for p in PROFILES}
+    return resolved[profile]

@@ -209,7 +209,8 @@ def readme_table(profile: str, reports: list[ReplicationReport]) -> str:
             f"| [{c.replication}](replications/{c.replication}/) | {_escape(c.claim)} "
             f"| {_escape(c.source.get('paper', ''))} | {rep.verdict} | {len(rep.runs)} |"
         )
-    lines.append(f"\nFull numbers, budgets and figures: [reports/{profile}/comparison.md](reports/{profile}/comparison.md).")
+    link = f"reports/{profile}/comparison.md"
+    lines.append(f"\nFull numbers, budgets and figures: [{link}]({link}).")
     return "\n".join(lines)
 
 

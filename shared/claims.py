@@ -92,7 +92,8 @@ def _parse_target(raw: Any, where: str) -> Target:
     if kind in ("below", "above") and not isinstance(rule.get("bound"), (int, float)):
         raise ReplicateError(f"{where}.rule: {kind} needs a numeric bound")
     if kind == "ordering" and (
-        not isinstance(rule.get("metrics"), list) or len(rule["metrics"]) < 2
+        not isinstance(rule.get("metrics"), list)
+        or len(rule["metrics"]) < 2
         or rule.get("order") not in ("increasing", "decreasing")
     ):
         raise ReplicateError(f"{where}.rule: ordering needs metrics (>= 2) and order increasing|decreasing")
@@ -105,8 +106,12 @@ def _parse_target(raw: Any, where: str) -> Target:
     if not metric:
         raise ReplicateError(f"{where}: missing metric")
     return Target(
-        metric=metric, rule=rule, binds=tuple(binds), paper=raw.get("paper"),
-        label=str(raw.get("label", "")), held=held,
+        metric=metric,
+        rule=rule,
+        binds=tuple(binds),
+        paper=raw.get("paper"),
+        label=str(raw.get("label", "")),
+        held=held,
     )
 
 
@@ -148,9 +153,7 @@ def evaluate_target(target: Target, runs: list[RunRecord], profile: str) -> Targ
     if profile not in target.binds:
         return TargetResult(target, "not_run", detail=f"does not bind profile {profile}")
     names = rule["metrics"] if kind == "ordering" else [target.metric]
-    values = {
-        name: (_curve_changes(runs, name) if kind == "trend" else _metric_values(runs, name)) for name in names
-    }
+    values = {name: (_curve_changes(runs, name) if kind == "trend" else _metric_values(runs, name)) for name in names}
     if any(not v for v in values.values()):
         return TargetResult(target, "not_run", detail="no completed run has this metric")
     summaries = {name: summarize(v) for name, v in values.items()}

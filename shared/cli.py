@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from shared.errors import ReplicateError
-
-# Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -48,9 +44,13 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from shared.runner import resolve_config, run_replication
+    from shared.backend import import_backend_quietly
+    from shared.runner import replication_path, resolve_config, run_replication
 
-    resolve_config(args.id, args.profile)  # validate before importing the heavy machinery
+    replication_path(args.id)  # unknown ids and profiles fail before the backend is imported
+    _check_profile(args.profile)
+    import_backend_quietly()
+    resolve_config(args.id, args.profile)
     for seed in args.seeds:
         folder = run_replication(
             args.id, args.profile, seed, results_root=Path(args.out), deterministic=not args.no_determinism

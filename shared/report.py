@@ -38,6 +38,8 @@ def evaluate(profile: str, results_root: Path) -> list[ReplicationReport]:
 def _fmt(value: float | None) -> str:
     if value is None:
         return "—"
+    if float(value).is_integer() and abs(value) >= 1:
+        return f"{int(value):,}"
     return f"{value:.4g}"
 
 
@@ -185,8 +187,16 @@ def plot_curves(rep: ReplicationReport, out_path: Path) -> bool:
     data = pd.concat(frames, ignore_index=True)
     sns.set_theme(style="whitegrid")
     grid = sns.relplot(
-        data=data, x="step", y="value", col="metric", kind="line", errorbar=("pi", 100),
-        facet_kws={"sharey": False}, col_wrap=min(3, data["metric"].nunique()), height=3.2, aspect=1.2,
+        data=data,
+        x="step",
+        y="value",
+        col="metric",
+        kind="line",
+        errorbar=("pi", 100),
+        facet_kws={"sharey": False},
+        col_wrap=min(3, data["metric"].nunique()),
+        height=3.2,
+        aspect=1.2,
     )
     grid.set_titles("{col_name}")
     grid.set_axis_labels("updates", "")

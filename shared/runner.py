@@ -15,11 +15,9 @@ from types import ModuleType
 from typing import Any
 
 from shared.config import ResolvedConfig, load_config
-from shared.environment import environment
-from shared.errors import ReplicateError
+from shared.errors import Diverged, ReplicateError
 from shared.paths import replications_dir, results_dir
 from shared.results import META_FILE, METRICS_FILE, CurveLog, check_metrics, run_folder, write_json
-from shared.training import Diverged
 
 
 @dataclass
@@ -85,7 +83,9 @@ def run_replication(
 
     A run that raises leaves nothing behind. A run whose loss became non-finite is a result (status `diverged`).
     """
-    from shared.seeding import seed_everything  # imports keras; after validation so bad input fails fast
+    # These import the Keras backend; only a run needs them (bad input fails before, and fast).
+    from shared.environment import environment
+    from shared.seeding import seed_everything
 
     if seed < 0:
         raise ReplicateError(f"seed must be >= 0, got {seed}")

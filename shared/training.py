@@ -10,14 +10,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-
-class Diverged(Exception):
-    """Raised when the training loss becomes NaN or infinite; the runner records status `diverged` at `step`."""
-
-    def __init__(self, step: int, metric: str = "loss"):
-        super().__init__(f"{metric} became non-finite at step {step}")
-        self.step = step
-        self.metric = metric
+from shared.errors import Diverged
 
 
 class StopOnNonFinite(keras.callbacks.Callback):

@@ -40,8 +40,14 @@ def test_c3_connection_table_is_table_1():
     sizes = [len(c) for c in C3_CONNECTIONS]
     assert sizes == [3] * 6 + [4] * 9 + [6]
     assert sum(sizes) == 60
-    rows = ["X...XXX..XXXX.XX", "XX...XXX..XXXX.X", "XXX...XXX..X.XXX",
-            ".XXX..XXXX..X.XX", "..XXX..XXXX.XX.X", "...XXX..XXXX.XXX"]
+    rows = [
+        "X...XXX..XXXX.XX",
+        "XX...XXX..XXXX.X",
+        "XXX...XXX..X.XXX",
+        ".XXX..XXXX..X.XX",
+        "..XXX..XXXX.XX.X",
+        "...XXX..XXXX.XXX",
+    ]
     for s2_map, row in enumerate(rows):
         assert [s2_map in c for c in C3_CONNECTIONS] == [ch == "X" for ch in row]
 

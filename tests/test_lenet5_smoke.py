@@ -12,8 +12,14 @@ def test_smoke_run_writes_valid_files(tiny_mnist, tmp_path):
     folder = run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path / "results")
     assert folder == tmp_path / "results" / "lenet5_mnist" / "smoke" / "seed_0"
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert set(metrics) == {"test_error", "train_error", "updates", "epochs", "trainable_params",
-                            "paper_layers_trainable_params"}
+    assert set(metrics) == {
+        "test_error",
+        "train_error",
+        "updates",
+        "epochs",
+        "trainable_params",
+        "paper_layers_trainable_params",
+    }
     assert 0.0 <= metrics["test_error"] <= 1.0 and metrics["updates"] == 8  # 256 images / batch 32
     assert metrics["paper_layers_trainable_params"] == 60_000
     meta = json.loads((folder / "run_meta.json").read_text())

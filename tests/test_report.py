@@ -14,7 +14,7 @@ def test_report_from_smoke_runs(tiny_mnist, tmp_path):
     assert main(["run", "lenet5_mnist", "--profile", "smoke", "--seeds", "0-1", "--out", str(results)]) == 0
     assert main(["report", "--profile", "smoke", "--results", str(results), "--reports", str(reports)]) == 0
     md = (reports / "smoke" / "comparison.md").read_text()
-    assert "| lenet5_mnist | trainable parameters of C1..F6 | 6e+04 | 6e+04 (n=2" in md
+    assert "| lenet5_mnist | trainable parameters of C1..F6 | 60,000 | 60,000 ± 0 (n=2, range 60,000–60,000)" in md
     assert "**reproduced**" in md and "synthetic test fixture" in md
     claims = json.loads((reports / "smoke" / "claims.json").read_text())
     (rep,) = claims["replications"]

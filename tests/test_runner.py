@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from shared.errors import Diverged
 from shared.runner import load_module, run_replication
-from shared.training import Diverged
 
 
 def test_failed_run_leaves_no_result_folder(tiny_mnist, tmp_path, monkeypatch):

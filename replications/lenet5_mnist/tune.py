@@ -16,15 +16,28 @@ HOLDOUT = {"data": {"validation_holdout": 10_000}}
 
 
 def sgd(batch: int, lrs: list[float], boundaries: list[int], momentum: float = 0.0) -> dict:
-    train = {"optimizer": "sgd", "batch_size": batch, "momentum": momentum, "lr_values": lrs,
-             "lr_boundaries_epochs": boundaries, "epochs": 20}
+    train = {
+        "optimizer": "sgd",
+        "batch_size": batch,
+        "momentum": momentum,
+        "lr_values": lrs,
+        "lr_boundaries_epochs": boundaries,
+        "epochs": 20,
+    }
     return {**HOLDOUT, "train": train}
 
 
 CANDIDATES = {
-    "adam b64 1e-3/3e-4/1e-4 @10,15": {**HOLDOUT, "train": {
-        "optimizer": "adam", "batch_size": 64, "lr_values": [1e-3, 3e-4, 1e-4], "lr_boundaries_epochs": [10, 15],
-        "epochs": 20}},
+    "adam b64 1e-3/3e-4/1e-4 @10,15": {
+        **HOLDOUT,
+        "train": {
+            "optimizer": "adam",
+            "batch_size": 64,
+            "lr_values": [1e-3, 3e-4, 1e-4],
+            "lr_boundaries_epochs": [10, 15],
+            "epochs": 20,
+        },
+    },
     "sgd+mom0.9 b32 .01/.003/.001 @10,15": sgd(32, [0.01, 0.003, 0.001], [10, 15], momentum=0.9),
     "sgd b32 .05/.02/.005 @8,14": sgd(32, [0.05, 0.02, 0.005], [8, 14]),
     "sgd b32 .1/.03/.01 @8,14": sgd(32, [0.1, 0.03, 0.01], [8, 14]),
@@ -50,10 +63,9 @@ def main() -> None:
         lines.append(
             f"| {name} | {m['val_error']:.4f} | {m['train_error']:.5f} | {m['updates']} | {out['wall_seconds']:.0f} |"
         )
-    lines += ["", "Candidates as overrides of the cpu profile:", "", "```json",
-              json.dumps(CANDIDATES, indent=1), "```"]
+    lines += ["", "Candidates as overrides of the cpu profile:", "", "```json", json.dumps(CANDIDATES, indent=1), "```"]
     Path(__file__).with_name("tuning.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[:6 + len(outcomes)]))
+    print("\n".join(lines[: 6 + len(outcomes)]))
 
 
 if __name__ == "__main__":

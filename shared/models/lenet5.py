@@ -18,9 +18,21 @@ PAPER_TRAINABLE_PARAMS = 60_000
 
 # Table I of the paper: which S2 feature maps (rows) feed each C3 feature map (columns).
 C3_CONNECTIONS: tuple[tuple[int, ...], ...] = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2),
+    (1, 2, 3),
+    (2, 3, 4),
+    (3, 4, 5),
+    (4, 5, 0),
+    (5, 0, 1),
+    (0, 1, 2, 3),
+    (1, 2, 3, 4),
+    (2, 3, 4, 5),
+    (3, 4, 5, 0),
+    (4, 5, 0, 1),
+    (5, 0, 1, 2),
+    (0, 1, 3, 4),
+    (1, 2, 4, 5),
+    (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )
 
@@ -131,9 +143,7 @@ class PartiallyConnectedConv2D(layers.Layer):
 
 
 def _conv(filters: int, fan_in: int, name: str) -> layers.Conv2D:
-    return layers.Conv2D(
-        filters, 5, padding="valid", kernel_initializer=FanInUniform(fan_in=fan_in), name=name
-    )
+    return layers.Conv2D(filters, 5, padding="valid", kernel_initializer=FanInUniform(fan_in=fan_in), name=name)
 
 
 def build_lenet5(num_classes: int = 10, input_size: int = 32) -> keras.Model:

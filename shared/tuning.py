@@ -40,12 +40,20 @@ def _run_candidate(replication_id: str, profile: str, overrides: dict[str, Any],
 
 
 def tune(
-    replication_id: str, profile: str, candidates: dict[str, dict[str, Any]], seed: int = 0, workers: int = 2
-) -> dict[str, dict[str, Any]]:
-    """Run every candidate once (same seed) and return {name: {metrics, wall_seconds}}."""
+    replication_id: str,
+    profile: str,
+    candidates: dict[str, dict[str, Any]],
+    seeds: list[int],
+    workers: int = 2,
+) -> dict[str, list[dict[str, Any]]]:
+    """Run every candidate for every seed; returns {name: [{seed, metrics, wall_seconds}, ...]}."""
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {
-            name: pool.submit(_run_candidate, replication_id, profile, overrides, seed)
+            (name, seed): pool.submit(_run_candidate, replication_id, profile, overrides, seed)
             for name, overrides in candidates.items()
+            for seed in seeds
         }
-        return {name: future.result() for name, future in futures.items()}
+        outcomes: dict[str, list[dict[str, Any]]] = {name: [] for name in candidates}
+        for (name, seed), future in futures.items():
+            outcomes[name].append({"seed": seed, **future.result()})
+        return outcomes

@@ -16,7 +16,7 @@ def test_smoke_profile_reproduces_every_example(tmp_path):
     verdict, targets = evaluate_claim(claim, runs, "smoke")
     failed = {t.target.label: t.detail for t in targets if t.verdict != "reproduced"}
     assert not failed and verdict == "reproduced"
-    assert len(targets) == 24  # every exact example binds smoke; only the Monte-Carlo init checks do not
+    assert len(targets) == 25  # every exact example binds smoke; only the Monte-Carlo init checks do not
 
 
 def test_delta_recursion_by_hand_matches_the_notes():

@@ -25,4 +25,5 @@ def test_report_from_smoke_runs(tiny_mnist, tmp_path):
 def test_readme_claims_table_matches_committed_results():
     text = (PROJECT_ROOT / "README.md").read_text()
     block = text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip()
-    assert block == readme_table("cpu", evaluate("cpu", results_dir())).strip()
+    expected = readme_table("cpu", evaluate("cpu", results_dir())).strip()
+    assert block == expected, "README claims table is stale: run `replicate report --profile cpu --readme README.md`"

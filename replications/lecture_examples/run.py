@@ -213,15 +213,23 @@ def init_example(cfg: InitConfig, rng: np.random.Generator) -> dict[str, float]:
     }
 
 
-def adam_equations(cfg: AdamConfig, curvature: float) -> list[float]:
-    """Kingma & Ba's Algorithm 1 written out for f(w) = (a/2) w^2: the trajectory w_0..w_steps."""
+def adam_equations(cfg: AdamConfig, curvature: float, efficient: bool) -> list[float]:
+    """Kingma & Ba's Adam written out for f(w) = (a/2) w^2: the trajectory w_0..w_steps.
+
+    efficient=False is Algorithm 1 (epsilon added to sqrt(v_hat)); efficient=True is the reordering given after it
+    in Sec. 2 (alpha_t = alpha sqrt(1 - beta_2^t) / (1 - beta_1^t), epsilon added to sqrt(v)), which Keras uses.
+    """
     w, m, v, path = cfg.start, 0.0, 0.0, [cfg.start]
     for t in range(1, cfg.steps + 1):
         g = curvature * w
         m = cfg.beta_1 * m + (1 - cfg.beta_1) * g
         v = cfg.beta_2 * v + (1 - cfg.beta_2) * g * g
-        m_hat, v_hat = m / (1 - cfg.beta_1**t), v / (1 - cfg.beta_2**t)
-        w = w - cfg.learning_rate * m_hat / (np.sqrt(v_hat) + cfg.epsilon)
+        if efficient:
+            alpha_t = cfg.learning_rate * np.sqrt(1 - cfg.beta_2**t) / (1 - cfg.beta_1**t)
+            w = w - alpha_t * m / (np.sqrt(v) + cfg.epsilon)
+        else:
+            m_hat, v_hat = m / (1 - cfg.beta_1**t), v / (1 - cfg.beta_2**t)
+            w = w - cfg.learning_rate * m_hat / (np.sqrt(v_hat) + cfg.epsilon)
         path.append(w)
     return path
 
@@ -239,13 +247,18 @@ def adam_keras(cfg: AdamConfig, curvature: float) -> list[float]:
 
 
 def adam_example(cfg: AdamConfig) -> dict[str, float]:
-    diffs, first_steps = [], []
+    def max_diff(a: list[float], b: list[float]) -> float:
+        return max(abs(x - y) for x, y in zip(a, b, strict=True))
+
+    efficient_diffs, algorithm1_diffs, first_steps = [], [], []
     for a in cfg.curvatures:
-        keras_path, written = adam_keras(cfg, a), adam_equations(cfg, a)
-        diffs.append(max(abs(k - e) for k, e in zip(keras_path, written, strict=True)))
+        keras_path = adam_keras(cfg, a)
+        efficient_diffs.append(max_diff(keras_path, adam_equations(cfg, a, efficient=True)))
+        algorithm1_diffs.append(max_diff(keras_path, adam_equations(cfg, a, efficient=False)))
         first_steps.append(abs(keras_path[1] - keras_path[0]) / cfg.learning_rate)
     return {
-        "adam_keras_vs_equations_max_abs_diff": max(diffs),
+        "adam_keras_vs_equations_max_abs_diff": max(efficient_diffs),
+        "adam_keras_vs_algorithm1_max_abs_diff": max(algorithm1_diffs),
         "adam_first_step_over_lr_min": min(first_steps),
         "adam_first_step_over_lr_max": max(first_steps),
     }

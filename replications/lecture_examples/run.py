@@ -96,7 +96,10 @@ def relu_net(cfg: BackpropConfig) -> keras.Model:
 
 
 def backprop_by_hand(cfg: BackpropConfig) -> list[np.ndarray]:
-    """The notes' delta recursion in NumPy: delta^L = (a^L - y) relu'(z^L), delta^l = (W^{l+1})^T delta^{l+1} relu'(z^l)."""
+    """The notes' delta recursion in NumPy.
+
+    delta^L = (a^L - y) relu'(z^L); delta^l = (W^{l+1})^T delta^{l+1} * relu'(z^l); dC/dW^l = delta^l (a^{l-1})^T.
+    """
     ws = [np.array(w, dtype=float) for w in (cfg.w1, cfg.w2, cfg.w3)]
     activations, zs = [np.array(cfg.x, dtype=float)], []
     for w in ws:

@@ -22,8 +22,14 @@ SEEDS = [100, 101]  # disjoint from the seeds of the reported runs
 
 
 def sgd(batch: int, lrs: list[float], boundaries: list[int], momentum: float = 0.0) -> dict:
-    train = {"optimizer": "sgd", "batch_size": batch, "momentum": momentum, "lr_values": lrs,
-             "lr_boundaries_epochs": boundaries, "epochs": 20}
+    train = {
+        "optimizer": "sgd",
+        "batch_size": batch,
+        "momentum": momentum,
+        "lr_values": lrs,
+        "lr_boundaries_epochs": boundaries,
+        "epochs": 20,
+    }
     return {**HOLDOUT, "train": train}
 
 

@@ -167,7 +167,12 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
 
 
 def plot_curves(rep: ReplicationReport, out_path: Path) -> bool:
-    """Learning curves over seeds (mean line, band = min–max over seeds), one panel per curve metric."""
+    """Learning curves over seeds (line = mean, band = min–max over seeds), one panel per curve.
+
+    A curve named "panel/line" (e.g. "test_accuracy/batchnorm") is drawn as one line of a shared panel, so
+    variants of a replication can be compared in one axes; other names get a panel each. A panel whose name ends
+    in "_by_layer" has the layer index, not the update count, in the step column.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -185,25 +190,41 @@ def plot_curves(rep: ReplicationReport, out_path: Path) -> bool:
     if not frames:
         return False
     data = pd.concat(frames, ignore_index=True)
+    split = data["metric"].str.split("/", n=1, expand=True)
+    data["panel"] = split[0]
+    data["line"] = split[1].fillna(split[0]) if split.shape[1] > 1 else split[0]
+    panels = list(dict.fromkeys(data["panel"]))
+    columns = min(3, len(panels))
+    rows_needed = -(-len(panels) // columns)
     sns.set_theme(style="whitegrid")
-    grid = sns.relplot(
-        data=data,
-        x="step",
-        y="value",
-        col="metric",
-        kind="line",
-        errorbar=("pi", 100),
-        facet_kws={"sharey": False},
-        col_wrap=min(3, data["metric"].nunique()),
-        height=3.2,
-        aspect=1.2,
-    )
-    grid.set_titles("{col_name}")
-    grid.set_axis_labels("updates", "")
-    grid.figure.suptitle(f"{rep.claim.replication} ({len(rep.runs)} seeds)", y=1.03)
+    fig, axes = plt.subplots(rows_needed, columns, figsize=(4.2 * columns, 3.3 * rows_needed), squeeze=False)
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        subset = data[data["panel"] == panel]
+        many = subset["line"].nunique() > 1
+        sns.lineplot(
+            data=subset,
+            x="step",
+            y="value",
+            hue="line" if many else None,
+            errorbar=("pi", 100),
+            ax=ax,
+            legend="brief" if many else False,
+        )
+        ax.set_title(panel)
+        low, high = subset["value"].min(), subset["value"].max()
+        if low > 0 and high / low > 20:  # errors and losses that fall by orders of magnitude
+            ax.set_yscale("log")
+        ax.set_xlabel("layer" if panel.endswith("_by_layer") else "updates")
+        ax.set_ylabel("")
+        if many:
+            ax.legend(title=None, fontsize="small")
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{rep.claim.replication} ({len(rep.runs)} seeds; band = min–max over seeds)")
+    fig.tight_layout()
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    grid.figure.savefig(out_path, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(grid.figure)
+    fig.savefig(out_path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
     return True
 
 

@@ -72,6 +72,39 @@ def piecewise_constant_lr(boundaries_epochs: list[int], values: list[float], ste
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, [float(v) for v in values])
 
 
+def train_steps(
+    model: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    steps: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    every: int = 0,
+    on_every: Callable[[int], None] | None = None,
+) -> float:
+    """Exactly `steps` updates on mini-batches drawn without replacement from a seeded permutation per pass.
+
+    For protocols stated in updates rather than epochs (e.g. 50,000 steps of 60). Calls on_every(step) at step 0
+    and every `every` steps; raises Diverged at the first non-finite loss. Returns the last batch loss.
+    """
+    if batch_size > len(x):
+        raise ValueError(f"batch_size {batch_size} exceeds the {len(x)} training examples")
+    order, position, loss = rng.permutation(len(x)), 0, float("nan")
+    if on_every is not None:
+        on_every(0)
+    for step in range(1, steps + 1):
+        if position + batch_size > len(x):  # a new pass; the incomplete last batch is dropped
+            order, position = rng.permutation(len(x)), 0
+        batch = order[position : position + batch_size]
+        position += batch_size
+        loss = float(model.train_on_batch(x[batch], y[batch], return_dict=True)["loss"])
+        if not math.isfinite(loss):
+            raise Diverged(step)
+        if on_every is not None and every and step % every == 0:
+            on_every(step)
+    return loss
+
+
 def classification_error(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
     """Fraction of misclassified examples, computed batch by batch through the compiled predict step."""
     wrong = 0

@@ -11,7 +11,7 @@ from typing import Literal
 import keras
 import numpy as np
 
-from shared.data.mnist import load_mnist
+from shared.data.mnist import load_mnist, train_eval_split
 from shared.models.lenet5 import build_lenet5, paper_layers_trainable_params
 from shared.runner import RunContext
 from shared.training import EpochCurves, StopOnNonFinite, classification_error, piecewise_constant_lr
@@ -74,16 +74,12 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.O
 def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
     mnist = load_mnist()
     ctx.record_data("mnist", mnist.variant, mnist.sources)
-    x_train = preprocess(mnist.x_train[: cfg.data.train_limit], cfg.data)
-    y_train = mnist.y_train[: cfg.data.train_limit].astype("int32")
-    if cfg.data.validation_holdout > 0:
-        held = cfg.data.validation_holdout
-        x_train, x_eval, y_train, y_eval = x_train[:-held], x_train[-held:], y_train[:-held], y_train[-held:]
-        eval_name = "val_error"
-    else:
-        x_eval = preprocess(mnist.x_test[: cfg.data.test_limit], cfg.data)
-        y_eval = mnist.y_test[: cfg.data.test_limit].astype("int32")
-        eval_name = "test_error"
+    d = cfg.data
+    split = train_eval_split(
+        mnist, lambda images: preprocess(images, d), d.train_limit, d.test_limit, d.validation_holdout
+    )
+    x_train, y_train, x_eval, y_eval = split.x_train, split.y_train, split.x_eval, split.y_eval
+    eval_name = f"{split.eval_name}_error"
 
     model = build_lenet5(num_classes=10, input_size=cfg.data.pad_to)
     steps_per_epoch = -(-len(x_train) // cfg.train.batch_size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,3 +74,39 @@ def load_mnist(spec: DatasetSpec | None = None) -> MnistData:
         if len(x) != len(y):
             raise ReplicateError(f"mnist {split}: {len(x)} images but {len(y)} labels")
     return data
+
+
+def flat_pixels(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) -> float32 (N, 784) in [0, 1], the input of the fully connected MNIST nets."""
+    return images.reshape(len(images), -1).astype("float32") / 255.0
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training and evaluation arrays; eval_name is "test", or "val" when the evaluation set is held-out training
+    data (tuning mode: the test set is then not used at all)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_eval: np.ndarray
+    y_eval: np.ndarray
+    eval_name: str
+
+
+def train_eval_split(
+    data: MnistData,
+    preprocess: Callable[[np.ndarray], np.ndarray],
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    validation_holdout: int = 0,
+) -> Split:
+    """Preprocessed training set and evaluation set: the test set, or the last `validation_holdout` training images."""
+    x_train = preprocess(data.x_train[:train_limit])
+    y_train = data.y_train[:train_limit].astype("int32")
+    if validation_holdout > 0:
+        if validation_holdout >= len(x_train):
+            raise ReplicateError(f"validation_holdout {validation_holdout} leaves no training images")
+        cut = len(x_train) - validation_holdout
+        return Split(x_train[:cut], y_train[:cut], x_train[cut:], y_train[cut:], "val")
+    x_test = preprocess(data.x_test[:test_limit])
+    return Split(x_train, y_train, x_test, data.y_test[:test_limit].astype("int32"), "test")

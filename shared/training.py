@@ -72,6 +72,28 @@ def piecewise_constant_lr(boundaries_epochs: list[int], values: list[float], ste
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, [float(v) for v in values])
 
 
+class _StepHook(keras.callbacks.Callback):
+    """Counts updates across the per-pass fit() calls of train_steps; checks the loss; calls the monitor."""
+
+    def __init__(self, steps: int, every: int, on_every, label: str):
+        super().__init__()
+        self.steps, self.every, self.on_every, self.label = steps, every, on_every, label
+        self.offset, self.started, self.loss = 0, time.perf_counter(), float("nan")
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.offset + batch + 1  # with steps_per_execution = k, called once per k updates
+        self.loss = float((logs or {}).get("loss", float("nan")))
+        if not math.isfinite(self.loss):
+            raise Diverged(step)
+        if self.every and step % self.every == 0:
+            if self.on_every is not None:
+                self.on_every(step)
+            if self.label and (step % (self.every * 10) == 0 or step == self.steps):
+                elapsed = time.perf_counter() - self.started
+                print(f"  {self.label}: step {step}/{self.steps} ({elapsed:.0f}s) loss {self.loss:.4g}",
+                      file=sys.stderr, flush=True)  # fmt: skip
+
+
 def train_steps(
     model: keras.Model,
     x: np.ndarray,
@@ -81,28 +103,31 @@ def train_steps(
     rng: np.random.Generator,
     every: int = 0,
     on_every: Callable[[int], None] | None = None,
+    label: str = "",
 ) -> float:
     """Exactly `steps` updates on mini-batches drawn without replacement from a seeded permutation per pass.
 
-    For protocols stated in updates rather than epochs (e.g. 50,000 steps of 60). Calls on_every(step) at step 0
-    and every `every` steps; raises Diverged at the first non-finite loss. Returns the last batch loss.
+    For protocols stated in updates rather than epochs (e.g. 50,000 steps of 60). Each pass is one compiled fit()
+    over the permuted data, cut to a whole number of executions (the examples left over are skipped that pass). Calls on_every(step) at step 0 and every `every`
+    steps, printing a progress line to stderr when a label is given. Compile the model with steps_per_execution
+    dividing `every` (the hook runs once per execution; larger values cut per-step overhead). Raises Diverged when
+    the loss becomes non-finite (detected at the end of an execution). Returns the loss of the last pass.
     """
-    if batch_size > len(x):
-        raise ValueError(f"batch_size {batch_size} exceeds the {len(x)} training examples")
-    order, position, loss = rng.permutation(len(x)), 0, float("nan")
+    chunk = model.steps_per_execution
+    per_pass = (len(x) // batch_size) // chunk * chunk  # whole executions per pass, so hooks land on their steps
+    if per_pass == 0:
+        raise ValueError(f"{len(x)} examples make no {chunk} batches of {batch_size}")
+    if every and every % chunk:
+        raise ValueError(f"every={every} is not a multiple of steps_per_execution={chunk}")
+    hook = _StepHook(steps, every, on_every, label)
     if on_every is not None:
         on_every(0)
-    for step in range(1, steps + 1):
-        if position + batch_size > len(x):  # a new pass; the incomplete last batch is dropped
-            order, position = rng.permutation(len(x)), 0
-        batch = order[position : position + batch_size]
-        position += batch_size
-        loss = float(model.train_on_batch(x[batch], y[batch], return_dict=True)["loss"])
-        if not math.isfinite(loss):
-            raise Diverged(step)
-        if on_every is not None and every and step % every == 0:
-            on_every(step)
-    return loss
+    while hook.offset < steps:
+        updates = min(per_pass, steps - hook.offset)
+        order = rng.permutation(len(x))[: updates * batch_size]
+        model.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[hook])
+        hook.offset += updates
+    return hook.loss
 
 
 def classification_error(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:

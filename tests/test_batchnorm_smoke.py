@@ -20,7 +20,8 @@ def test_smoke_run_writes_both_nets(tiny_mnist, tmp_path):
     curves = run.read_curves()
     names = {row["metric"] for row in curves}
     assert names == {
-        "test_accuracy/baseline", "test_accuracy/batchnorm",
+        "test_accuracy/baseline",
+        "test_accuracy/batchnorm",
         *(f"sigmoid_input_{net}/p{p}" for net in ("baseline", "batchnorm") for p in (15, 50, 85)),
     }
     assert sorted({row["step"] for row in curves}) == [0, 20, 40, 60]

@@ -6,6 +6,7 @@ Reads top to bottom: config, the two nets, the training of each with its monitor
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +18,7 @@ from shared.models.mlp import MLPSpec, build_mlp
 from shared.monitors import layer_probe, unit_percentiles
 from shared.runner import RunContext
 from shared.training import classification_error, train_steps
+
 
 @dataclass(frozen=True)
 class NetConfig:
@@ -87,7 +89,11 @@ def train_variant(name: str, cfg: Config, data: Split, rng: np.random.Generator,
         batchnorm=name == "batchnorm",
     )
     model = build_mlp(784, 10, spec, name=name)
-    model.compile(keras.optimizers.SGD(cfg.train.learning_rate), "sparse_categorical_crossentropy")
+    model.compile(
+        keras.optimizers.SGD(cfg.train.learning_rate),
+        "sparse_categorical_crossentropy",
+        steps_per_execution=math.gcd(cfg.monitor.every, 100),  # many updates per compiled call
+    )
     last = len(cfg.net.hidden)
     # The input of the watched sigmoid: the BN output with BN, the affine pre-activation without.
     probe = layer_probe(model, [f"bn_{last}" if spec.batchnorm else f"hidden_{last}"])
@@ -103,8 +109,15 @@ def train_variant(name: str, cfg: Config, data: Split, rng: np.random.Generator,
         ctx.curves.add(step, **{f"{acc_name}/{name}": accuracy[step]}, **found)
 
     train_steps(
-        model, data.x_train, data.y_train, cfg.train.steps, cfg.train.batch_size, rng,
-        every=cfg.monitor.every, on_every=monitor,
+        model,
+        data.x_train,
+        data.y_train,
+        cfg.train.steps,
+        cfg.train.batch_size,
+        rng,
+        every=cfg.monitor.every,
+        on_every=monitor,
+        label=name,
     )
     early = max(s for s in accuracy if s <= cfg.monitor.early_step)
     return {

@@ -7,6 +7,7 @@ at 30 layers Xavier stalls near its initial loss while He trains; at 22 layers b
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -91,22 +92,38 @@ def train_net(depth: int, init: str, cfg: Config, data, seed: int, ctx: RunConte
     spec = MLPSpec(hidden=(cfg.net.width,) * (depth - 1), activation="relu", initializer=INITIALIZERS[init])
     model = build_mlp(784, 10, spec, name=f"{init}_{depth}")
     model.compile(
-        keras.optimizers.SGD(cfg.train.learning_rate, momentum=cfg.train.momentum), "sparse_categorical_crossentropy"
+        keras.optimizers.SGD(cfg.train.learning_rate, momentum=cfg.train.momentum),
+        "sparse_categorical_crossentropy",
+        steps_per_execution=math.gcd(cfg.monitor.every, 50),  # many updates per compiled call
     )
     probe_x, probe_y = data.x_train[: cfg.monitor.probe_examples], data.y_train[: cfg.monitor.probe_examples]
     tag = f"{init}_d{depth}"
     act_vars, grad_vars = variances_at_init(model, depth, probe_x, probe_y)
     for layer, (a, g) in enumerate(zip(act_vars, grad_vars, strict=True), start=1):
-        ctx.curves.add(layer, **{f"activation_variance_d{depth}_by_layer/{init}": a,
-                                 f"weight_gradient_variance_d{depth}_by_layer/{init}": g})
+        ctx.curves.add(
+            layer,
+            **{
+                f"activation_variance_d{depth}_by_layer/{init}": a,
+                f"weight_gradient_variance_d{depth}_by_layer/{init}": g,
+            },
+        )
     losses: dict[int, float] = {}
 
     def monitor(step: int) -> None:
         losses[step] = float(model.evaluate(probe_x, probe_y, batch_size=1000, verbose=0))
         ctx.curves.add(step, **{f"train_loss_d{depth}/{init}": losses[step]})
 
-    train_steps(model, data.x_train, data.y_train, cfg.train.steps, cfg.train.batch_size,
-                np.random.default_rng(seed), every=cfg.monitor.every, on_every=monitor)
+    train_steps(
+        model,
+        data.x_train,
+        data.y_train,
+        cfg.train.steps,
+        cfg.train.batch_size,
+        np.random.default_rng(seed),
+        every=cfg.monitor.every,
+        on_every=monitor,
+        label=tag,
+    )
     return {
         f"initial_loss_{tag}": losses[0],
         f"final_loss_{tag}": losses[max(losses)],

@@ -16,7 +16,7 @@ from shared.tuning import tune
 
 SEEDS = [100]
 STDS = [0.01, 0.1, 1.0]
-LEARNING_RATES = [0.1, 0.5, 2.0]
+LEARNING_RATES = [0.1, 0.5, 2.0, 8.0]  # 8 added after 2 came out best in a first grid
 CANDIDATES = {
     f"std {std:g}, lr {lr:g}": {
         "variants": ["baseline"],

@@ -1,0 +1,114 @@
+"""Dropout on MNIST (Srivastava, Hinton, Krizhevsky, Sutskever & Salakhutdinov 2014, Table 2 and Fig. 4).
+
+Each configured net (a Table 2 row, or its no-dropout control) is trained with the same seed and batch order;
+test error is logged against updates (Fig. 4's shape) and reported at the end (no early stopping).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import keras
+import numpy as np
+
+from shared.data.mnist import flat_pixels, load_mnist, train_eval_split
+from shared.models.mlp import MLPSpec, build_mlp
+from shared.runner import RunContext
+from shared.training import classification_error, train_steps
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    name: str
+    """Metric suffix, e.g. dropout_relu_3x1024."""
+    hidden: list[int]
+    activation: Literal["relu", "sigmoid"]
+    """relu or sigmoid (the paper's 'logistic')."""
+    retain_input: float
+    """Probability of keeping an input unit (paper: 0.8 with dropout, 1 without)."""
+    retain_hidden: float
+    """Probability of keeping a hidden unit (paper: 0.5 with dropout, 1 without)."""
+    max_norm: float | None
+    """Bound on each unit's incoming weight-vector norm, or null."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    """Passes over the training set."""
+    batch_size: int
+    learning_rate: float
+    """Initial SGD learning rate."""
+    lr_decay_per_epoch: float
+    """The learning rate is multiplied by this after every pass."""
+    momentum: float
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train_limit: int | None = None
+    test_limit: int | None = None
+    validation_holdout: int = 0
+    """Tuning mode: evaluate on the last N training images; the test set is not read."""
+
+
+@dataclass(frozen=True)
+class Config:
+    nets: list[NetConfig]
+    train: TrainConfig
+    init: str
+    """Keras initializer name for all weights."""
+    eval_every_epochs: int
+    """Log the evaluation error every this many passes (the Fig. 4 curve)."""
+    data: DataConfig
+
+
+def train_net(net: NetConfig, cfg: Config, data, seed: int, ctx: RunContext) -> dict[str, float]:
+    keras.utils.set_random_seed(seed)
+    spec = MLPSpec(
+        hidden=tuple(net.hidden),
+        activation=net.activation,
+        initializer=cfg.init,
+        dropout_input=1.0 - net.retain_input,
+        dropout_hidden=1.0 - net.retain_hidden,
+        max_norm=net.max_norm,
+    )
+    model = build_mlp(784, 10, spec, name=net.name)
+    steps_per_pass = len(data.x_train) // cfg.train.batch_size
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        cfg.train.learning_rate, steps_per_pass, cfg.train.lr_decay_per_epoch, staircase=True
+    )
+    every = steps_per_pass * cfg.eval_every_epochs
+    model.compile(
+        keras.optimizers.SGD(schedule, momentum=cfg.train.momentum),
+        "sparse_categorical_crossentropy",
+        steps_per_execution=math.gcd(every, 100),
+    )
+    name = f"{data.eval_name}_error"
+    errors: dict[int, float] = {}
+
+    def monitor(step: int) -> None:
+        errors[step] = classification_error(model, data.x_eval, data.y_eval)
+        ctx.curves.add(step, **{f"{name}/{net.name}": errors[step]})
+
+    train_steps(
+        model, data.x_train, data.y_train, steps_per_pass * cfg.train.epochs, cfg.train.batch_size,
+        np.random.default_rng(seed), every=every, on_every=monitor, label=net.name,
+    )  # fmt: skip
+    return {
+        f"{name}_{net.name}": errors[max(errors)],
+        f"train_error_{net.name}": classification_error(model, data.x_train, data.y_train),
+    }
+
+
+def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
+    mnist = load_mnist()
+    ctx.record_data("mnist", mnist.variant, mnist.sources)
+    d = cfg.data
+    data = train_eval_split(mnist, flat_pixels, d.train_limit, d.test_limit, d.validation_holdout)
+    metrics: dict[str, float] = {"epochs": cfg.train.epochs}
+    for net in cfg.nets:
+        metrics.update(train_net(net, cfg, data, seed, ctx))
+    return metrics

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 import shared.runner
 from shared.cli import main
@@ -27,7 +28,8 @@ def assert_one_error_line(stderr: str, fragment: str) -> None:
 def test_unknown_replication_subprocess(tmp_path):
     result = run_cli("run", "nosuch", "--profile", "cpu", "--seed", "0", "--out", str(tmp_path / "results"))
     assert result.returncode == 1
-    assert_one_error_line(result.stderr, "unknown replication 'nosuch' (known: lenet5_mnist")
+    assert_one_error_line(result.stderr, "unknown replication 'nosuch' (known: ")
+    assert "lenet5_mnist" in result.stderr
     assert not (tmp_path / "results").exists()
 
 
@@ -47,7 +49,9 @@ def test_unknown_config_key(capsys, tmp_path, monkeypatch):
     broken = tmp_path / "lenet5_mnist"
     shutil.copytree(PROJECT_ROOT / "replications" / "lenet5_mnist", broken)
     config = broken / "config.yaml"
-    config.write_text(config.read_text().replace("    train:\n      epochs: 20", "    train:\n      epocs: 20"))
+    raw = yaml.safe_load(config.read_text())
+    raw["profiles"]["cpu"].setdefault("train", {})["epocs"] = 20  # a typo of epochs
+    config.write_text(yaml.safe_dump(raw))
     monkeypatch.setattr(shared.runner, "replication_path", lambda rep_id: broken)
     assert main(["run", "lenet5_mnist", "--profile", "cpu", "--out", str(tmp_path / "r")]) == 1
     assert_one_error_line(capsys.readouterr().err, "profiles.cpu.train.epocs: unknown key")

@@ -17,7 +17,7 @@ def test_report_from_smoke_runs(tiny_mnist, tmp_path):
     assert "| lenet5_mnist | trainable parameters of C1..F6 | 60,000 | 60,000 ± 0 (n=2, range 60,000–60,000)" in md
     assert "**reproduced**" in md and "synthetic test fixture" in md
     claims = json.loads((reports / "smoke" / "claims.json").read_text())
-    (rep,) = claims["replications"]
+    rep = next(r for r in claims["replications"] if r["id"] == "lenet5_mnist")
     assert rep["verdict"] == "reproduced" and [r["seed"] for r in rep["runs"]] == [0, 1]
     assert (reports / "smoke" / "figures" / "lenet5_mnist_curves.png").stat().st_size > 10_000
 

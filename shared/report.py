@@ -75,6 +75,28 @@ def _escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _commit(run: RunRecord) -> str:
+    git = run.meta.get("git", {})
+    return str(git.get("commit", "?"))[:10] + ("+dirty" if git.get("dirty") else "")
+
+
+def _runs_table(runs: list[RunRecord]) -> list[str]:
+    """Per-seed provenance, then every metric: one column per seed, so wide metric sets stay readable."""
+    names = sorted({m for r in runs for m in r.metrics})
+    seeds = " | ".join(f"seed {r.seed}" for r in runs)
+    lines = [f"| | {seeds} |", "|---" * (len(runs) + 1) + "|"]
+    for label, cell in (
+        ("status", lambda r: r.status),
+        ("wall s", lambda r: f"{float(r.meta.get('wall_seconds', 0)):.0f}"),
+        ("commit", _commit),
+        ("device", lambda r: _escape(str(r.meta.get("device", "?")))),
+    ):
+        lines.append(f"| {label} | " + " | ".join(cell(r) for r in runs) + " |")
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(_fmt(r.metrics.get(name)) for r in runs) + " |")
+    return lines
+
+
 def comparison_markdown(profile: str, reports: list[ReplicationReport], figures: dict[str, str]) -> str:
     """The paper-vs-ours table, then one section per replication with runs, budget, data and deviations."""
     lines = [
@@ -108,17 +130,7 @@ def comparison_markdown(profile: str, reports: list[ReplicationReport], figures:
         for result in rep.targets:
             lines.append(f"- {_escape(result.target.label or result.target.metric)}: {result.detail}")
         if rep.runs:
-            metric_names = sorted({m for r in rep.runs for m in r.metrics})
-            lines += ["", "| seed | status | " + " | ".join(metric_names) + " | wall s | commit | device |"]
-            lines.append("|---" * (len(metric_names) + 5) + "|")
-            for r in rep.runs:
-                git = r.meta.get("git", {})
-                commit = str(git.get("commit", "?"))[:10] + ("+dirty" if git.get("dirty") else "")
-                cells = " | ".join(_fmt(r.metrics.get(m)) for m in metric_names)
-                lines.append(
-                    f"| {r.seed} | {r.status} | {cells} | {float(r.meta.get('wall_seconds', 0)):.0f} | {commit} "
-                    f"| {_escape(str(r.meta.get('device', '?')))} |"
-                )
+            lines += [""] + _runs_table(rep.runs)
         else:
             lines += ["", f"No runs in results/{c.replication}/{profile}/."]
         if c.replication in figures:

@@ -73,25 +73,16 @@ def piecewise_constant_lr(boundaries_epochs: list[int], values: list[float], ste
 
 
 class _StepHook(keras.callbacks.Callback):
-    """Counts updates across the per-pass fit() calls of train_steps; checks the loss; calls the monitor."""
+    """Counts updates across train_steps' fit() calls and stops at the first non-finite loss."""
 
-    def __init__(self, steps: int, every: int, on_every, label: str):
+    def __init__(self):
         super().__init__()
-        self.steps, self.every, self.on_every, self.label = steps, every, on_every, label
-        self.offset, self.started, self.loss = 0, time.perf_counter(), float("nan")
+        self.offset, self.loss = 0, float("nan")
 
     def on_train_batch_end(self, batch, logs=None):
-        step = self.offset + batch + 1  # with steps_per_execution = k, called once per k updates
         self.loss = float((logs or {}).get("loss", float("nan")))
-        if not math.isfinite(self.loss):
-            raise Diverged(step)
-        if self.every and step % self.every == 0:
-            if self.on_every is not None:
-                self.on_every(step)
-            if self.label and (step % (self.every * 10) == 0 or step == self.steps):
-                elapsed = time.perf_counter() - self.started
-                print(f"  {self.label}: step {step}/{self.steps} ({elapsed:.0f}s) loss {self.loss:.4g}",
-                      file=sys.stderr, flush=True)  # fmt: skip
+        if not math.isfinite(self.loss):  # with steps_per_execution = k, seen once per k updates
+            raise Diverged(self.offset + batch + 1)
 
 
 def train_steps(
@@ -107,26 +98,40 @@ def train_steps(
 ) -> float:
     """Exactly `steps` updates on mini-batches drawn without replacement from a seeded permutation per pass.
 
-    For protocols stated in updates rather than epochs (e.g. 50,000 steps of 60). Each pass is one compiled fit()
-    over the permuted data, cut to a whole number of executions (the examples left over are skipped that pass). Calls on_every(step) at step 0 and every `every`
-    steps, printing a progress line to stderr when a label is given. Compile the model with steps_per_execution
-    dividing `every` (the hook runs once per execution; larger values cut per-step overhead). Raises Diverged when
-    the loss becomes non-finite (detected at the end of an execution). Returns the loss of the last pass.
+    For protocols stated in updates rather than epochs (e.g. 50,000 steps of 60). Each pass is cut into compiled
+    fit() calls that end at every multiple of `every`, where on_every(step) runs (also at step 0) with the model's
+    state synced on every backend (JAX included); a progress line goes to stderr when a label is given. Examples
+    left over after the last whole batch of a pass are skipped that pass. Compile with steps_per_execution > 1 to
+    cut per-step overhead. Raises Diverged when the loss or any weight becomes non-finite. Returns the last
+    reported loss.
     """
-    chunk = model.steps_per_execution
-    per_pass = (len(x) // batch_size) // chunk * chunk  # whole executions per pass, so hooks land on their steps
+    per_pass = len(x) // batch_size
     if per_pass == 0:
-        raise ValueError(f"{len(x)} examples make no {chunk} batches of {batch_size}")
-    if every and every % chunk:
-        raise ValueError(f"every={every} is not a multiple of steps_per_execution={chunk}")
-    hook = _StepHook(steps, every, on_every, label)
+        raise ValueError(f"{len(x)} examples make no batch of {batch_size}")
+    hook, started, done = _StepHook(), time.perf_counter(), 0
     if on_every is not None:
         on_every(0)
-    while hook.offset < steps:
-        updates = min(per_pass, steps - hook.offset)
-        order = rng.permutation(len(x))[: updates * batch_size]
-        model.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[hook])
-        hook.offset += updates
+    while done < steps:
+        pass_updates = min(per_pass, steps - done)
+        order = rng.permutation(len(x))[: pass_updates * batch_size]
+        position = 0
+        while position < pass_updates:
+            # Run up to the next monitoring point (or the end of the pass), then hand control back.
+            until_monitor = every - (done % every) if every else pass_updates
+            chunk = min(pass_updates - position, until_monitor)
+            rows = order[position * batch_size : (position + chunk) * batch_size]
+            hook.offset = done
+            model.fit(x[rows], y[rows], batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[hook])
+            position, done = position + chunk, done + chunk
+            # Losses with clipped probabilities can stay finite after the weights have not: check those too.
+            if not all(np.isfinite(np.asarray(w)).all() for w in model.trainable_weights):
+                raise Diverged(done, metric="weights")
+            if every and done % every == 0:
+                if on_every is not None:
+                    on_every(done)
+                if label and (done % (every * 10) == 0 or done == steps):
+                    elapsed = time.perf_counter() - started
+                    print(f"  {label}: step {done}/{steps} ({elapsed:.0f}s) loss {hook.loss:.4g}", file=sys.stderr)
     return hook.loss
 
 

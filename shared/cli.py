@@ -72,7 +72,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def cmd_verify_data(args: argparse.Namespace) -> None:
     from shared.data import dataset_specs
-    from shared.data.files import fetch_dataset
+    from shared.data.files import fetch_preferred
 
     specs = dataset_specs()
     names = args.datasets or sorted(specs)
@@ -80,9 +80,10 @@ def cmd_verify_data(args: argparse.Namespace) -> None:
         if name not in specs:
             raise ReplicateError(f"unknown dataset {name!r} (known: {', '.join(sorted(specs))})")
     for name in names:
-        paths, sources = fetch_dataset(specs[name])
+        spec, paths, sources = fetch_preferred(specs[name])
         for file_name, path in paths.items():
             print(f"ok  {name}/{file_name}  sha256 verified  ({sources[file_name]}) -> {path}")
+        print(f"    variant: {spec.variant}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -85,6 +86,22 @@ class _StepHook(keras.callbacks.Callback):
             raise Diverged(self.offset + batch + 1)
 
 
+def _batch_plan(n: int, steps: int, batch_size: int, every: int, rng: np.random.Generator):
+    """Yields (rows, first update, updates) per fit() call: a seeded permutation per pass, cut at every multiple of
+    `every` and at the end of each pass. Drawn lazily, so the generator's state advances exactly as it is consumed."""
+    per_pass = n // batch_size
+    done = 0
+    while done < steps:
+        pass_updates = min(per_pass, steps - done)
+        order = rng.permutation(n)[: pass_updates * batch_size]
+        position = 0
+        while position < pass_updates:
+            until_monitor = every - (done % every) if every else pass_updates
+            chunk = min(pass_updates - position, until_monitor)
+            yield order[position * batch_size : (position + chunk) * batch_size], done, chunk
+            position, done = position + chunk, done + chunk
+
+
 def train_steps(
     model: keras.Model,
     x: np.ndarray,
@@ -95,6 +112,8 @@ def train_steps(
     every: int = 0,
     on_every: Callable[[int], None] | None = None,
     label: str = "",
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> float:
     """Exactly `steps` updates on mini-batches drawn without replacement from a seeded permutation per pass.
 
@@ -104,25 +123,41 @@ def train_steps(
     left over after the last whole batch of a pass are skipped that pass. Compile with steps_per_execution > 1 to
     cut per-step overhead. Raises Diverged when the loss or any weight becomes non-finite. Returns the last
     reported loss.
+
+    The input pipeline runs one fit() call ahead in a background thread: it gathers the next call's examples and
+    applies `transform` (e.g. random crops and flips; called in order, from that one thread, so a seeded transform
+    stays deterministic), so preparing data overlaps training. `callbacks` are passed to every fit() call (each
+    call is one Keras "epoch" of its updates).
     """
-    per_pass = len(x) // batch_size
-    if per_pass == 0:
+    if len(x) // batch_size == 0:
         raise ValueError(f"{len(x)} examples make no batch of {batch_size}")
-    hook, started, done = _StepHook(), time.perf_counter(), 0
+    hook, started = _StepHook(), time.perf_counter()
+    plan = _batch_plan(len(x), steps, batch_size, every, rng)
+
+    def prepare(item):
+        rows, first, count = item
+        inputs = x[rows]
+        return (transform(inputs) if transform is not None else inputs), y[rows], first, count
+
     if on_every is not None:
         on_every(0)
-    while done < steps:
-        pass_updates = min(per_pass, steps - done)
-        order = rng.permutation(len(x))[: pass_updates * batch_size]
-        position = 0
-        while position < pass_updates:
-            # Run up to the next monitoring point (or the end of the pass), then hand control back.
-            until_monitor = every - (done % every) if every else pass_updates
-            chunk = min(pass_updates - position, until_monitor)
-            rows = order[position * batch_size : (position + chunk) * batch_size]
-            hook.offset = done
-            model.fit(x[rows], y[rows], batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[hook])
-            position, done = position + chunk, done + chunk
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="input") as pool:
+        pending = pool.submit(prepare, next(plan)) if steps > 0 else None
+        while pending is not None:
+            inputs, targets, first, count = pending.result()
+            upcoming = next(plan, None)
+            pending = pool.submit(prepare, upcoming) if upcoming is not None else None
+            hook.offset = first
+            model.fit(
+                inputs,
+                targets,
+                batch_size=batch_size,
+                epochs=1,
+                shuffle=False,
+                verbose=0,
+                callbacks=[hook, *(callbacks or [])],
+            )
+            done = first + count
             # Losses with clipped probabilities can stay finite after the weights have not: check those too.
             if not all(np.isfinite(np.asarray(w)).all() for w in model.trainable_weights):
                 raise Diverged(done, metric="weights")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from shared.data import mnist
+from shared.data import cifar10, mnist
 from shared.data.files import DatasetSpec
 
 
-def dataset_specs() -> dict[str, DatasetSpec]:
-    """Every dataset the suite knows, by name (looked up at call time so tests can swap a spec)."""
-    return {"mnist": mnist.MNIST}
+def dataset_specs() -> dict[str, tuple[DatasetSpec, ...]]:
+    """Every dataset the suite knows, by name, as its acceptable file sets in order of preference (looked up at
+    call time so tests can swap a spec)."""
+    return {"mnist": (mnist.MNIST,), "cifar10": cifar10.VARIANTS["auto"]}

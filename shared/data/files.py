@@ -7,13 +7,17 @@ import os
 import shutil
 import tempfile
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from shared.errors import ReplicateError
 from shared.paths import data_dir, mirror_dirs
 
 DOWNLOAD_TIMEOUT_S = 60
+
+
+class DataUnavailable(ReplicateError):
+    """A dataset file is not cached, not in a mirror, and could not be downloaded (as opposed to a corrupt file)."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,6 @@ class DatasetSpec:
     folder: str  # sub-folder of the cache (and of a mirror)
     sha256: dict[str, str]
     urls: tuple[str, ...] = ()
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 def sha256_of(path: Path) -> str:
@@ -37,13 +40,10 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check(path: Path, expected: str) -> None:
+def _check(path: Path, expected: str, remedy: str = "delete it to fetch it again") -> None:
     actual = sha256_of(path)
     if actual != expected:
-        raise ReplicateError(
-            f"checksum mismatch for {path}: expected sha256 {expected}, got {actual} "
-            "(corrupt or wrong file; delete it to fetch it again)"
-        )
+        raise ReplicateError(f"checksum mismatch for {path}: expected sha256 {expected}, got {actual} ({remedy})")
 
 
 def _copy_into(source: Path, target: Path, expected: str) -> None:
@@ -74,23 +74,34 @@ def _download(url: str, target: Path, expected: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def fetch_file(spec: DatasetSpec, name: str) -> tuple[Path, str]:
-    """Return (verified path in the cache, where it came from): cache, mirror:<path> or download:<url>."""
+def _local_copy(spec: DatasetSpec, name: str) -> tuple[Path, str] | None:
+    """The verified cached file, or a verified copy of a mirror's file into the cache; None if neither exists."""
     expected = spec.sha256[name]
     cached = data_dir() / spec.folder / name
     if cached.exists():
         _check(cached, expected)
         return cached, "cache"
-    mirrors = mirror_dirs()
-    for mirror in mirrors:
+    for mirror in mirror_dirs():
         for candidate in (mirror / spec.folder / name, mirror / name):
             if candidate.is_file():
-                _check(candidate, expected)
+                _check(candidate, expected, remedy="the mirror holds a different file; fix or unset the mirror")
                 _copy_into(candidate, cached, expected)
                 return cached, f"mirror:{candidate}"
+    return None
+
+
+def fetch_file(spec: DatasetSpec, name: str) -> tuple[Path, str]:
+    """Return (verified path in the cache, where it came from): cache, mirror:<path> or download:<url>."""
+    found = _local_copy(spec, name)
+    if found is not None:
+        return found
+    expected = spec.sha256[name]
+    cached = data_dir() / spec.folder / name
+    mirrors = mirror_dirs()
     where = f"not in {cached.parent}, not in any mirror ({', '.join(map(str, mirrors)) or 'set REPLICATE_DATA_MIRROR'})"
-    if os.environ.get("REPLICATE_OFFLINE") == "1":
-        raise ReplicateError(f"{spec.name} file {name} {where}, and downloads are off (REPLICATE_OFFLINE=1)")
+    if os.environ.get("REPLICATE_OFFLINE") == "1" or not spec.urls:
+        why = "downloads are off (REPLICATE_OFFLINE=1)" if spec.urls else "it has no download address"
+        raise DataUnavailable(f"{spec.name} file {name} {where}, and {why}")
     failures = []
     for base in spec.urls:
         url = base.rstrip("/") + "/" + name
@@ -101,7 +112,7 @@ def fetch_file(spec: DatasetSpec, name: str) -> tuple[Path, str]:
             raise
         except Exception as exc:  # noqa: BLE001 - any network failure means: try the next URL
             failures.append(f"{url}: {exc}")
-    raise ReplicateError(f"{spec.name} file {name} {where}, and the download failed ({'; '.join(failures)})")
+    raise DataUnavailable(f"{spec.name} file {name} {where}, and the download failed ({'; '.join(failures)})")
 
 
 def fetch_dataset(spec: DatasetSpec) -> tuple[dict[str, Path], dict[str, str]]:
@@ -110,3 +121,21 @@ def fetch_dataset(spec: DatasetSpec) -> tuple[dict[str, Path], dict[str, str]]:
     for name in spec.sha256:
         paths[name], sources[name] = fetch_file(spec, name)
     return paths, sources
+
+
+def fetch_preferred(alternatives: tuple[DatasetSpec, ...]) -> tuple[DatasetSpec, dict[str, Path], dict[str, str]]:
+    """The first alternative, in order of preference, that can be had (cache, mirror or download). Returns the
+    spec used, its paths and per-file sources; every file is checksum-verified.
+
+    This is how a lossless original is preferred over a documented substitute (e.g. CIFAR-10's JPEG rebuild): the
+    substitute is used only when the original is neither local nor downloadable, and the spec's variant (recorded
+    in every run's run_meta) says so. A file that exists but fails its checksum is an error, never a fallback.
+    """
+    failures = []
+    for spec in alternatives:
+        try:
+            paths, sources = fetch_dataset(spec)
+            return spec, paths, sources
+        except DataUnavailable as exc:
+            failures.append(str(exc))
+    raise DataUnavailable("; ".join(failures))

@@ -53,7 +53,12 @@ def cmd_run(args: argparse.Namespace) -> None:
     resolve_config(args.id, args.profile)
     for seed in args.seeds:
         folder = run_replication(
-            args.id, args.profile, seed, results_root=Path(args.out), deterministic=not args.no_determinism
+            args.id,
+            args.profile,
+            seed,
+            results_root=Path(args.out),
+            deterministic=not args.no_determinism,
+            resume=args.resume,
         )
         print(f"{args.id} {args.profile} seed {seed}: wrote {folder}")
 
@@ -105,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--seeds", type=_parse_seeds, dest="seed_list", help="e.g. 0,1,2 or 0-2")
     p.add_argument("--out", default=str(results_dir()), help="results root (default: results/)")
     p.add_argument("--no-determinism", action="store_true", help="allow non-deterministic (faster) kernels")
+    p.add_argument(
+        "--resume", action="store_true", help="continue a killed run from its last checkpoint (if it left one)"
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="write reports/<profile>/comparison.md, claims.json, figures")

@@ -129,6 +129,7 @@ def comparison_markdown(profile: str, reports: list[ReplicationReport], figures:
         lines += [f"**Wall time.** {_wall(rep.runs)}", ""]
         for result in rep.targets:
             lines.append(f"- {_escape(result.target.label or result.target.metric)}: {result.detail}")
+        lines += _replication_tables(c.replication, rep.runs)
         if rep.runs:
             lines += [""] + _runs_table(rep.runs)
         else:
@@ -138,6 +139,22 @@ def comparison_markdown(profile: str, reports: list[ReplicationReport], figures:
         if c.deviations:
             lines += ["", "Deviations from the paper:"] + [f"- {_escape(d)}" for d in c.deviations]
     return "\n".join(lines) + "\n"
+
+
+def _replication_tables(replication_id: str, runs: list[RunRecord]) -> list[str]:
+    """Extra markdown a replication lays out itself (e.g. a table shaped like the paper's): replications/<id>/report.py
+    may define `tables(runs) -> list[str]`, computed from the run records only."""
+    import importlib.util
+
+    from shared.paths import replications_dir
+
+    path = replications_dir() / replication_id / "report.py"
+    if not path.is_file() or not runs:
+        return []
+    spec = importlib.util.spec_from_file_location(f"replications_{replication_id}_report", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return ["", *module.tables(runs)]
 
 
 def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any]:

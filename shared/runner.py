@@ -27,6 +27,10 @@ class RunContext:
     out_dir: Path
     curves: CurveLog = field(default_factory=CurveLog)
     data: dict[str, Any] = field(default_factory=dict)
+    checkpoint_dir: Path | None = None
+    """Where a long run keeps its checkpoints (outside out_dir, so they survive a kill); None = none."""
+    resume: bool = False
+    """Continue from the checkpoint in checkpoint_dir if there is one (`replicate run --resume`)."""
 
     def record_data(self, name: str, variant: str, sources: dict[str, str]) -> None:
         """Note which data variant was read and where each file came from (shown in run_meta and the report)."""
@@ -78,10 +82,13 @@ def run_replication(
     seed: int,
     results_root: Path | None = None,
     deterministic: bool = True,
+    resume: bool = False,
 ) -> Path:
     """Validate, run, and move the finished folder to results/<id>/<profile>/seed_<n>/; returns that folder.
 
-    A run that raises leaves nothing behind. A run whose loss became non-finite is a result (status `diverged`).
+    A run that raises leaves no result behind. A run whose loss became non-finite is a result (status `diverged`).
+    Replications that checkpoint keep their checkpoints in <results root>/.checkpoints/<id>/<profile>/seed_<n>/
+    until the run completes; with resume=True a killed run continues from there.
     """
     # These import the Keras backend; only a run needs them (bad input fails before, and fast).
     from shared.environment import environment
@@ -95,11 +102,14 @@ def run_replication(
     created_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{replication_id}-{profile}-seed_{seed}-", dir=root))
+    checkpoints = root / ".checkpoints" / replication_id / profile / f"seed_{seed}"
     moved = False
     try:
         started, t0 = _now(), time.perf_counter()
+        code = environment()  # at the start: the code that runs, whatever is committed while it runs
+        resuming = resume and checkpoints.is_dir() and any(checkpoints.rglob("LATEST"))
         seed_everything(seed, deterministic=deterministic)
-        ctx = RunContext(out_dir=tmp)
+        ctx = RunContext(out_dir=tmp, checkpoint_dir=checkpoints, resume=resume)
         status, extra = "ok", {}
         try:
             metrics = module.run(cfg.params, seed, ctx)
@@ -123,7 +133,8 @@ def run_replication(
             "finished": _now(),
             "wall_seconds": round(wall, 3),
             "command": " ".join(sys.argv),
-            **environment(),
+            "resumed_from_checkpoint": resuming,
+            **code,
         }
         write_json(tmp / META_FILE, meta)
         final = run_folder(root, replication_id, profile, seed)
@@ -134,6 +145,7 @@ def run_replication(
             os.replace(final, old)
         os.replace(tmp, final)
         moved = True
+        shutil.rmtree(checkpoints, ignore_errors=True)  # the run is complete: its checkpoints are spent
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return final

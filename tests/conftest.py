@@ -57,3 +57,50 @@ def no_data(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("REPLICATE_DATA_DIR", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("REPLICATE_DATA_MIRROR", "")
     monkeypatch.setenv("REPLICATE_OFFLINE", "1")
+
+
+def write_cifar_archive(path: Path, train_per_batch: int, test: int, seed: int = 0) -> None:
+    """A CIFAR-10 "python version" archive (tar.gz, official member names and pickle layout) of random images."""
+    import io
+    import pickle
+    import tarfile
+
+    rng = np.random.default_rng(seed)
+
+    def member(name: str, count: int) -> tuple[str, bytes]:
+        batch = {
+            b"data": rng.integers(0, 256, (count, 3072)).astype(np.uint8),
+            b"labels": list(rng.integers(0, 10, count)),
+        }
+        return f"cifar-10-batches-py/{name}", pickle.dumps(batch, protocol=2)
+
+    members = [member(f"data_batch_{i}", train_per_batch) for i in range(1, 6)] + [member("test_batch", test)]
+    with tarfile.open(path, "w:gz") as archive:
+        for name, payload in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            archive.addfile(info, io.BytesIO(payload))
+
+
+@pytest.fixture
+def tiny_cifar(tmp_path, monkeypatch) -> DatasetSpec:
+    """5 x 80 training and 100 test random 32x32 images as the official archive, served from an offline mirror."""
+    from shared.data import cifar10
+
+    mirror = tmp_path / "mirror" / "cifar10"
+    mirror.mkdir(parents=True)
+    write_cifar_archive(mirror / "cifar-10-python.tar.gz", train_per_batch=80, test=100)
+    spec = DatasetSpec(
+        name="cifar10",
+        variant="synthetic test fixture",
+        folder="cifar10",
+        sha256={"cifar-10-python.tar.gz": sha256_of(mirror / "cifar-10-python.tar.gz")},
+        urls=(),
+    )
+    monkeypatch.setitem(cifar10.VARIANTS, "auto", (spec, cifar10.JPEG75))
+    monkeypatch.setitem(cifar10.VARIANTS, "official", (spec,))
+    monkeypatch.setattr(cifar10, "EXPECTED_SIZES", (400, 100))
+    monkeypatch.setenv("REPLICATE_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("REPLICATE_DATA_MIRROR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("REPLICATE_OFFLINE", "1")
+    return spec

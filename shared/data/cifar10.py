@@ -39,6 +39,7 @@ JPEG75 = DatasetSpec(
 VARIANTS = {"official": (OFFICIAL,), "jpeg75": (JPEG75,), "auto": (OFFICIAL, JPEG75)}
 Variant = Literal["auto", "official", "jpeg75"]
 
+EXPECTED_SIZES = (50000, 10000)  # training and test images
 _TRAIN_MEMBERS = [f"data_batch_{i}" for i in range(1, 6)]
 _TEST_MEMBER = "test_batch"
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -79,9 +80,10 @@ def read_archive(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         x_test, y_test = _read_batch(archive, _TEST_MEMBER, path)
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
-    if len(x_train) != 50000 or len(x_test) != 10000:
+    if (len(x_train), len(x_test)) != EXPECTED_SIZES:
         raise ReplicateError(
-            f"{path}: expected 50,000 training and 10,000 test images, got {len(x_train)}, {len(x_test)}"
+            f"{path}: expected {EXPECTED_SIZES[0]} training and {EXPECTED_SIZES[1]} test images, "
+            f"got {len(x_train)} and {len(x_test)}"
         )
     return x_train, y_train, x_test, y_test
 

@@ -1,0 +1,114 @@
+"""Playing Atari with Deep Reinforcement Learning (Mnih et al. 2013), Table 1: the Random row and DQN.
+
+Reads top to bottom: config, the Atari protocol per game, the random-policy episodes, and DQN training with
+periodic evaluation (checkpointed; `replicate run ... --resume` continues a killed run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.errors import ReplicateError
+from shared.models.qnets import Architecture, build_atari_cnn
+from shared.rl.agents.dqn import DQNAgent, DQNConfig
+from shared.rl.envs import AtariConfig, atari_env_id, make_atari
+from shared.rl.loop import LoopConfig, train_dqn
+from shared.runner import RunContext
+
+
+@dataclass(frozen=True)
+class FrameSkipOverride:
+    game: str
+    frame_skip: int
+
+
+@dataclass(frozen=True)
+class AtariProtocol:
+    frame_skip: int
+    """Emulator frames per action (paper: 4)."""
+    frame_skip_overrides: list[FrameSkipOverride]
+    """Per-game exceptions (paper: 3 for Space Invaders, whose lasers blink at period 4)."""
+    repeat_action_probability: float
+    """Sticky actions (paper: none, i.e. 0)."""
+    noop_max: int
+    """Random no-op starts (paper: none)."""
+    max_episode_frames: int
+    """Emulator frames after which an episode is cut (training and random play)."""
+
+
+@dataclass(frozen=True)
+class RandomConfig:
+    episodes: int
+    """Random-policy episodes per game (uniform random action every step; full games, raw score)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    games: list[str]
+    """Games of the Random row."""
+    dqn_games: list[str]
+    """Games DQN is trained on in this profile."""
+    atari: AtariProtocol
+    network: Architecture
+    """mnih2013: 16 8x8/4, 32 4x4/2, 256 hidden (the paper's); nature: the 2015 net."""
+    agent: DQNConfig
+    loop: LoopConfig
+    random: RandomConfig
+
+
+def atari_config(protocol: AtariProtocol, game: str) -> AtariConfig:
+    skip = {o.game: o.frame_skip for o in protocol.frame_skip_overrides}.get(game, protocol.frame_skip)
+    return AtariConfig(
+        frame_skip=skip,
+        repeat_action_probability=protocol.repeat_action_probability,
+        noop_max=protocol.noop_max,
+        max_episode_frames=protocol.max_episode_frames,
+    )
+
+
+def random_returns(game: str, protocol: AtariProtocol, episodes: int, seed: int) -> list[float]:
+    """Raw scores of a uniformly random policy, one full game per episode."""
+    env = make_atari(game, atari_config(protocol, game))
+    rng = np.random.default_rng([seed, 11])
+    scores = []
+    for episode in range(episodes):
+        env.reset(seed=seed * 100_000 + episode)
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+            total += float(reward)
+            done = terminated or truncated
+        scores.append(total)
+    env.close()
+    return scores
+
+
+def train_game(game: str, cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    protocol = atari_config(cfg.atari, game)
+    make_env = lambda: make_atari(game, protocol)  # noqa: E731
+    probe_env = make_env()
+    num_actions = int(probe_env.action_space.n)
+    probe_env.close()
+    agent = DQNAgent(lambda: build_atari_cnn(num_actions, cfg.network, protocol.frame_stack), num_actions, cfg.agent)
+    folder = ctx.checkpoint_dir / game if ctx.checkpoint_dir is not None else None
+    return train_dqn(make_env, agent, cfg.loop, seed, ctx.curves, label=game, checkpoint_dir=folder, resume=ctx.resume)
+
+
+def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
+    for game in dict.fromkeys([*cfg.games, *cfg.dqn_games, *(o.game for o in cfg.atari.frame_skip_overrides)]):
+        atari_env_id(game)  # unknown games fail before anything runs
+    if cfg.loop.eval_episodes < 1:
+        raise ReplicateError("loop.eval_episodes must be >= 1 (the table reports evaluation returns)")
+    metrics: dict[str, float] = {}
+    for game in cfg.games if cfg.random.episodes else []:
+        scores = random_returns(game, cfg.atari, cfg.random.episodes, seed)
+        metrics[f"random_return_{game}"] = float(np.mean(scores))
+        metrics[f"random_return_best_{game}"] = float(np.max(scores))
+    for game in cfg.dqn_games:
+        metrics.update(train_game(game, cfg, seed, ctx))
+    return metrics

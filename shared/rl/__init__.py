@@ -1,0 +1,1 @@
+"""Reinforcement-learning core: environments, replay, agents, schedules and the training loop."""

@@ -1,0 +1,164 @@
+"""DQN (Mnih et al. 2013, 2015) with the options later papers vary: target network period (0 = none, as in 2013),
+Double DQN targets (van Hasselt et al. 2016), Huber or squared loss, RMSProp or Adam.
+
+The update is a Keras model whose `compute_loss` builds the TD error, so Keras compiles the whole step
+(tf.function on TensorFlow, jax.jit on JAX) and there is no backend-specific gradient code here at all. Acting uses
+the compiled predict step on one state; no `model.predict` in the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import keras
+import numpy as np
+from keras import ops
+
+from shared.rl.replay import Batch
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    gamma: float
+    """Discount factor (Nature 2015: 0.99; the 2013 paper gives none)."""
+    learning_rate: float
+    optimizer: Literal["rmsprop", "adam"]
+    loss: Literal["huber", "squared"]
+    """huber = the TD error clipped to [-1, 1] in the gradient (Nature 2015); squared = plain 0.5 * error^2."""
+    target_period: int
+    """Copy the online net into the target net every this many updates; 0 = no target network (Mnih 2013)."""
+    double: bool = False
+    """Double DQN target: the online net picks the next action, the target net values it."""
+    rmsprop_rho: float = 0.95
+    rmsprop_momentum: float = 0.0
+    rmsprop_epsilon: float = 0.01
+    rmsprop_centered: bool = True
+    adam_epsilon: float = 1e-7
+    max_grad_norm: float | None = None
+    """Clip the gradient's global norm (Stable-Baselines3 uses 10); None = no clipping."""
+
+
+def td_targets(rewards, discounts, next_q_target, next_q_online=None):
+    """r + discount * Q_target(s', a*), with a* = argmax Q_target(s') (DQN) or argmax Q_online(s') (Double DQN).
+
+    `discounts` is gamma where the episode goes on and 0 where the transition ended the game. keras.ops only.
+    """
+    if next_q_online is None:
+        value = ops.max(next_q_target, axis=1)
+    else:
+        choice = ops.expand_dims(ops.argmax(next_q_online, axis=1), 1)
+        value = ops.take_along_axis(next_q_target, ops.cast(choice, "int32"), axis=1)[:, 0]
+    return rewards + discounts * value
+
+
+def td_loss(q_taken, targets, kind: str):
+    error = q_taken - ops.stop_gradient(targets)
+    if kind == "huber":
+        absolute = ops.abs(error)
+        quadratic = ops.minimum(absolute, 1.0)
+        return ops.mean(0.5 * ops.square(quadratic) + (absolute - quadratic))
+    return ops.mean(0.5 * ops.square(error))
+
+
+class QLearner(keras.Model):
+    """Online net (+ optional target net); trained on x = (states, actions, rewards, next_states, discounts)."""
+
+    def __init__(self, online: keras.Model, target: keras.Model | None, cfg: DQNConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.online, self.target, self.cfg = online, target, cfg
+        if target is not None:
+            target.trainable = False
+            target.set_weights(online.get_weights())
+
+    def call(self, inputs, training=False):
+        states = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
+        return self.online(states, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        _, actions, rewards, next_states, discounts = x
+        next_online = self.online(next_states, training=False)
+        if self.target is None:
+            next_target = next_online
+        else:
+            next_target = self.target(next_states, training=False)
+        targets = td_targets(rewards, discounts, next_target, next_online if self.cfg.double else None)
+        taken = ops.take_along_axis(y_pred, ops.expand_dims(ops.cast(actions, "int32"), 1), axis=1)[:, 0]
+        return td_loss(taken, targets, self.cfg.loss)
+
+
+def make_optimizer(cfg: DQNConfig) -> keras.optimizers.Optimizer:
+    clip = {"global_clipnorm": cfg.max_grad_norm} if cfg.max_grad_norm else {}
+    if cfg.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(
+            cfg.learning_rate,
+            rho=cfg.rmsprop_rho,
+            momentum=cfg.rmsprop_momentum,
+            epsilon=cfg.rmsprop_epsilon,
+            centered=cfg.rmsprop_centered,
+            **clip,
+        )
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(cfg.learning_rate, epsilon=cfg.adam_epsilon, **clip)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r} (rmsprop or adam)")
+
+
+class DQNAgent:
+    """Acting (epsilon-greedy), updating from replay batches, target syncs, and state for checkpoints."""
+
+    def __init__(self, build_q: Callable[[], keras.Model], num_actions: int, cfg: DQNConfig):
+        self.cfg, self.num_actions = cfg, int(num_actions)
+        online = build_q()
+        target = build_q() if cfg.target_period > 0 else None
+        self.learner = QLearner(online, target, cfg)
+        self.learner.compile(optimizer=make_optimizer(cfg))
+        self.learner.optimizer.build(self.learner.online.trainable_variables)
+        self.updates = 0
+
+    def q_values(self, states: np.ndarray) -> np.ndarray:
+        return np.asarray(self.learner.predict_on_batch(states))
+
+    def act(self, state: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
+        """Random with probability epsilon (the greedy action is then not computed), else argmax Q."""
+        if rng.random() < epsilon:
+            return int(rng.integers(self.num_actions))
+        return int(np.argmax(self.q_values(state[None])[0]))
+
+    def update(self, batch: Batch) -> float:
+        discounts = (self.cfg.gamma * (1.0 - batch.terminals)).astype(np.float32)
+        x = (batch.states, batch.actions, batch.rewards.astype(np.float32), batch.next_states, discounts)
+        loss = self.learner.train_on_batch(x)
+        self.updates += 1
+        if self.cfg.target_period and self.updates % self.cfg.target_period == 0:
+            self.sync_target()
+        return float(loss)
+
+    def sync_target(self) -> None:
+        if self.learner.target is not None:
+            self.learner.target.set_weights(self.learner.online.get_weights())
+
+    # --- checkpoints -------------------------------------------------------------------------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {f"online_{i}": np.asarray(w) for i, w in enumerate(self.learner.online.get_weights())}
+        if self.learner.target is not None:
+            arrays.update({f"target_{i}": np.asarray(w) for i, w in enumerate(self.learner.target.get_weights())})
+        arrays.update({f"optimizer_{i}": np.asarray(v) for i, v in enumerate(self.learner.optimizer.variables)})
+        arrays["updates"] = np.array(self.updates, np.int64)
+        return arrays
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        def collect(prefix: str) -> list[np.ndarray]:
+            return [arrays[f"{prefix}_{i}"] for i in range(sum(k.startswith(prefix + "_") for k in arrays))]
+
+        self.learner.online.set_weights(collect("online"))
+        if self.learner.target is not None:
+            self.learner.target.set_weights(collect("target"))
+        saved = collect("optimizer")
+        if len(saved) != len(self.learner.optimizer.variables):
+            raise ValueError(
+                f"checkpoint has {len(saved)} optimizer variables, this agent {len(self.learner.optimizer.variables)}"
+            )
+        for variable, value in zip(self.learner.optimizer.variables, saved, strict=True):
+            variable.assign(value)
+        self.updates = int(arrays["updates"])

@@ -1,0 +1,261 @@
+"""The DQN training loop: epsilon-greedy acting, replay, updates every k steps, separate evaluation episodes,
+curves, and checkpoints that a killed run resumes from.
+
+Steps are agent steps (one action, `frame_skip` emulator frames on Atari). A checkpoint holds the networks, the
+optimizer's slots, the replay contents, the step and episode counters, every random generator's state, the
+curves so far and, where the environment can save its state (`get_state`/`set_state`), the environment too; with
+such an environment a resumed run ends exactly where an uninterrupted one does. Atari cannot save its state through
+gymnasium's wrappers, so a resumed Atari run starts a fresh episode at the checkpoint step (the replay, networks and
+counters still continue).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from shared.errors import Diverged, ReplicateError
+from shared.results import CurveLog
+from shared.rl.agents.dqn import DQNAgent
+from shared.rl.replay import ReplayBuffer
+from shared.rl.schedules import LinearSchedule
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    total_steps: int
+    """Agent steps of training."""
+    learning_starts: int
+    """Steps of acting (and filling replay) before the first update."""
+    train_every: int
+    """One update every this many agent steps (Mnih 2013/2015: 4)."""
+    batch_size: int
+    replay_capacity: int
+    """Frames kept (Mnih 2013: the 1M most recent)."""
+    epsilon_start: float
+    epsilon_end: float
+    epsilon_steps: int
+    """Steps over which epsilon falls linearly from start to end."""
+    eval_every: int
+    """Evaluate every this many steps (and at the end); 0 = only at the end."""
+    eval_episodes: int
+    eval_epsilon: float
+    """Mnih 2013/2015: 0.05."""
+    eval_max_steps: int
+    """Cap on one evaluation episode's agent steps; 0 = the environment's own limit."""
+    clip_rewards: bool
+    """Train on sign(reward) (Mnih 2013); evaluation and logged returns stay raw."""
+    terminal_on_life_loss: bool
+    """Treat a lost life as terminal in the TD target (the game continues)."""
+    checkpoint_every: int
+    """Save a checkpoint every this many steps; 0 = never."""
+    q_probe_states: int = 0
+    """Track the mean max-Q on this many fixed states drawn from replay when learning starts (Mnih 2013, Fig. 2)."""
+
+
+def newest_frame(obs: np.ndarray, stack: int) -> np.ndarray:
+    return obs[-1] if stack > 1 else obs
+
+
+def evaluate(agent: DQNAgent, env: gym.Env, episodes: int, epsilon: float, seed: int, max_steps: int) -> list[float]:
+    """Full-game raw returns of `episodes` epsilon-greedy episodes, seeded so that a given (seed) repeats exactly."""
+    rng = np.random.default_rng([seed, 7])
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed * 1000 + episode)
+        total, steps, done = 0.0, 0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(agent.act(obs, epsilon, rng))
+            total, steps = total + float(reward), steps + 1
+            done = terminated or truncated or (max_steps > 0 and steps >= max_steps)
+        returns.append(total)
+    return returns
+
+
+class _Checkpointer:
+    """A folder of numbered checkpoints; the newest complete one is named in LATEST (written last, atomically)."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+
+    def latest(self) -> Path | None:
+        if self.folder is None or not (self.folder / "LATEST").is_file():
+            return None
+        path = self.folder / (self.folder / "LATEST").read_text().strip()
+        return path if path.is_dir() else None
+
+    def save(self, step: int, write: Callable[[Path], None]) -> None:
+        assert self.folder is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"step_{step:012d}"
+        tmp = self.folder / f".{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        write(tmp)
+        final = self.folder / name
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        pointer = self.folder / ".LATEST.tmp"
+        pointer.write_text(name)
+        os.replace(pointer, self.folder / "LATEST")
+        for old in self.folder.glob("step_*"):
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def train_dqn(
+    make_env: Callable[[], gym.Env],
+    agent: DQNAgent,
+    cfg: LoopConfig,
+    seed: int,
+    curves: CurveLog,
+    label: str = "dqn",
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Train `agent` on a fresh environment from make_env(); returns summary metrics (suffixed with the label)."""
+    env, eval_env = make_env(), make_env()
+    obs_shape = env.observation_space.shape
+    stack = obs_shape[0] if len(obs_shape) == 3 else 1
+    frame_shape = obs_shape[1:] if stack > 1 else obs_shape
+    replay = ReplayBuffer(cfg.replay_capacity, frame_shape, stack, env.observation_space.dtype, seed=seed + 1)
+    explore = np.random.default_rng([seed, 2])
+    epsilon = LinearSchedule(cfg.epsilon_start, cfg.epsilon_end, cfg.epsilon_steps)
+    checkpoints = _Checkpointer(checkpoint_dir)
+    s = {  # every counter a checkpoint must restore
+        "step": 0,
+        "episodes": 0,
+        "episode_return": 0.0,
+        "episode_steps": 0,
+        "last_loss": float("nan"),
+        "train_returns": [],
+        "eval_means": [],
+        "elapsed": 0.0,
+        "resumed_at": [],
+    }
+    probe = None
+
+    def save(folder: Path) -> None:
+        np.savez(folder / "agent.npz", **agent.state_arrays())
+        replay.save(folder / "replay.npz")
+        if probe is not None:
+            np.save(folder / "probe.npy", probe)
+        env_state = env.unwrapped.get_state() if hasattr(env.unwrapped, "get_state") else None
+        state = {
+            **s,
+            "elapsed": s["elapsed"] + time.perf_counter() - started,
+            "obs": obs.tolist() if env_state else None,
+            "env_state": env_state,
+            "explore_rng": explore.bit_generator.state,
+            "curves": curves.rows,
+            "config": asdict(cfg),
+        }
+        (folder / "state.json").write_text(json.dumps(state))
+
+    started = time.perf_counter()
+    found = checkpoints.latest() if resume else None
+    if checkpoint_dir is not None and not resume and checkpoints.latest() is not None:
+        raise ReplicateError(f"{checkpoint_dir} holds a checkpoint of an interrupted run: resume it or delete it")
+    if found is not None:
+        state = json.loads((found / "state.json").read_text())
+        if state["config"] != json.loads(json.dumps(asdict(cfg))):
+            raise ReplicateError(f"{found}: checkpoint was written with a different loop config; not resuming")
+        with np.load(found / "agent.npz") as arrays:
+            agent.load_state_arrays(dict(arrays))
+        replay.load(found / "replay.npz")
+        probe = np.load(found / "probe.npy") if (found / "probe.npy").exists() else None
+        explore.bit_generator.state = state["explore_rng"]
+        curves.rows[:] = [tuple(row) for row in state["curves"]]
+        s.update({k: state[k] for k in s})
+        s["resumed_at"].append(s["step"])
+        if state["env_state"] is not None:
+            env.reset(seed=seed)
+            env.unwrapped.set_state(state["env_state"])
+            obs = np.asarray(state["obs"], dtype=env.observation_space.dtype)
+        else:  # the environment cannot be restored: a new episode from here
+            obs, _ = env.reset(seed=seed + s["step"])
+            replay.start_episode(newest_frame(obs, stack))
+            s["episode_return"], s["episode_steps"] = 0.0, 0
+        print(f"  {label}: resumed from {found} at step {s['step']}", file=sys.stderr)
+    else:
+        obs, _ = env.reset(seed=seed)
+        replay.start_episode(newest_frame(obs, stack))
+
+    def log_evaluation(step: int) -> None:
+        if cfg.eval_episodes == 0:  # benchmarks: no evaluation at all
+            return
+        returns = evaluate(
+            agent, eval_env, cfg.eval_episodes, cfg.eval_epsilon, seed + 10_000 + step, cfg.eval_max_steps
+        )
+        s["eval_means"].append([step, float(np.mean(returns)), float(np.max(returns))])
+        values = {f"eval_return/{label}": float(np.mean(returns)), f"epsilon/{label}": epsilon(step)}
+        recent = [r for t, r in s["train_returns"] if t > step - max(cfg.eval_every, 1)]
+        if recent:
+            values[f"train_return/{label}"] = float(np.mean(recent))
+        if np.isfinite(s["last_loss"]):
+            values[f"loss/{label}"] = s["last_loss"]
+        if probe is not None:
+            values[f"avg_max_q/{label}"] = float(np.mean(np.max(agent.q_values(probe), axis=1)))
+        curves.add(step, **values)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.total_steps, initial=s["step"], desc=label, mininterval=10, file=sys.stderr, leave=False)
+    while s["step"] < cfg.total_steps:
+        step = s["step"]
+        action = agent.act(obs, epsilon(step), explore)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        train_reward = float(np.sign(reward)) if cfg.clip_rewards else float(reward)
+        terminal = terminated or (cfg.terminal_on_life_loss and bool(info.get("life_lost", False)))
+        replay.add(action, train_reward, terminal, newest_frame(next_obs, stack))
+        s["episode_return"] += float(reward)
+        s["episode_steps"] += 1
+        s["step"] = step = step + 1
+        if step >= cfg.learning_starts and step % cfg.train_every == 0:
+            if probe is None and cfg.q_probe_states:
+                probe = replay.sample(cfg.q_probe_states).states
+            s["last_loss"] = agent.update(replay.sample(cfg.batch_size))
+            if not np.isfinite(s["last_loss"]):
+                raise Diverged(step)
+        if terminated or truncated:
+            s["train_returns"].append([step, s["episode_return"]])
+            s["episodes"] += 1
+            s["episode_return"], s["episode_steps"] = 0.0, 0
+            obs, _ = env.reset()
+            replay.start_episode(newest_frame(obs, stack))
+        else:
+            obs = next_obs
+        if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.total_steps:
+            log_evaluation(step)
+        if cfg.checkpoint_every and checkpoint_dir is not None and step % cfg.checkpoint_every == 0:
+            checkpoints.save(step, save)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    elapsed = s["elapsed"] + time.perf_counter() - started
+    metrics = {}
+    if s["eval_means"]:
+        metrics[f"eval_return_{label}"] = s["eval_means"][-1][1]
+        metrics[f"eval_return_best_mean_{label}"] = max(row[1] for row in s["eval_means"])
+        metrics[f"eval_return_best_episode_{label}"] = max(row[2] for row in s["eval_means"])
+    return {
+        **metrics,
+        f"train_episodes_{label}": s["episodes"],
+        f"agent_steps_{label}": s["step"],
+        f"updates_{label}": agent.updates,
+        f"train_seconds_{label}": elapsed,
+        f"resumes_{label}": len(s["resumed_at"]),
+    }

@@ -1,0 +1,139 @@
+"""Uniform experience replay that stores every frame once and rebuilds frame stacks when it samples.
+
+Layout: one circular array of frames plus per-entry action, reward and flags. An episode is written as its first
+frame (`start_episode`), then one entry per step (`add`: the action taken in the newest entry's state, the reward,
+whether the game terminated, and the next frame). So each entry holds the newest frame of a state; the state is
+that frame and the `stack - 1` before it in the same episode, and at the start of an episode the first frame is
+repeated (as gymnasium's FrameStackObservation does). A stack never reaches across an episode start, and the next
+state of a sampled transition is always the next entry of the same episode. For 84x84 frames this costs one byte per
+pixel per entry plus 8 bytes of bookkeeping, against `stack` bytes per pixel twice over for stored state pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from shared.errors import ReplicateError
+
+
+@dataclass(frozen=True)
+class Batch:
+    states: np.ndarray  # (B, stack, *frame) or (B, *frame) when stack == 1
+    actions: np.ndarray  # (B,) int32
+    rewards: np.ndarray  # (B,) float32
+    terminals: np.ndarray  # (B,) float32, 1 where the transition ended the game (no bootstrap)
+    next_states: np.ndarray
+    indices: np.ndarray  # entry indices of the sampled states
+
+
+class ReplayBuffer:
+    """Circular replay of `capacity` frames with uniform, seeded sampling of transitions."""
+
+    _ARRAYS = ("frames", "actions", "rewards", "terminals", "starts", "has_action")
+
+    def __init__(self, capacity: int, frame_shape: tuple[int, ...], stack: int = 1, dtype="uint8", seed: int = 0):
+        if capacity < stack + 2:
+            raise ReplicateError(f"replay capacity {capacity} is too small for stacks of {stack}")
+        self.capacity, self.frame_shape, self.stack = int(capacity), tuple(frame_shape), int(stack)
+        self.frames = np.zeros((self.capacity, *self.frame_shape), dtype=dtype)
+        self.actions = np.zeros(self.capacity, np.int32)
+        self.rewards = np.zeros(self.capacity, np.float32)
+        self.terminals = np.zeros(self.capacity, np.bool_)
+        self.starts = np.zeros(self.capacity, np.bool_)  # first frame of an episode
+        self.has_action = np.zeros(self.capacity, np.bool_)  # a transition starts here (its next frame is stored)
+        self.cursor, self.size = 0, 0  # next entry to write; entries written (at most capacity)
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, name).nbytes for name in self._ARRAYS)
+
+    def _write(self, frame: np.ndarray, start: bool) -> None:
+        i = self.cursor
+        self.frames[i] = frame
+        self.starts[i], self.has_action[i], self.terminals[i], self.rewards[i] = start, False, False, 0.0
+        self.cursor = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def start_episode(self, frame: np.ndarray) -> None:
+        """The first frame of an episode (the newest frame of its first state)."""
+        self._write(frame, start=True)
+
+    def add(self, action: int, reward: float, terminal: bool, next_frame: np.ndarray) -> None:
+        """The step taken from the newest entry's state: action, (clipped) reward, game over?, and the new frame."""
+        last = (self.cursor - 1) % self.capacity
+        if self.size == 0 or self.has_action[last]:
+            raise ReplicateError("replay.add before start_episode (or twice for one frame)")
+        self.actions[last], self.rewards[last], self.terminals[last] = action, reward, terminal
+        self.has_action[last] = True
+        self._write(next_frame, start=False)
+
+    def num_transitions(self) -> int:
+        return int(self.has_action[: self.size].sum())
+
+    def _valid(self, idx: np.ndarray) -> np.ndarray:
+        ok = self.has_action[idx]
+        if self.size == self.capacity:
+            # The stack-1 oldest entries may have lost their history to newer data: never sample them.
+            ok &= (idx - self.cursor) % self.capacity >= self.stack - 1
+        return ok
+
+    def stacks(self, idx: np.ndarray) -> np.ndarray:
+        """States whose newest frames are entries idx: walk back within the episode, repeating its first frame."""
+        if self.stack == 1:
+            return self.frames[idx]
+        out = np.empty((len(idx), self.stack, *self.frame_shape), self.frames.dtype)
+        current = np.asarray(idx)
+        out[:, -1] = self.frames[current]
+        for k in range(2, self.stack + 1):
+            current = np.where(self.starts[current], current, (current - 1) % self.capacity)
+            out[:, -k] = self.frames[current]
+        return out
+
+    def sample(self, batch_size: int) -> Batch:
+        """Uniformly random transitions (with replacement) from a seeded generator."""
+        if self.num_transitions() == 0:
+            raise ReplicateError("replay holds no transitions yet")
+        idx = np.empty(0, np.int64)
+        while len(idx) < batch_size:  # rejection sampling; valid entries are almost all entries
+            draw = self.rng.integers(0, self.size, size=2 * (batch_size - len(idx)) + 8)
+            idx = np.concatenate([idx, draw[self._valid(draw)]])
+        idx = idx[:batch_size]
+        nxt = (idx + 1) % self.capacity
+        return Batch(
+            states=self.stacks(idx),
+            actions=self.actions[idx],
+            rewards=self.rewards[idx],
+            terminals=self.terminals[idx].astype(np.float32),
+            next_states=self.stacks(nxt),
+            indices=idx,
+        )
+
+    # --- checkpoints -------------------------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Everything, including the sampling generator's state, in one uncompressed .npz."""
+        arrays = {name: getattr(self, name)[: self.size] for name in self._ARRAYS}
+        meta = np.array([self.capacity, self.cursor, self.size, self.stack], np.int64)
+        rng_state = np.frombuffer(repr(self.rng.bit_generator.state).encode(), np.uint8)
+        with open(path, "wb") as handle:
+            np.savez(handle, meta=meta, rng_state=rng_state, **arrays)
+
+    def load(self, path: Path) -> None:
+        with np.load(path) as saved:
+            capacity, cursor, size, stack = (int(v) for v in saved["meta"])
+            if (capacity, stack) != (self.capacity, self.stack) or saved["frames"].shape[1:] != self.frame_shape:
+                raise ReplicateError(f"{path}: replay checkpoint does not match this buffer's shape")
+            for name in self._ARRAYS:
+                getattr(self, name)[:size] = saved[name]
+            self.cursor, self.size = cursor, size
+            state = bytes(saved["rng_state"]).decode()
+        self.rng.bit_generator.state = _literal(state)
+
+
+def _literal(text: str):
+    import ast
+
+    return ast.literal_eval(text)

@@ -1,0 +1,65 @@
+"""dqn_atari2013 through the real runner: Random row, DQN training, the Table-1 report, kill and --resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.errors import ReplicateError
+from shared.runner import run_replication
+
+
+def test_smoke_run_and_table(tmp_path):
+    from shared.report import write_report
+
+    folder = run_replication("dqn_atari2013", "smoke", 0, results_root=tmp_path)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert -21.0 <= metrics["random_return_Pong"] <= 21.0
+    assert metrics["agent_steps_Pong"] == 300
+    assert metrics["updates_Pong"] == (300 - 100) // 4 + 1
+    assert -21.0 <= metrics["eval_return_Pong"] <= metrics["eval_return_best_episode_Pong"] <= 21.0
+    curves = (folder / "curves.csv").read_text()
+    assert "eval_return/Pong" in curves and "avg_max_q/Pong" in curves
+    assert not (tmp_path / ".checkpoints" / "dqn_atari2013" / "smoke" / "seed_0").exists()  # spent on success
+    report = write_report("smoke", tmp_path, tmp_path / "reports", figures=False)
+    text = (report / "comparison.md").read_text()
+    assert "| Random | — (354) | — (1.2) | — (0) | **" in text  # only Pong was played in the smoke profile
+    assert "CleanRL dqn_atari.py" in text
+
+
+def test_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    from shared.rl.agents.dqn import DQNAgent
+
+    real_update, calls = DQNAgent.update, {"n": 0}
+
+    def dying_update(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 20:  # step 176: after the checkpoint at step 150
+            raise KeyboardInterrupt("killed")
+        return real_update(self, batch)
+
+    monkeypatch.setattr(DQNAgent, "update", dying_update)
+    with pytest.raises(KeyboardInterrupt):
+        run_replication("dqn_atari2013", "smoke", 0, results_root=tmp_path)
+    checkpoints = tmp_path / ".checkpoints" / "dqn_atari2013" / "smoke" / "seed_0" / "Pong"
+    assert (checkpoints / "LATEST").read_text() == "step_000000000150"
+    assert not (tmp_path / "dqn_atari2013" / "smoke" / "seed_0").exists()  # no result that looks complete
+    monkeypatch.setattr(DQNAgent, "update", real_update)
+    with pytest.raises(ReplicateError, match="interrupted run"):
+        run_replication("dqn_atari2013", "smoke", 0, results_root=tmp_path)  # no silent restart
+    folder = run_replication("dqn_atari2013", "smoke", 0, results_root=tmp_path, resume=True)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    meta = json.loads((folder / "run_meta.json").read_text())
+    assert metrics["resumes_Pong"] == 1 and metrics["agent_steps_Pong"] == 300
+    assert metrics["updates_Pong"] == (300 - 100) // 4 + 1  # updates continue from the checkpoint's count
+    assert meta["resumed_from_checkpoint"] is True
+    assert not checkpoints.exists()
+
+
+def test_unknown_game_is_one_clear_error(tmp_path, monkeypatch):
+    from shared.runner import load_module
+
+    module = load_module("dqn_atari2013")
+    with pytest.raises(ReplicateError, match="unknown Atari game 'Pongg'"):
+        module.atari_env_id("Pongg")

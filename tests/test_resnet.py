@@ -1,0 +1,130 @@
+"""ResNet replication: the CIFAR-10 loader, the 6n+2 builder against the paper's sizes, augmentation, smoke run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from shared.errors import ReplicateError
+from shared.images import pad_crop_flip
+
+
+@pytest.mark.parametrize(
+    "depth, paper_millions, exact",
+    # Exact trainable counts with option-A shortcuts; Table 6 rounds them to 0.27M, 0.46M, 0.66M, 0.85M, 1.7M.
+    [(20, 0.27, 269_722), (32, 0.46, 464_154), (44, 0.66, 658_586), (56, 0.85, 853_018), (110, 1.7, 1_727_962)],
+)
+def test_resnet_parameter_counts_match_table_6(depth, paper_millions, exact):
+    from shared.models.resnet import PAPER_PARAMS_M, build_cifar_resnet
+
+    residual, plain = build_cifar_resnet(depth, "residual"), build_cifar_resnet(depth, "plain")
+    trainable = sum(int(np.prod(w.shape)) for w in residual.trainable_weights)
+    assert trainable == exact
+    assert round(trainable / 1e6, 2 if depth < 100 else 1) == paper_millions == PAPER_PARAMS_M[depth]
+    # option A shortcuts are parameter-free: plain and residual nets of one depth have the same weights
+    assert sum(int(np.prod(w.shape)) for w in plain.trainable_weights) == trainable
+    convs = [layer for layer in residual.layers if layer.__class__.__name__ == "Conv2D"]
+    assert len(convs) + 1 == depth  # 6n+1 convolutions + the fc layer are the weighted layers
+
+
+def test_resnet_builder_rejects_bad_depths_and_families():
+    from shared.models.resnet import build_cifar_resnet
+
+    with pytest.raises(ValueError, match="6n\\+2"):
+        build_cifar_resnet(21)
+    with pytest.raises(ValueError, match="family"):
+        build_cifar_resnet(20, "dense")
+
+
+def test_option_a_shortcut_subsamples_and_zero_pads():
+    from shared.models.resnet import ZeroPadShortcut
+
+    x = np.arange(2 * 4 * 4 * 3, dtype="float32").reshape(2, 4, 4, 3)
+    y = np.asarray(ZeroPadShortcut(filters=6, stride=2)(x))
+    assert y.shape == (2, 2, 2, 6)
+    np.testing.assert_array_equal(y[..., :3], x[:, ::2, ::2, :])
+    assert not y[..., 3:].any()
+
+
+def test_pad_crop_flip_keeps_pixels_and_shifts_at_most_pad():
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 255, (64, 32, 32, 3)).astype("float32")
+    out = pad_crop_flip(images, np.random.default_rng(1), pad=4, flip=True)
+    assert out.shape == images.shape
+    flips = 0
+    for original, cropped in zip(images, out, strict=True):
+        found = False
+        for mirrored in (False, True):
+            source = original[:, ::-1] if mirrored else original
+            padded = np.pad(source, ((4, 4), (4, 4), (0, 0)))
+            for dy in range(9):
+                for dx in range(9):
+                    if np.array_equal(padded[dy : dy + 32, dx : dx + 32], cropped):
+                        found, flips = True, flips + mirrored
+                        break
+                if found:
+                    break
+            if found:
+                break
+        assert found
+    assert 16 < flips < 48  # about half are mirrored
+    again = pad_crop_flip(images, np.random.default_rng(1), pad=4, flip=True)
+    np.testing.assert_array_equal(out, again)  # seeded
+
+
+def test_cifar_loader_reads_the_official_layout(tiny_cifar):
+    from shared.data.cifar10 import load_cifar10
+
+    data = load_cifar10("official")
+    assert data.x_train.shape == (400, 32, 32, 3) and data.x_train.dtype == np.uint8
+    assert data.x_test.shape == (100, 32, 32, 3) and data.y_test.shape == (100,)
+    assert data.variant == "synthetic test fixture"
+    assert data.sources["cifar-10-python.tar.gz"].startswith("mirror:")
+    assert load_cifar10("auto").sources["cifar-10-python.tar.gz"] == "cache"
+
+
+def test_cifar_auto_falls_back_to_the_jpeg_rebuild_only_when_the_original_is_missing(tiny_cifar, tmp_path, monkeypatch):
+    from shared.data import cifar10
+    from shared.data.files import DataUnavailable
+
+    (tmp_path / "mirror" / "cifar10" / "cifar-10-python.tar.gz").rename(tmp_path / "elsewhere.tar.gz")
+    with pytest.raises(DataUnavailable, match="cifar-10-python-jpeg75.tar.xz"):
+        cifar10.load_cifar10("auto")  # neither variant is available: the error names both
+    with pytest.raises(ReplicateError, match="unknown CIFAR-10 variant"):
+        cifar10.load_cifar10("png")
+
+
+def test_cifar_corrupt_archive_is_an_error_not_a_fallback(tiny_cifar, tmp_path):
+    from shared.data import cifar10
+
+    archive = tmp_path / "mirror" / "cifar10" / "cifar-10-python.tar.gz"
+    archive.write_bytes(archive.read_bytes()[:-10])
+    with pytest.raises(ReplicateError, match="checksum mismatch"):
+        cifar10.load_cifar10("auto")
+
+
+def test_resnet_smoke_run(tiny_cifar, tmp_path):
+    from shared.runner import run_replication
+
+    folder = run_replication("resnet_depth_cifar10", "smoke", 0, results_root=tmp_path / "results")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    meta = json.loads((folder / "run_meta.json").read_text())
+    for net in ("plain8", "resnet8"):
+        for split in ("train", "val", "test"):
+            assert 0.0 <= metrics[f"{split}_error_{net}"] <= 1.0
+        assert metrics[f"params_{net}"] > 0
+    assert meta["data"]["cifar10"]["variant"] == "synthetic test fixture"
+    curves = (folder / "curves.csv").read_text()
+    assert "train_error/plain8" in curves and "test_error/resnet8" in curves
+
+
+def test_unknown_net_name_is_one_clear_error():
+    from shared.runner import load_module
+
+    module = load_module("resnet_depth_cifar10")
+    with pytest.raises(ReplicateError, match="unknown net 'resnet'"):
+        module.parse_net("resnet")
+    with pytest.raises(ReplicateError, match="6n\\+2"):
+        module.parse_net("plain21")

@@ -1,0 +1,310 @@
+"""RL core: TD targets, replay, schedules, Atari preprocessing, checkpoints, learning and exact resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared.errors import ReplicateError
+from shared.results import CurveLog
+from shared.rl.replay import ReplayBuffer
+from shared.rl.schedules import LinearSchedule
+
+# --- TD targets -------------------------------------------------------------------------------------------------
+
+
+def test_td_targets_dqn_and_double_dqn_on_hand_made_numbers():
+    from shared.rl.agents.dqn import td_targets
+
+    rewards = np.array([1.0, 0.0, -1.0], np.float32)
+    discounts = np.array([0.9, 0.9, 0.0], np.float32)  # the third transition ended the game
+    next_target = np.array([[1.0, 5.0, 2.0], [3.0, -1.0, 0.5], [7.0, 8.0, 9.0]], np.float32)
+    next_online = np.array([[4.0, 0.0, 1.0], [0.0, 2.0, 1.0], [1.0, 0.0, 0.0]], np.float32)
+    dqn = np.asarray(td_targets(rewards, discounts, next_target))
+    # max of the target net: 5, 3, (9 but discount 0)
+    np.testing.assert_allclose(dqn, [1.0 + 0.9 * 5.0, 0.9 * 3.0, -1.0], rtol=1e-6)
+    double = np.asarray(td_targets(rewards, discounts, next_target, next_online))
+    # online argmax: action 0, 1, 0 -> target values 1, -1, (7, discount 0)
+    np.testing.assert_allclose(double, [1.0 + 0.9 * 1.0, 0.9 * -1.0, -1.0], rtol=1e-6)
+
+
+def test_huber_and_squared_td_loss():
+    from shared.rl.agents.dqn import td_loss
+
+    q, y = np.array([0.0, 0.0], np.float32), np.array([0.5, 3.0], np.float32)
+    np.testing.assert_allclose(float(td_loss(q, y, "squared")), (0.125 + 4.5) / 2, rtol=1e-6)
+    np.testing.assert_allclose(float(td_loss(q, y, "huber")), (0.125 + 2.5) / 2, rtol=1e-6)
+
+
+# --- schedules --------------------------------------------------------------------------------------------------
+
+
+def test_linear_epsilon_schedule_values():
+    eps = LinearSchedule(1.0, 0.1, 1_000_000)
+    assert eps(0) == 1.0
+    assert eps(500_000) == pytest.approx(0.55)
+    assert eps(1_000_000) == pytest.approx(0.1)
+    assert eps(5_000_000) == pytest.approx(0.1)
+    assert LinearSchedule(1.0, 0.05, 0)(0) == 0.05
+
+
+# --- replay -----------------------------------------------------------------------------------------------------
+
+
+def _fill(replay: ReplayBuffer, episodes: list[int], start_value: int = 1) -> dict[int, tuple[int, int]]:
+    """Episodes of the given lengths; frame values are unique ids; returns id -> (episode, position)."""
+    where, value = {}, start_value
+    for e, length in enumerate(episodes):
+        replay.start_episode(np.full(replay.frame_shape, value, np.uint8))
+        where[value] = (e, 0)
+        for t in range(1, length + 1):
+            value += 1
+            replay.add(
+                action=t % 3,
+                reward=float(t),
+                terminal=t == length,
+                next_frame=np.full(replay.frame_shape, value, np.uint8),
+            )
+            where[value] = (e, t)
+        value += 1
+    return where
+
+
+def test_replay_stacks_never_cross_an_episode_start():
+    replay = ReplayBuffer(capacity=200, frame_shape=(2, 2), stack=4, seed=0)
+    where = _fill(replay, [1, 2, 5, 3, 7])
+    batch = replay.sample(2000)
+    for states, nexts in ((batch.states, batch.next_states),):
+        for state, nxt in zip(states, nexts, strict=True):
+            ids, next_ids = state[:, 0, 0], nxt[:, 0, 0]
+            episodes = {where[int(v)][0] for v in np.concatenate([ids, next_ids])}
+            assert len(episodes) == 1, (ids, next_ids)
+            # within the episode, frames are consecutive except for the repeated first frame at the start
+            positions = [where[int(v)][1] for v in ids]
+            assert positions == sorted(positions)
+            assert where[int(next_ids[-1])][1] == positions[-1] + 1
+
+
+def test_replay_stack_at_episode_start_repeats_the_first_frame():
+    replay = ReplayBuffer(capacity=50, frame_shape=(1,), stack=4, seed=0)
+    _fill(replay, [3])  # ids 1 (first frame), 2, 3, 4
+    np.testing.assert_array_equal(
+        replay.stacks(np.array([0, 1, 3]))[:, :, 0], [[1, 1, 1, 1], [1, 1, 1, 2], [1, 2, 3, 4]]
+    )
+
+
+def test_replay_wraps_around_and_never_samples_broken_history():
+    replay = ReplayBuffer(capacity=23, frame_shape=(1,), stack=4, seed=1)
+    where = _fill(replay, [9, 9, 9, 9, 9])  # 50 frames into 23 slots
+    assert replay.size == 23
+    batch = replay.sample(3000)
+    for state, nxt in zip(batch.states[:, :, 0], batch.next_states[:, :, 0], strict=True):
+        episodes = {where[int(v)][0] for v in np.concatenate([state, nxt])}
+        assert len(episodes) == 1
+        positions = [where[int(v)][1] for v in state]
+        assert positions == sorted(positions) and positions[-1] - positions[0] <= 3
+    # the final frame of an episode never starts a transition
+    assert not any(where[int(v)][1] == 9 for v in batch.states[:, -1, 0])
+
+
+def test_replay_sampling_is_seeded_and_rewards_terminals_line_up():
+    a, b = ReplayBuffer(100, (1,), 2, seed=5), ReplayBuffer(100, (1,), 2, seed=5)
+    _fill(a, [4, 6])
+    _fill(b, [4, 6])
+    x, y = a.sample(64), b.sample(64)
+    np.testing.assert_array_equal(x.indices, y.indices)
+    last = x.states[:, -1, 0]
+    # with these ids, the step number t of a transition is (next id - episode first id); terminal iff t == length
+    assert set(np.unique(x.terminals)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(x.next_states[:, -1, 0], last + 1)
+
+
+def test_replay_memory_is_one_byte_per_pixel_per_frame():
+    replay = ReplayBuffer(10_000, (84, 84), stack=4)
+    assert replay.nbytes <= 1.1 * 10_000 * 84 * 84
+
+
+def test_replay_add_before_start_is_an_error():
+    replay = ReplayBuffer(10, (1,), 1)
+    with pytest.raises(ReplicateError):
+        replay.add(0, 0.0, False, np.zeros(1, np.uint8))
+
+
+def test_replay_checkpoint_round_trip(tmp_path):
+    a = ReplayBuffer(30, (2,), 3, seed=3)
+    _fill(a, [5, 12, 20])
+    a.sample(10)  # advance the generator
+    a.save(tmp_path / "replay.npz")
+    b = ReplayBuffer(30, (2,), 3, seed=99)
+    b.load(tmp_path / "replay.npz")
+    for name in ReplayBuffer._ARRAYS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert (a.cursor, a.size) == (b.cursor, b.size)
+    np.testing.assert_array_equal(a.sample(50).indices, b.sample(50).indices)
+
+
+# --- Atari ------------------------------------------------------------------------------------------------------
+
+
+def test_atari_preprocessing_matches_gymnasium_wrappers():
+    import ale_py
+    import gymnasium as gym
+    from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+
+    from shared.rl.envs import AtariConfig, make_atari
+
+    gym.register_envs(ale_py)
+    ours = make_atari("Breakout", AtariConfig(frame_skip=4, noop_max=0))
+    raw = gym.make("ALE/Breakout-v5", frameskip=1, repeat_action_probability=0.0, full_action_space=False)
+    reference = FrameStackObservation(AtariPreprocessing(raw, noop_max=0, frame_skip=4, screen_size=84), 4)
+    assert ours.action_space.n == 4  # Breakout's minimal action set
+    a, _ = ours.reset(seed=3)
+    b, _ = reference.reset(seed=3)
+    rng = np.random.default_rng(0)
+    lives_lost = 0
+    for _ in range(300):
+        action = int(rng.integers(4))
+        a, ra, ta, tra, info = ours.step(action)
+        b, rb, tb, trb, _ = reference.step(action)
+        assert a.shape == (4, 84, 84) and a.dtype == np.uint8
+        np.testing.assert_array_equal(a, b)
+        assert (ra, ta, tra) == (rb, tb, trb)
+        lives_lost += info["life_lost"]
+        if ta or tra:
+            break
+    assert lives_lost >= 1  # random play in Breakout loses a life within 300 steps
+
+
+def test_space_invaders_frame_skip_and_unknown_game():
+    from shared.rl.envs import AtariConfig, make_atari
+
+    env = make_atari("SpaceInvaders", AtariConfig(frame_skip=3))
+    env.reset(seed=0)
+    env.step(0)
+    assert env.unwrapped.ale.getEpisodeFrameNumber() == 3
+    with pytest.raises(ReplicateError, match="unknown Atari game 'Breakout2'"):
+        make_atari("Breakout2", AtariConfig())
+
+
+def test_atari_q_networks_have_the_papers_sizes():
+    from shared.models.qnets import build_atari_cnn
+
+    # Mnih 2013: 16x8x8x4+16, 32x4x4x16+32, 2592x256+256, 256xA+A
+    small = build_atari_cnn(4, "mnih2013")
+    assert small.count_params() == (8 * 8 * 4 * 16 + 16) + (4 * 4 * 16 * 32 + 32) + (9 * 9 * 32 * 256 + 256) + (
+        256 * 4 + 4
+    )
+    nature = build_atari_cnn(6, "nature")
+    # Nature 2015: 32 8x8 on 4 frames, 64 4x4, 64 3x3, 7x7x64 = 3136 -> 512 -> 6 actions (Pong)
+    convs = (8 * 8 * 4 * 32 + 32) + (4 * 4 * 32 * 64 + 64) + (3 * 3 * 64 * 64 + 64)
+    assert nature.count_params() == convs + (3136 * 512 + 512) + (512 * 6 + 6) == 1_687_206
+
+
+# --- agent, loop, checkpoints -----------------------------------------------------------------------------------
+
+
+def _chain_setup(checkpoint_every=0):
+    import keras
+
+    from shared.models.qnets import build_q_mlp
+    from shared.rl.agents.dqn import DQNAgent, DQNConfig
+    from shared.rl.loop import LoopConfig
+
+    keras.utils.set_random_seed(0)
+    agent = DQNAgent(
+        lambda: build_q_mlp(8, 2, (32,)),
+        2,
+        DQNConfig(gamma=0.9, learning_rate=1e-3, optimizer="adam", loss="huber", target_period=50, double=True),
+    )
+    cfg = LoopConfig(
+        total_steps=2500,
+        learning_starts=200,
+        train_every=1,
+        batch_size=32,
+        replay_capacity=5000,
+        epsilon_start=1.0,
+        epsilon_end=0.05,
+        epsilon_steps=1200,
+        eval_every=500,
+        eval_episodes=2,
+        eval_epsilon=0.0,
+        eval_max_steps=0,
+        clip_rewards=False,
+        terminal_on_life_loss=False,
+        checkpoint_every=checkpoint_every,
+        q_probe_states=8,
+    )
+    return agent, cfg
+
+
+def test_dqn_learns_the_chain_to_its_optimal_values():
+    from shared.rl.envs import ChainEnv
+    from shared.rl.loop import train_dqn
+
+    agent, cfg = _chain_setup()
+    metrics = train_dqn(lambda: ChainEnv(8, horizon=25), agent, cfg, seed=0, curves=CurveLog(), progress=False)
+    assert metrics["eval_return_dqn"] == 1.0  # the greedy policy walks to the goal
+    states = np.eye(8, dtype=np.float32)[:7]
+    optimal = 0.9 ** np.arange(6, -1, -1)  # V*(s_i) = gamma^(n-2-i), reward 1 on reaching state 7
+    np.testing.assert_allclose(agent.q_values(states).max(axis=1), optimal, atol=0.05)
+
+
+def test_agent_checkpoint_round_trip_restores_weights_and_optimizer(tmp_path):
+    agent, _ = _chain_setup()
+    replay = ReplayBuffer(100, (8,), 1)
+    _fill_vectors(replay)
+    for _ in range(3):
+        agent.update(replay.sample(16))
+    np.savez(tmp_path / "a.npz", **agent.state_arrays())
+    other, _ = _chain_setup()
+    with np.load(tmp_path / "a.npz") as saved:
+        other.load_state_arrays(dict(saved))
+    for name, value in agent.state_arrays().items():
+        np.testing.assert_array_equal(value, other.state_arrays()[name], err_msg=name)
+    batch = replay.sample(16)
+    assert agent.update(batch) == other.update(batch)
+
+
+def _fill_vectors(replay):
+    eye = np.eye(8, dtype=np.float32)
+    replay.start_episode(eye[0])
+    for t in range(1, 40):
+        replay.add(t % 2, float(t % 3 == 0), t % 13 == 0, eye[t % 8])
+
+
+def test_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tmp_path, monkeypatch):
+    from shared.rl.agents.dqn import DQNAgent
+    from shared.rl.envs import ChainEnv
+    from shared.rl.loop import train_dqn
+
+    make_env = lambda: ChainEnv(8, horizon=25)  # noqa: E731
+    agent, cfg = _chain_setup(checkpoint_every=700)
+    straight_curves = CurveLog()
+    straight = train_dqn(make_env, agent, cfg, seed=1, curves=straight_curves, progress=False)
+    straight_weights = agent.state_arrays()
+
+    agent, cfg = _chain_setup(checkpoint_every=700)
+    real_update, calls = DQNAgent.update, {"n": 0}
+
+    def dying_update(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 1000:  # step 1199: after the checkpoint at 700, before the one at 1400
+            raise KeyboardInterrupt("killed")
+        return real_update(self, batch)
+
+    monkeypatch.setattr(DQNAgent, "update", dying_update)
+    with pytest.raises(KeyboardInterrupt):
+        train_dqn(make_env, agent, cfg, seed=1, curves=CurveLog(), checkpoint_dir=tmp_path, progress=False)
+    monkeypatch.setattr(DQNAgent, "update", real_update)
+    with pytest.raises(ReplicateError, match="interrupted run"):  # refusing to silently start over
+        train_dqn(make_env, *_chain_setup(700), seed=1, curves=CurveLog(), checkpoint_dir=tmp_path, progress=False)
+
+    agent, cfg = _chain_setup(checkpoint_every=700)
+    resumed_curves = CurveLog()
+    resumed = train_dqn(make_env, agent, cfg, 1, resumed_curves, checkpoint_dir=tmp_path, resume=True, progress=False)
+    assert resumed.pop("resumes_dqn") == 1 and straight.pop("resumes_dqn") == 0
+    resumed.pop("train_seconds_dqn"), straight.pop("train_seconds_dqn")
+    assert resumed == straight
+    assert resumed_curves.rows == straight_curves.rows
+    for name, value in straight_weights.items():
+        np.testing.assert_array_equal(value, agent.state_arrays()[name], err_msg=name)

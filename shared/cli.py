@@ -63,6 +63,29 @@ def cmd_run(args: argparse.Namespace) -> None:
         print(f"{args.id} {args.profile} seed {seed}: wrote {folder}")
 
 
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from shared.runner import known_replications, replication_path
+    from shared.sweep import summary_table, sweep
+
+    _check_profile(args.profile)
+    ids = args.replications or known_replications()
+    for rid in ids:
+        replication_path(rid)
+    outcomes = sweep(
+        args.profile,
+        ids,
+        args.seeds,
+        Path(args.out),
+        engine=args.engine,
+        workers=args.workers,
+        retries=args.retries,
+        address=args.address,
+    )
+    print(summary_table(outcomes))
+    if any(o.status == "failed" for o in outcomes):
+        raise ReplicateError(f"{sum(o.status == 'failed' for o in outcomes)} run(s) failed; see the table above")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from shared.report import evaluate, readme_table, update_readme, write_report
 
@@ -114,6 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue a killed run from its last checkpoint (if it left one)"
     )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sweep", help="run every missing (replication x seed) of a profile, locally or on Ray")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--replications", nargs="+", help="ids (default: all)")
+    p.add_argument("--seeds", type=_parse_seeds, default=[0, 1, 2], help="e.g. 0-4 (default 0-2)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local")
+    p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--workers", type=int, default=1, help="local engine: runs at a time (default 1)")
+    p.add_argument("--retries", type=int, default=2, help="re-run a failed run this many times (RL runs resume)")
+    p.add_argument("--out", default=str(results_dir()), help="results root (default: results/)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("report", help="write reports/<profile>/comparison.md, claims.json, figures")
     p.add_argument("--profile", default="cpu")

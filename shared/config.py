@@ -24,13 +24,24 @@ PROFILES = ("smoke", "cpu", "paper")
 
 
 @dataclass(frozen=True)
+class Resources:
+    """What one run needs (an optional `resources` block beside `budget`); sweeps schedule tasks with it."""
+
+    cpus: float = 2.0
+    gpus: float = 0.0
+    memory_gb: float = 4.0
+
+
+@dataclass(frozen=True)
 class ResolvedConfig:
-    """One replication's config for one profile: the merged values, their typed form, and the stated budget."""
+    """One replication's config for one profile: the merged values, their typed form, the stated budget and the
+    resources one run needs."""
 
     profile: str
     budget: str
     values: dict[str, Any]
     params: Any  # an instance of the replication's Config dataclass
+    resources: Resources = Resources()
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -148,8 +159,9 @@ def _typed(config_path: Path, raw: dict[str, Any], profile: str, schema: type) -
     budget = values.pop("budget", None)
     if not isinstance(budget, str) or not budget.strip():
         raise ReplicateError(f"{config_path}: profile {profile!r} needs a 'budget' string (what this run costs)")
+    resources = from_dict(Resources, values.pop("resources", {}), f"{config_path}: {profile}.resources")
     params = from_dict(schema, values, f"{config_path}: {profile}")
-    return ResolvedConfig(profile=profile, budget=budget, values=values, params=params)
+    return ResolvedConfig(profile=profile, budget=budget, values=values, params=params, resources=resources)
 
 
 def load_config(config_path: Path, profile: str, schema: type) -> ResolvedConfig:

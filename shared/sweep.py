@@ -1,0 +1,192 @@
+"""`replicate sweep`: the (replication x seed) runs of a profile as independent tasks on a local process pool or a
+Ray cluster, with retries (resuming from checkpoints where a replication keeps them) and skip-if-complete.
+
+Each task is one `replicate run ID --profile P --seed N --out ROOT --resume` in its own process, so a task is
+exactly what `dvc repro` would run and lands in the same results/ layout; `replicate report` works unchanged. On a
+cluster, ROOT must be storage every node can write (a shared file system), or each node's results are copied back
+into results/ before reporting. A task declares the resources of its replication's `resources` block (config.yaml).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.errors import ReplicateError
+from shared.results import META_FILE, METRICS_FILE, read_json, run_folder
+
+
+@dataclass(frozen=True)
+class Task:
+    replication: str
+    profile: str
+    seed: int
+    cpus: float
+    gpus: float
+    memory_gb: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.replication} {self.profile} seed {self.seed}"
+
+
+@dataclass
+class Outcome:
+    task: Task
+    status: str  # done | failed | skipped
+    attempts: int = 0
+    seconds: float = 0.0
+    error: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+def expand(profile: str, replications: list[str], seeds: list[int]) -> list[Task]:
+    """One task per replication and seed, with the resources each replication's config declares."""
+    from shared.runner import replication_path, resolve_config
+
+    tasks = []
+    for rid in replications:
+        replication_path(rid)  # unknown ids fail before anything runs
+        res = resolve_config(rid, profile).resources
+        tasks += [Task(rid, profile, seed, res.cpus, res.gpus, res.memory_gb) for seed in seeds]
+    return tasks
+
+
+def is_complete(root: Path, task: Task) -> bool:
+    """A finished run folder (the runner only renames complete folders into place) with status ok or diverged."""
+    folder = run_folder(root, task.replication, task.profile, task.seed)
+    if not (folder / METRICS_FILE).is_file() or not (folder / META_FILE).is_file():
+        return False
+    return read_json(folder / META_FILE).get("status") in ("ok", "diverged")
+
+
+def task_command(task: Task, root: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "shared.cli", "run", task.replication, "--profile", task.profile,
+        "--seed", str(task.seed), "--out", str(root), "--resume",
+    ]  # fmt: skip
+
+
+def execute(task: Task, root: str, env: dict[str, str] | None = None) -> tuple[int, str, float]:
+    """Run one task in a child process; returns (exit code, last error line, seconds). Also the Ray task body."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        task_command(task, Path(root)), capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    message = (errors or lines or [f"exit code {done.returncode}"])[-1]
+    return done.returncode, message, time.perf_counter() - started
+
+
+def _run_local(tasks: list[Task], root: Path, workers: int, retries: int, report: Callable[[Outcome], None]):
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    outcomes = {task: Outcome(task, "failed") for task in tasks}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # threads only wait on child processes
+        running = {pool.submit(execute, task, str(root)): task for task in tasks}
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                task = running.pop(future)
+                _settle(outcomes[task], *future.result(), retries, report,
+                        lambda t=task: running.__setitem__(pool.submit(execute, t, str(root)), t))  # fmt: skip
+    return list(outcomes.values())
+
+
+def _run_ray(tasks: list[Task], root: Path, address: str | None, retries: int, report: Callable[[Outcome], None]):
+    try:
+        import ray
+    except ImportError:
+        raise ReplicateError("the ray engine needs Ray: pip install -e '.[cluster]'") from None
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    remote = ray.remote(execute)
+    outcomes = {task: Outcome(task, "failed") for task in tasks}
+
+    def submit(task: Task):
+        options = {"num_cpus": task.cpus, "num_gpus": task.gpus, "max_retries": 0}
+        if task.memory_gb:
+            options["memory"] = int(task.memory_gb * 2**30)
+        running[remote.options(**options).remote(task, str(root))] = task
+
+    running: dict = {}
+    for task in tasks:
+        submit(task)
+    while running:
+        ready, _ = ray.wait(list(running), num_returns=1)
+        task = running.pop(ready[0])
+        try:
+            result = ray.get(ready[0])
+        except Exception as exc:  # noqa: BLE001 - a worker that died is a failed attempt
+            result = (-1, f"{type(exc).__name__}: {exc}".splitlines()[0], 0.0)
+        _settle(outcomes[task], *result, retries, report, lambda t=task: submit(t))
+    return list(outcomes.values())
+
+
+def _settle(outcome: Outcome, code: int, message: str, seconds: float, retries: int, report, resubmit) -> None:
+    outcome.attempts += 1
+    outcome.seconds += seconds
+    if code == 0:
+        outcome.status, outcome.error = "done", ""
+        report(outcome)
+        return
+    outcome.errors.append(message)
+    outcome.error = message
+    if outcome.attempts <= retries:
+        print(f"  retry {outcome.task.name} (attempt {outcome.attempts} failed: {message})", file=sys.stderr)
+        resubmit()
+    else:
+        outcome.status = "failed"
+        report(outcome)
+
+
+def sweep(
+    profile: str,
+    replications: list[str],
+    seeds: list[int],
+    root: Path,
+    engine: str = "local",
+    workers: int = 1,
+    retries: int = 2,
+    address: str | None = None,
+) -> list[Outcome]:
+    """Run every missing (replication, seed) of a profile; returns one Outcome per task (skipped, done or failed)."""
+    if engine not in ("local", "ray"):
+        raise ReplicateError(f"unknown engine {engine!r} (local or ray)")
+    tasks = expand(profile, replications, seeds)
+    skipped = [Outcome(t, "skipped") for t in tasks if is_complete(root, t)]
+    todo = [t for t in tasks if not is_complete(root, t)]
+    finished = [0]
+
+    def report(outcome: Outcome) -> None:
+        finished[0] += 1
+        tail = f" ({outcome.error})" if outcome.status == "failed" else ""
+        print(f"[{finished[0]}/{len(todo)}] {outcome.status:6s} {outcome.task.name} "
+              f"{outcome.seconds:.0f}s, {outcome.attempts} attempt(s){tail}", flush=True)  # fmt: skip
+
+    for outcome in skipped:
+        print(f"[skip]  complete {outcome.task.name}", flush=True)
+    root.mkdir(parents=True, exist_ok=True)
+    if engine == "ray":
+        ran = _run_ray(todo, root, address, retries, report) if todo else []
+    else:
+        ran = _run_local(todo, root, workers, retries, report) if todo else []
+    return skipped + ran
+
+
+def summary_table(outcomes: list[Outcome]) -> str:
+    lines = ["| run | status | attempts | wall s | error |", "|---|---|---|---|---|"]
+    for o in outcomes:
+        lines.append(f"| {o.task.name} | {o.status} | {o.attempts} | {o.seconds:.0f} | {o.error} |")
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "failed", "skipped")}
+    total = sum(o.seconds for o in outcomes)
+    lines.append(
+        f"\n{counts['done']} done, {counts['failed']} failed, {counts['skipped']} skipped; {total:.0f} s of runs"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,77 @@
+"""`replicate sweep`: smoke runs as independent tasks on the local pool and on a local Ray, skip-if-complete, and a
+killed task retried."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.sweep import sweep
+
+RID = "lecture_examples"  # the fastest replication: a sweep test measures the engine, not the model
+
+
+def _fail_first_attempt(tmp_path, monkeypatch):
+    """A sitecustomize that kills the first child process that starts (as an OOM kill or a lost node would)."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    marker = tmp_path / "killed-once"
+    (hook / "sitecustomize.py").write_text(
+        "import os, sys\n"
+        f"marker = {str(marker)!r}\n"
+        "if 'run' in sys.argv and not os.path.exists(marker):\n"
+        "    open(marker, 'w').close()\n"
+        "    os._exit(137)\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", f"{hook}:{__import__('os').environ.get('PYTHONPATH', '')}")
+    return marker
+
+
+def _check_folders(root, seeds):
+    for seed in seeds:
+        meta = json.loads((root / RID / "smoke" / f"seed_{seed}" / "run_meta.json").read_text())
+        assert meta["status"] == "ok" and meta["seed"] == seed
+
+
+def test_local_sweep_runs_skips_and_retries(tmp_path, monkeypatch):
+    root = tmp_path / "results"
+    marker = _fail_first_attempt(tmp_path, monkeypatch)
+    outcomes = sweep("smoke", [RID], [0, 1], root, engine="local", workers=2, retries=1)
+    assert marker.exists()  # one attempt was killed ...
+    assert sorted(o.status for o in outcomes) == ["done", "done"]  # ... and retried to completion
+    assert sorted(o.attempts for o in outcomes) == [1, 2]
+    _check_folders(root, [0, 1])
+    again = sweep("smoke", [RID], [0, 1, 2], root, engine="local", workers=1)
+    assert sorted((o.task.seed, o.status) for o in again) == [(0, "skipped"), (1, "skipped"), (2, "done")]
+
+
+def test_failure_beyond_retries_is_reported(tmp_path, monkeypatch):
+    _fail_first_attempt(tmp_path, monkeypatch)
+    (outcome,) = sweep("smoke", [RID], [0], tmp_path / "results", engine="local", retries=0)
+    assert outcome.status == "failed" and outcome.attempts == 1
+    assert not (tmp_path / "results" / RID / "smoke" / "seed_0").exists()
+
+
+def test_ray_sweep_runs_skips_and_retries(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    root = tmp_path / "results"
+    marker = _fail_first_attempt(tmp_path, monkeypatch)  # set before Ray starts: its workers inherit it
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        outcomes = sweep("smoke", [RID], [0, 1], root, engine="ray", retries=1)
+        assert marker.exists()
+        assert sorted(o.status for o in outcomes) == ["done", "done"]
+        assert sorted(o.attempts for o in outcomes) == [1, 2]
+        _check_folders(root, [0, 1])
+        again = sweep("smoke", [RID], [0, 1], root, engine="ray")
+        assert [o.status for o in again] == ["skipped", "skipped"]
+    finally:
+        ray.shutdown()
+
+
+def test_unknown_replication_fails_before_running(tmp_path):
+    from shared.errors import ReplicateError
+
+    with pytest.raises(ReplicateError, match="unknown replication"):
+        sweep("smoke", ["nope"], [0], tmp_path)

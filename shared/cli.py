@@ -59,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> None:
             results_root=Path(args.out),
             deterministic=not args.no_determinism,
             resume=args.resume,
+            variant=args.variant,
         )
         print(f"{args.id} {args.profile} seed {seed}: wrote {folder}")
 
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", action="store_true", help="continue a killed run from its last checkpoint (if it left one)"
     )
+    p.add_argument("--variant", help="run one variant only (an Atari game, a ResNet depth...) into seed_<n>@<variant>/")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("sweep", help="run every missing (replication x seed) of a profile, locally or on Ray")

@@ -65,12 +65,15 @@ def read_json(path: Path) -> Any:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """A completed run folder as read back: its metrics, meta and path."""
+    """A completed run of one seed as read back: its metrics, meta and folder. A seed run as separate variant runs
+    (`seed_<n>@<variant>` folders, e.g. one Atari game each) is read back as one record: metrics united, curves
+    concatenated, `parts` listing the folders."""
 
     path: Path
     seed: int
     metrics: dict[str, float]
     meta: dict[str, Any]
+    parts: tuple[Path, ...] = ()
 
     @property
     def status(self) -> str:
@@ -78,31 +81,56 @@ class RunRecord:
 
     def read_curves(self) -> list[dict[str, Any]]:
         """curves.csv rows as dicts with step (int), metric (str), value (float)."""
-        with open(self.path / CURVES_FILE, newline="") as handle:
-            return [
-                {"step": int(r["step"]), "metric": r["metric"], "value": float(r["value"])}
-                for r in csv.DictReader(handle)
-            ]
+        rows = []
+        for folder in self.parts or (self.path,):
+            with open(folder / CURVES_FILE, newline="") as handle:
+                rows += [
+                    {"step": int(r["step"]), "metric": r["metric"], "value": float(r["value"])}
+                    for r in csv.DictReader(handle)
+                ]
+        return rows
 
 
-def run_folder(results_root: Path, replication_id: str, profile: str, seed: int) -> Path:
-    """results/<id>/<profile>/seed_<n>/."""
-    return results_root / replication_id / profile / f"seed_{seed}"
+def run_folder(results_root: Path, replication_id: str, profile: str, seed: int, variant: str | None = None) -> Path:
+    """results/<id>/<profile>/seed_<n>/, or seed_<n>@<variant>/ for a run of one variant."""
+    return results_root / replication_id / profile / (f"seed_{seed}@{variant}" if variant else f"seed_{seed}")
+
+
+def _merge(seed: int, folders: list[Path]) -> RunRecord:
+    """One record from the variant folders of a seed; a metric measured twice must agree (e.g. a Random row that
+    every game's run computes with the same seed)."""
+    metrics: dict[str, float] = {}
+    metas = [read_json(f / META_FILE) for f in folders]
+    for folder in folders:
+        for name, value in read_json(folder / METRICS_FILE).items():
+            if name in metrics and metrics[name] != value:
+                raise ReplicateError(f"{folder}: metric {name} = {value} conflicts with another part of seed {seed}")
+            metrics[name] = value
+    statuses = {m.get("status") for m in metas}
+    meta = {
+        **metas[0],
+        "status": "ok" if statuses == {"ok"} else sorted(statuses - {"ok"})[0],
+        "wall_seconds": sum(m.get("wall_seconds", 0.0) for m in metas),
+        "variants": [m.get("variant") for m in metas],
+        "parts": [f.name for f in folders],
+    }
+    return RunRecord(path=folders[0], seed=seed, metrics=metrics, meta=meta, parts=tuple(folders))
 
 
 def read_runs(results_root: Path, replication_id: str, profile: str) -> list[RunRecord]:
     """Every complete run folder (all three files present) for a replication and profile, by seed."""
     folder = results_root / replication_id / profile
-    records = []
+    by_seed: dict[int, list[Path]] = {}
     for path in sorted(folder.glob("seed_*")):
-        if not all((path / name).is_file() for name in RUN_FILES):
+        seed_text = path.name.removeprefix("seed_").split("@", 1)[0]
+        if not seed_text.isdigit() or not all((path / name).is_file() for name in RUN_FILES):
             continue
-        records.append(
-            RunRecord(
-                path=path,
-                seed=int(path.name.removeprefix("seed_")),
-                metrics=read_json(path / METRICS_FILE),
-                meta=read_json(path / META_FILE),
-            )
-        )
-    return sorted(records, key=lambda r: r.seed)
+        by_seed.setdefault(int(seed_text), []).append(path)
+    records = []
+    for seed, paths in sorted(by_seed.items()):
+        if len(paths) == 1:
+            path = paths[0]
+            records.append(RunRecord(path, seed, read_json(path / METRICS_FILE), read_json(path / META_FILE)))
+        else:
+            records.append(_merge(seed, paths))
+    return records

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import shutil
@@ -72,6 +73,29 @@ def resolve_config(replication_id: str, profile: str) -> ResolvedConfig:
     return load_config(replication_path(replication_id) / "config.yaml", profile, module.Config)
 
 
+def variants_of(replication_id: str, profile: str) -> tuple[str | None, list[str]]:
+    """The config field a replication runs as independent variants (its run.py's VARIANT_FIELD, e.g. the Atari
+    games or the ResNet depths) and the profile's values of it; (None, []) when it has none."""
+    module = load_module(replication_id)
+    field_name = getattr(module, "VARIANT_FIELD", None)
+    if field_name is None:
+        return None, []
+    return field_name, list(getattr(resolve_config(replication_id, profile).params, field_name))
+
+
+def select_variant(replication_id: str, cfg: ResolvedConfig, variant: str) -> ResolvedConfig:
+    """The config narrowed to one variant (a run of it lands in seed_<n>@<variant>/), or a clear error."""
+    field_name, values = variants_of(replication_id, cfg.profile)
+    if field_name is None:
+        raise ReplicateError(f"{replication_id} has no variants (its run.py defines no VARIANT_FIELD)")
+    if variant not in values:
+        raise ReplicateError(
+            f"unknown variant {variant!r} of {replication_id} (profile {cfg.profile}: {', '.join(values)})"
+        )
+    params = dataclasses.replace(cfg.params, **{field_name: [variant]})
+    return dataclasses.replace(cfg, values={**cfg.values, field_name: [variant]}, params=params)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -83,12 +107,14 @@ def run_replication(
     results_root: Path | None = None,
     deterministic: bool = True,
     resume: bool = False,
+    variant: str | None = None,
 ) -> Path:
     """Validate, run, and move the finished folder to results/<id>/<profile>/seed_<n>/; returns that folder.
 
     A run that raises leaves no result behind. A run whose loss became non-finite is a result (status `diverged`).
     Replications that checkpoint keep their checkpoints in <results root>/.checkpoints/<id>/<profile>/seed_<n>/
-    until the run completes; with resume=True a killed run continues from there.
+    until the run completes; with resume=True a killed run continues from there. With a variant (one value of the
+    replication's VARIANT_FIELD) only that variant runs, into seed_<n>@<variant>/.
     """
     # These import the Keras backend; only a run needs them (bad input fails before, and fast).
     from shared.environment import environment
@@ -98,11 +124,14 @@ def run_replication(
         raise ReplicateError(f"seed must be >= 0, got {seed}")
     module = load_module(replication_id)
     cfg = resolve_config(replication_id, profile)
+    if variant is not None:
+        cfg = select_variant(replication_id, cfg, variant)
+    name = f"seed_{seed}@{variant}" if variant else f"seed_{seed}"
     root = Path(results_root) if results_root is not None else results_dir()
     created_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{replication_id}-{profile}-seed_{seed}-", dir=root))
-    checkpoints = root / ".checkpoints" / replication_id / profile / f"seed_{seed}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{replication_id}-{profile}-{name}-", dir=root))
+    checkpoints = root / ".checkpoints" / replication_id / profile / name
     moved = False
     try:
         started, t0 = _now(), time.perf_counter()
@@ -123,6 +152,7 @@ def run_replication(
             "replication": replication_id,
             "profile": profile,
             "seed": seed,
+            "variant": variant,
             "status": status,
             **extra,
             "budget": cfg.budget,
@@ -137,7 +167,7 @@ def run_replication(
             **code,
         }
         write_json(tmp / META_FILE, meta)
-        final = run_folder(root, replication_id, profile, seed)
+        final = run_folder(root, replication_id, profile, seed, variant)
         final.parent.mkdir(parents=True, exist_ok=True)
         old = None
         if final.exists():

@@ -29,10 +29,11 @@ class Task:
     cpus: float
     gpus: float
     memory_gb: float
+    variant: str | None = None
 
     @property
     def name(self) -> str:
-        return f"{self.replication} {self.profile} seed {self.seed}"
+        return f"{self.replication} {self.profile} seed {self.seed}" + (f" {self.variant}" if self.variant else "")
 
 
 @dataclass
@@ -46,30 +47,45 @@ class Outcome:
 
 
 def expand(profile: str, replications: list[str], seeds: list[int]) -> list[Task]:
-    """One task per replication and seed, with the resources each replication's config declares."""
-    from shared.runner import replication_path, resolve_config
+    """One task per replication, variant (where the replication declares variants, e.g. one per Atari game) and
+    seed, with the resources the replication's config declares for one run."""
+    from shared.runner import replication_path, resolve_config, variants_of
 
     tasks = []
     for rid in replications:
         replication_path(rid)  # unknown ids fail before anything runs
         res = resolve_config(rid, profile).resources
-        tasks += [Task(rid, profile, seed, res.cpus, res.gpus, res.memory_gb) for seed in seeds]
+        variants = variants_of(rid, profile)[1] or [None]
+        tasks += [
+            Task(rid, profile, seed, res.cpus, res.gpus, res.memory_gb, variant)
+            for seed in seeds
+            for variant in variants
+        ]
     return tasks
 
 
-def is_complete(root: Path, task: Task) -> bool:
-    """A finished run folder (the runner only renames complete folders into place) with status ok or diverged."""
-    folder = run_folder(root, task.replication, task.profile, task.seed)
+def _finished(folder: Path) -> bool:
     if not (folder / METRICS_FILE).is_file() or not (folder / META_FILE).is_file():
         return False
     return read_json(folder / META_FILE).get("status") in ("ok", "diverged")
+
+
+def is_complete(root: Path, task: Task) -> bool:
+    """A finished run folder (the runner only renames complete folders into place) with status ok or diverged: the
+    variant's own folder, or the seed's whole run (which ran every variant)."""
+    whole = run_folder(root, task.replication, task.profile, task.seed)
+    if _finished(whole):
+        return True
+    return task.variant is not None and _finished(
+        run_folder(root, task.replication, task.profile, task.seed, task.variant)
+    )
 
 
 def task_command(task: Task, root: Path) -> list[str]:
     return [
         sys.executable, "-m", "shared.cli", "run", task.replication, "--profile", task.profile,
         "--seed", str(task.seed), "--out", str(root), "--resume",
-    ]  # fmt: skip
+    ] + (["--variant", task.variant] if task.variant else [])  # fmt: skip
 
 
 def execute(task: Task, root: str, env: dict[str, str] | None = None) -> tuple[int, str, float]:

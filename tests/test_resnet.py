@@ -128,3 +128,26 @@ def test_unknown_net_name_is_one_clear_error():
         module.parse_net("resnet")
     with pytest.raises(ReplicateError, match="6n\\+2"):
         module.parse_net("plain21")
+
+
+def test_variant_runs_land_apart_and_read_back_as_one_seed(tiny_cifar, tmp_path):
+    from shared.results import METRICS_FILE, read_runs, write_json
+    from shared.runner import run_replication
+    from shared.sweep import expand
+
+    root = tmp_path / "results"
+    a = run_replication("resnet_depth_cifar10", "smoke", 0, results_root=root, variant="plain8")
+    b = run_replication("resnet_depth_cifar10", "smoke", 0, results_root=root, variant="resnet8")
+    assert (a.name, b.name) == ("seed_0@plain8", "seed_0@resnet8")
+    assert json.loads((a / "run_meta.json").read_text())["config"]["nets"] == ["plain8"]
+    (run,) = read_runs(root, "resnet_depth_cifar10", "smoke")
+    assert run.seed == 0 and run.meta["variants"] == ["plain8", "resnet8"]
+    assert {"test_error_plain8", "test_error_resnet8"} <= set(run.metrics)
+    assert {r["metric"] for r in run.read_curves()} >= {"train_error/plain8", "train_error/resnet8"}
+    assert [t.variant for t in expand("smoke", ["resnet_depth_cifar10"], [0])] == ["plain8", "resnet8"]
+    with pytest.raises(ReplicateError, match="unknown variant 'resnet9'"):
+        run_replication("resnet_depth_cifar10", "smoke", 0, results_root=root, variant="resnet9")
+    metrics = json.loads((b / METRICS_FILE).read_text())
+    write_json(b / METRICS_FILE, {**metrics, "iterations": 7})  # a shared metric that disagrees between parts
+    with pytest.raises(ReplicateError, match="conflicts"):
+        read_runs(root, "resnet_depth_cifar10", "smoke")

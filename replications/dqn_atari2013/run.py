@@ -44,6 +44,9 @@ class RandomConfig:
     """Random-policy episodes per game (uniform random action every step; full games, raw score)."""
 
 
+VARIANT_FIELD = "dqn_games"  # each game can run on its own: replicate run ... --variant Pong
+
+
 @dataclass(frozen=True)
 class Config:
     games: list[str]

@@ -81,6 +81,9 @@ class DataConfig:
     """Use only the first N test images (smoke profile only)."""
 
 
+VARIANT_FIELD = "nets"  # each net can run on its own: replicate run ... --variant resnet110
+
+
 @dataclass(frozen=True)
 class Config:
     nets: list[str]

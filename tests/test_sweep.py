@@ -17,12 +17,17 @@ def _fail_first_attempt(tmp_path, monkeypatch):
     hook = tmp_path / "hook"
     hook.mkdir()
     marker = tmp_path / "killed-once"
-    (hook / "sitecustomize.py").write_text(
+    (hook / "sitecustomize.py").write_text(  # O_EXCL: of children starting together, exactly one dies
         "import os, sys\n"
         f"marker = {str(marker)!r}\n"
-        "if 'run' in sys.argv and not os.path.exists(marker):\n"
-        "    open(marker, 'w').close()\n"
-        "    os._exit(137)\n"
+        "if 'run' in sys.argv:\n"
+        "    try:\n"
+        "        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)\n"
+        "    except FileExistsError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        os.close(fd)\n"
+        "        os._exit(137)\n"
     )
     monkeypatch.setenv("PYTHONPATH", f"{hook}:{__import__('os').environ.get('PYTHONPATH', '')}")
     return marker

@@ -63,3 +63,10 @@ def test_unknown_game_is_one_clear_error(tmp_path, monkeypatch):
     module = load_module("dqn_atari2013")
     with pytest.raises(ReplicateError, match="unknown Atari game 'Pongg'"):
         module.atari_env_id("Pongg")
+
+
+def test_random_part_alone(tmp_path):
+    folder = run_replication("dqn_atari2013", "smoke", 3, results_root=tmp_path, variant="random")
+    assert folder.name == "seed_3@random"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert set(metrics) == {"random_return_Pong", "random_return_best_Pong"}

@@ -44,15 +44,16 @@ class RandomConfig:
     """Random-policy episodes per game (uniform random action every step; full games, raw score)."""
 
 
-VARIANT_FIELD = "dqn_games"  # each game can run on its own: replicate run ... --variant Pong
+VARIANT_FIELD = "parts"  # each part can run on its own: replicate run ... --variant Pong (or --variant random)
+RANDOM_PART = "random"
 
 
 @dataclass(frozen=True)
 class Config:
     games: list[str]
     """Games of the Random row."""
-    dqn_games: list[str]
-    """Games DQN is trained on in this profile."""
+    parts: list[str]
+    """What a run does: "random" plays the Random row (every game of `games`); a game name trains DQN on it."""
     atari: AtariProtocol
     network: Architecture
     """mnih2013: 16 8x8/4, 32 4x4/2, 256 hidden (the paper's); nature: the 2015 net."""
@@ -103,15 +104,16 @@ def train_game(game: str, cfg: Config, seed: int, ctx: RunContext) -> dict[str, 
 
 
 def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
-    for game in dict.fromkeys([*cfg.games, *cfg.dqn_games, *(o.game for o in cfg.atari.frame_skip_overrides)]):
+    dqn_games = [part for part in cfg.parts if part != RANDOM_PART]
+    for game in dict.fromkeys([*cfg.games, *dqn_games, *(o.game for o in cfg.atari.frame_skip_overrides)]):
         atari_env_id(game)  # unknown games fail before anything runs
     if cfg.loop.eval_episodes < 1:
         raise ReplicateError("loop.eval_episodes must be >= 1 (the table reports evaluation returns)")
     metrics: dict[str, float] = {}
-    for game in cfg.games if cfg.random.episodes else []:
+    for game in cfg.games if RANDOM_PART in cfg.parts and cfg.random.episodes else []:
         scores = random_returns(game, cfg.atari, cfg.random.episodes, seed)
         metrics[f"random_return_{game}"] = float(np.mean(scores))
         metrics[f"random_return_best_{game}"] = float(np.max(scores))
-    for game in cfg.dqn_games:
+    for game in dqn_games:
         metrics.update(train_game(game, cfg, seed, ctx))
     return metrics

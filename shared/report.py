@@ -141,19 +141,27 @@ def comparison_markdown(profile: str, reports: list[ReplicationReport], figures:
     return "\n".join(lines) + "\n"
 
 
-def _replication_tables(replication_id: str, runs: list[RunRecord]) -> list[str]:
-    """Extra markdown a replication lays out itself (e.g. a table shaped like the paper's): replications/<id>/report.py
-    may define `tables(runs) -> list[str]`, computed from the run records only."""
+def _replication_report_module(replication_id: str):
+    """replications/<id>/report.py, if the replication has one: `tables(runs) -> list[str]` adds markdown it lays
+    out itself (e.g. a table shaped like the paper's, computed from the run records only), `CURVE_X_LABEL` names
+    the step axis of its curves (default "updates")."""
     import importlib.util
 
     from shared.paths import replications_dir
 
     path = replications_dir() / replication_id / "report.py"
-    if not path.is_file() or not runs:
-        return []
+    if not path.is_file():
+        return None
     spec = importlib.util.spec_from_file_location(f"replications_{replication_id}_report", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _replication_tables(replication_id: str, runs: list[RunRecord]) -> list[str]:
+    module = _replication_report_module(replication_id)
+    if module is None or not runs or not hasattr(module, "tables"):
+        return []
     return ["", *module.tables(runs)]
 
 
@@ -219,6 +227,7 @@ def plot_curves(rep: ReplicationReport, out_path: Path) -> bool:
     if not frames:
         return False
     data = pd.concat(frames, ignore_index=True)
+    x_label = getattr(_replication_report_module(rep.claim.replication), "CURVE_X_LABEL", "updates")
     split = data["metric"].str.split("/", n=1, expand=True)
     data["panel"] = split[0]
     data["line"] = split[1].fillna(split[0]) if split.shape[1] > 1 else split[0]
@@ -243,13 +252,18 @@ def plot_curves(rep: ReplicationReport, out_path: Path) -> bool:
         low, high = subset["value"].min(), subset["value"].max()
         if low > 0 and high / low > 20:  # errors and losses that fall by orders of magnitude
             ax.set_yscale("log")
-        ax.set_xlabel("layer" if panel.endswith("_by_layer") else "updates")
+        ax.set_xlabel("layer" if panel.endswith("_by_layer") else x_label)
+        if not panel.endswith("_by_layer"):
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         ax.set_ylabel("")
         if many:
             ax.legend(title=None, fontsize="small")
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
-    fig.suptitle(f"{rep.claim.replication} ({len(rep.runs)} seeds; band = min–max over seeds)")
+    seeds = data["seed"].nunique()
+    fig.suptitle(
+        f"{rep.claim.replication} ({seeds} seed{'s' if seeds > 1 else ''} with curves; band = min–max over seeds)"
+    )
     fig.tight_layout()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path, dpi=110, bbox_inches="tight", metadata={"Software": None})

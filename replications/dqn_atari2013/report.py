@@ -14,6 +14,7 @@ PAPER = {  # Mnih et al. 2013, Table 1 (the targets in claim.yaml carry the same
     "DQN": [4092, 168, 470, 20, 1952, 1705, 581],
     "DQN Best": [5184, 225, 661, 21, 4500, 1740, 1075],
 }
+CURVE_X_LABEL = "agent steps"
 OURS = {"Random": "random_return_{}", "DQN": "eval_return_{}", "DQN Best": "eval_return_best_episode_{}"}
 
 

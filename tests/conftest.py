@@ -23,25 +23,30 @@ def write_idx(path: Path, array: np.ndarray) -> None:
         handle.write(header + array.astype(np.uint8).tobytes())
 
 
+def write_tiny_mnist(folder: Path, train: int, test: int, seed: int = 0) -> dict[str, str]:
+    """The four MNIST IDX files with random 28x28 images and labels; returns their SHA-256 sums by name."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (train, 28, 28)),
+        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, train),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (test, 28, 28)),
+        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, test),
+    }
+    for name, array in arrays.items():
+        write_idx(folder / name, array)
+    return {name: sha256_of(folder / name) for name in arrays}
+
+
 @pytest.fixture
 def tiny_mnist(tmp_path, monkeypatch) -> DatasetSpec:
     """256 train / 128 test synthetic 28x28 digits in an offline mirror; the loader's spec pins their checksums."""
-    rng = np.random.default_rng(0)
     mirror = tmp_path / "mirror" / "mnist"
-    mirror.mkdir(parents=True)
-    arrays = {
-        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (256, 28, 28)),
-        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, 256),
-        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (128, 28, 28)),
-        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, 128),
-    }
-    for name, array in arrays.items():
-        write_idx(mirror / name, array)
     spec = DatasetSpec(
         name="mnist",
         variant="synthetic test fixture",
         folder="mnist",
-        sha256={name: sha256_of(mirror / name) for name in arrays},
+        sha256=write_tiny_mnist(mirror, train=256, test=128),
         urls=(),
     )
     monkeypatch.setattr(mnist, "MNIST", spec)

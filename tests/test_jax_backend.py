@@ -9,9 +9,8 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-from conftest import write_cifar_archive, write_idx
+from conftest import write_cifar_archive, write_tiny_mnist
 
 from shared.data.files import sha256_of
 
@@ -40,20 +39,11 @@ print(run_replication(RID, "smoke", 0, results_root=ROOT))
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory):
     root = tmp_path_factory.mktemp("jax-mirror")
-    rng = np.random.default_rng(0)
-    (root / "mnist").mkdir()
-    arrays = {
-        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (600, 28, 28)),
-        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, 600),
-        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (200, 28, 28)),
-        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, 200),
-    }
-    for name, array in arrays.items():
-        write_idx(root / "mnist" / name, array)
+    mnist_sha = write_tiny_mnist(root / "mnist", train=600, test=200)
     (root / "cifar10").mkdir()
     write_cifar_archive(root / "cifar10" / "cifar-10-python.tar.gz", train_per_batch=80, test=100)
     return root, {
-        "MNIST_SHA": {name: sha256_of(root / "mnist" / name) for name in arrays},
+        "MNIST_SHA": mnist_sha,
         "CIFAR_SHA": {"cifar-10-python.tar.gz": sha256_of(root / "cifar10" / "cifar-10-python.tar.gz")},
     }
 

@@ -73,21 +73,23 @@ def resolve_config(replication_id: str, profile: str) -> ResolvedConfig:
     return load_config(replication_path(replication_id) / "config.yaml", profile, module.Config)
 
 
-def variants_of(replication_id: str, profile: str) -> tuple[str | None, list[str]]:
+def variant_field(replication_id: str) -> str | None:
     """The config field a replication runs as independent variants (its run.py's VARIANT_FIELD, e.g. the Atari
-    games or the ResNet depths) and the profile's values of it; (None, []) when it has none."""
-    module = load_module(replication_id)
-    field_name = getattr(module, "VARIANT_FIELD", None)
-    if field_name is None:
-        return None, []
-    return field_name, list(getattr(resolve_config(replication_id, profile).params, field_name))
+    games or the ResNet depths), or None."""
+    return getattr(load_module(replication_id), "VARIANT_FIELD", None)
+
+
+def variants_of(cfg: ResolvedConfig, field_name: str | None) -> list[str]:
+    """The values of a resolved config's variant field; [] when the replication has none."""
+    return list(getattr(cfg.params, field_name)) if field_name else []
 
 
 def select_variant(replication_id: str, cfg: ResolvedConfig, variant: str) -> ResolvedConfig:
     """The config narrowed to one variant (a run of it lands in seed_<n>@<variant>/), or a clear error."""
-    field_name, values = variants_of(replication_id, cfg.profile)
+    field_name = variant_field(replication_id)
     if field_name is None:
         raise ReplicateError(f"{replication_id} has no variants (its run.py defines no VARIANT_FIELD)")
+    values = variants_of(cfg, field_name)
     if variant not in values:
         raise ReplicateError(
             f"unknown variant {variant!r} of {replication_id} (profile {cfg.profile}: {', '.join(values)})"
@@ -126,12 +128,12 @@ def run_replication(
     cfg = resolve_config(replication_id, profile)
     if variant is not None:
         cfg = select_variant(replication_id, cfg, variant)
-    name = f"seed_{seed}@{variant}" if variant else f"seed_{seed}"
     root = Path(results_root) if results_root is not None else results_dir()
+    final = run_folder(root, replication_id, profile, seed, variant)
     created_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{replication_id}-{profile}-{name}-", dir=root))
-    checkpoints = root / ".checkpoints" / replication_id / profile / name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{replication_id}-{profile}-{final.name}-", dir=root))
+    checkpoints = root / ".checkpoints" / replication_id / profile / final.name
     moved = False
     try:
         started, t0 = _now(), time.perf_counter()
@@ -167,7 +169,6 @@ def run_replication(
             **code,
         }
         write_json(tmp / META_FILE, meta)
-        final = run_folder(root, replication_id, profile, seed, variant)
         final.parent.mkdir(parents=True, exist_ok=True)
         old = None
         if final.exists():

@@ -1,24 +1,23 @@
-"""`replicate sweep`: the (replication x seed) runs of a profile as independent tasks on a local process pool or a
-Ray cluster, with retries (resuming from checkpoints where a replication keeps them) and skip-if-complete.
+"""`replicate sweep`: the (replication x variant x seed) runs of a profile as independent tasks on a local process
+pool or a Ray cluster, with retries (resuming from checkpoints where a replication keeps them) and skip-if-complete.
 
-Each task is one `replicate run ID --profile P --seed N --out ROOT --resume` in its own process, so a task is
-exactly what `dvc repro` would run and lands in the same results/ layout; `replicate report` works unchanged. On a
-cluster, ROOT must be storage every node can write (a shared file system), or each node's results are copied back
-into results/ before reporting. A task declares the resources of its replication's `resources` block (config.yaml).
+Each task is one `replicate run ID --profile P --seed N --out ROOT --resume [--variant V]` in its own process, so a
+task is exactly what `dvc repro` would run and lands in the same results/ layout; `replicate report` works unchanged.
+On a cluster, ROOT must be storage every node can write (a shared file system), or each node's results are copied
+back into results/ before reporting. A task declares the resources of its replication's `resources` block.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from shared.errors import ReplicateError
-from shared.results import META_FILE, METRICS_FILE, read_json, run_folder
+from shared.results import META_FILE, RUN_FILES, read_json, run_folder
 
 
 @dataclass(frozen=True)
@@ -42,20 +41,20 @@ class Outcome:
     status: str  # done | failed | skipped
     attempts: int = 0
     seconds: float = 0.0
-    error: str = ""
-    errors: list[str] = field(default_factory=list)
+    error: str = ""  # the last failed attempt's error line
 
 
 def expand(profile: str, replications: list[str], seeds: list[int]) -> list[Task]:
     """One task per replication, variant (where the replication declares variants, e.g. one per Atari game) and
     seed, with the resources the replication's config declares for one run."""
-    from shared.runner import replication_path, resolve_config, variants_of
+    from shared.runner import replication_path, resolve_config, variant_field, variants_of
 
     tasks = []
     for rid in replications:
         replication_path(rid)  # unknown ids fail before anything runs
-        res = resolve_config(rid, profile).resources
-        variants = variants_of(rid, profile)[1] or [None]
+        cfg = resolve_config(rid, profile)
+        res = cfg.resources
+        variants = variants_of(cfg, variant_field(rid)) or [None]
         tasks += [
             Task(rid, profile, seed, res.cpus, res.gpus, res.memory_gb, variant)
             for seed in seeds
@@ -65,7 +64,7 @@ def expand(profile: str, replications: list[str], seeds: list[int]) -> list[Task
 
 
 def _finished(folder: Path) -> bool:
-    if not (folder / METRICS_FILE).is_file() or not (folder / META_FILE).is_file():
+    if not all((folder / name).is_file() for name in RUN_FILES):  # what read_runs counts as a run
         return False
     return read_json(folder / META_FILE).get("status") in ("ok", "diverged")
 
@@ -88,12 +87,10 @@ def task_command(task: Task, root: Path) -> list[str]:
     ] + (["--variant", task.variant] if task.variant else [])  # fmt: skip
 
 
-def execute(task: Task, root: str, env: dict[str, str] | None = None) -> tuple[int, str, float]:
+def execute(task: Task, root: str) -> tuple[int, str, float]:
     """Run one task in a child process; returns (exit code, last error line, seconds). Also the Ray task body."""
     started = time.perf_counter()
-    done = subprocess.run(
-        task_command(task, Path(root)), capture_output=True, text=True, env={**os.environ, **(env or {})}
-    )
+    done = subprocess.run(task_command(task, Path(root)), capture_output=True, text=True)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
     message = (errors or lines or [f"exit code {done.returncode}"])[-1]
@@ -152,7 +149,6 @@ def _settle(outcome: Outcome, code: int, message: str, seconds: float, retries: 
         outcome.status, outcome.error = "done", ""
         report(outcome)
         return
-    outcome.errors.append(message)
     outcome.error = message
     if outcome.attempts <= retries:
         print(f"  retry {outcome.task.name} (attempt {outcome.attempts} failed: {message})", file=sys.stderr)
@@ -172,12 +168,14 @@ def sweep(
     retries: int = 2,
     address: str | None = None,
 ) -> list[Outcome]:
-    """Run every missing (replication, seed) of a profile; returns one Outcome per task (skipped, done or failed)."""
+    """Run every missing (replication, variant, seed) of a profile; returns one Outcome per task (skipped, done or
+    failed)."""
     if engine not in ("local", "ray"):
         raise ReplicateError(f"unknown engine {engine!r} (local or ray)")
     tasks = expand(profile, replications, seeds)
-    skipped = [Outcome(t, "skipped") for t in tasks if is_complete(root, t)]
-    todo = [t for t in tasks if not is_complete(root, t)]
+    complete = {t: is_complete(root, t) for t in tasks}
+    skipped = [Outcome(t, "skipped") for t in tasks if complete[t]]
+    todo = [t for t in tasks if not complete[t]]
     finished = [0]
 
     def report(outcome: Outcome) -> None:

@@ -154,7 +154,7 @@ def train_dqn(
         state = {
             **s,
             "elapsed": s["elapsed"] + time.perf_counter() - started,
-            "obs": obs.tolist() if env_state else None,
+            "obs": obs.tolist() if env_state is not None else None,
             "env_state": env_state,
             "explore_rng": explore.bit_generator.state,
             "curves": curves.rows,
@@ -163,9 +163,10 @@ def train_dqn(
         (folder / "state.json").write_text(json.dumps(state))
 
     started = time.perf_counter()
-    found = checkpoints.latest() if resume else None
-    if checkpoint_dir is not None and not resume and checkpoints.latest() is not None:
+    latest = checkpoints.latest()
+    if latest is not None and not resume:
         raise ReplicateError(f"{checkpoint_dir} holds a checkpoint of an interrupted run: resume it or delete it")
+    found = latest if resume else None
     if found is not None:
         state = json.loads((found / "state.json").read_text())
         if state["config"] != json.loads(json.dumps(asdict(cfg))):

@@ -60,25 +60,90 @@ class LoopConfig:
     """Save a checkpoint every this many steps; 0 = never."""
     q_probe_states: int = 0
     """Track the mean max-Q on this many fixed states drawn from replay when learning starts (Mnih 2013, Fig. 2)."""
+    track_values: bool = False
+    """At every evaluation also log the mean max-Q over the states the evaluation visits and the actual discounted
+    (training-reward) return from those states (van Hasselt et al. 2016, Fig. 3)."""
 
 
 def newest_frame(obs: np.ndarray, stack: int) -> np.ndarray:
     return obs[-1] if stack > 1 else obs
 
 
-def evaluate(agent: DQNAgent, env: gym.Env, episodes: int, epsilon: float, seed: int, max_steps: int) -> list[float]:
-    """Full-game raw returns of `episodes` epsilon-greedy episodes, seeded so that a given (seed) repeats exactly."""
+@dataclass
+class Evaluation:
+    returns: list[float]
+    """Raw full-game return of each episode."""
+    value_estimate: float = float("nan")
+    """Mean of max_a Q(s, a) over the visited states (with track_values)."""
+    true_value: float = float("nan")
+    """Mean over the same states of the discounted return actually obtained from them, in training rewards."""
+
+
+def discounted_returns(rewards: np.ndarray, ends: np.ndarray, gamma: float) -> np.ndarray:
+    """G_t = r_t + gamma * G_{t+1}, with G_t = r_t where ends[t] (the target's terminal: game over or life lost)."""
+    out = np.zeros(len(rewards))
+    following = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        following = rewards[t] + (0.0 if ends[t] else gamma * following)
+        out[t] = following
+    return out
+
+
+def observed_return_mask(ends: np.ndarray, gamma: float, cut: bool) -> np.ndarray:
+    """States whose discounted return is known: all of them unless the episode was cut, in which case those after
+    the last terminal and within the horizon where gamma^k >= 0.01 of the cut are dropped."""
+    keep = np.ones(len(ends), dtype=bool)
+    if cut and len(ends):
+        horizon = int(np.ceil(np.log(0.01) / np.log(gamma))) if 0 < gamma < 1 else len(ends)
+        last_end = int(np.flatnonzero(ends)[-1]) if ends.any() else -1
+        keep[max(last_end + 1, len(ends) - horizon) :] = False
+    return keep
+
+
+def evaluate(
+    agent: DQNAgent,
+    env: gym.Env,
+    episodes: int,
+    epsilon: float,
+    seed: int,
+    max_steps: int,
+    values: LoopConfig | None = None,
+) -> Evaluation:
+    """Full-game raw returns of `episodes` epsilon-greedy episodes, seeded so that a given (seed) repeats exactly.
+
+    With `values` (a loop config with track_values), also the value estimate and the true discounted return over
+    the visited states, with the loop's reward clipping and terminals (life loss) and the agent's gamma.
+    """
     rng = np.random.default_rng([seed, 7])
-    returns = []
+    returns, estimates, truths = [], [], []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed * 1000 + episode)
-        total, steps, done = 0.0, 0, False
+        total, steps, done, cut = 0.0, 0, False, False
+        q_max, rewards, ends = [], [], []
         while not done:
-            obs, reward, terminated, truncated, _ = env.step(agent.act(obs, epsilon, rng))
+            if values is None:
+                action = agent.act(obs, epsilon, rng)
+            else:  # same draws as agent.act, but Q is needed on every state
+                q = agent.q_values(obs[None])[0]
+                q_max.append(float(np.max(q)))
+                action = int(rng.integers(agent.num_actions)) if rng.random() < epsilon else int(np.argmax(q))
+            obs, reward, terminated, truncated, info = env.step(action)
             total, steps = total + float(reward), steps + 1
             done = terminated or truncated or (max_steps > 0 and steps >= max_steps)
+            if values is not None:
+                rewards.append(float(np.sign(reward)) if values.clip_rewards else float(reward))
+                ends.append(terminated or (values.terminal_on_life_loss and bool(info.get("life_lost", False))))
+                cut = done and not terminated
         returns.append(total)
-    return returns
+        if values is not None:
+            ends_arr = np.asarray(ends, dtype=bool)
+            keep = observed_return_mask(ends_arr, agent.cfg.gamma, cut)
+            estimates.extend(np.asarray(q_max)[keep])
+            truths.extend(discounted_returns(np.asarray(rewards), ends_arr, agent.cfg.gamma)[keep])
+    result = Evaluation(returns)
+    if values is not None and estimates:
+        result.value_estimate, result.true_value = float(np.mean(estimates)), float(np.mean(truths))
+    return result
 
 
 class _Checkpointer:
@@ -142,6 +207,7 @@ def train_dqn(
         "eval_means": [],
         "elapsed": 0.0,
         "resumed_at": [],
+        "value_rows": [],
     }
     probe = None
 
@@ -177,7 +243,7 @@ def train_dqn(
         probe = np.load(found / "probe.npy") if (found / "probe.npy").exists() else None
         explore.bit_generator.state = state["explore_rng"]
         curves.rows[:] = [tuple(row) for row in state["curves"]]
-        s.update({k: state[k] for k in s})
+        s.update({k: state[k] for k in s if k in state})
         s["resumed_at"].append(s["step"])
         if state["env_state"] is not None:
             env.reset(seed=seed)
@@ -195,9 +261,16 @@ def train_dqn(
     def log_evaluation(step: int) -> None:
         if cfg.eval_episodes == 0:  # benchmarks: no evaluation at all
             return
-        returns = evaluate(
-            agent, eval_env, cfg.eval_episodes, cfg.eval_epsilon, seed + 10_000 + step, cfg.eval_max_steps
+        evaluation = evaluate(
+            agent,
+            eval_env,
+            cfg.eval_episodes,
+            cfg.eval_epsilon,
+            seed + 10_000 + step,
+            cfg.eval_max_steps,
+            values=cfg if cfg.track_values else None,
         )
+        returns = evaluation.returns
         s["eval_means"].append([step, float(np.mean(returns)), float(np.max(returns))])
         values = {f"eval_return/{label}": float(np.mean(returns)), f"epsilon/{label}": epsilon(step)}
         recent = [r for t, r in s["train_returns"] if t > step - max(cfg.eval_every, 1)]
@@ -207,6 +280,10 @@ def train_dqn(
             values[f"loss/{label}"] = s["last_loss"]
         if probe is not None:
             values[f"avg_max_q/{label}"] = float(np.mean(np.max(agent.q_values(probe), axis=1)))
+        if np.isfinite(evaluation.value_estimate):
+            values[f"value_estimate/{label}"] = evaluation.value_estimate
+            values[f"true_value/{label}"] = evaluation.true_value
+            s["value_rows"].append([step, evaluation.value_estimate, evaluation.true_value])
         curves.add(step, **values)
 
     bar = None
@@ -252,6 +329,11 @@ def train_dqn(
         metrics[f"eval_return_{label}"] = s["eval_means"][-1][1]
         metrics[f"eval_return_best_mean_{label}"] = max(row[1] for row in s["eval_means"])
         metrics[f"eval_return_best_episode_{label}"] = max(row[2] for row in s["eval_means"])
+    if s["value_rows"]:
+        _, estimate, truth = s["value_rows"][-1]
+        metrics[f"value_estimate_{label}"] = estimate
+        metrics[f"true_value_{label}"] = truth
+        metrics[f"overestimation_{label}"] = estimate - truth
     return {
         **metrics,
         f"train_episodes_{label}": s["episodes"],

@@ -97,7 +97,9 @@ def _runs_table(runs: list[RunRecord]) -> list[str]:
     return lines
 
 
-def comparison_markdown(profile: str, reports: list[ReplicationReport], figures: dict[str, str]) -> str:
+def comparison_markdown(
+    profile: str, reports: list[ReplicationReport], figures: dict[str, list[tuple[str, str]]]
+) -> str:
     """The paper-vs-ours table, then one section per replication with runs, budget, data and deviations."""
     lines = [
         f"# Replication report: profile `{profile}`",
@@ -134,8 +136,8 @@ def comparison_markdown(profile: str, reports: list[ReplicationReport], figures:
             lines += [""] + _runs_table(rep.runs)
         else:
             lines += ["", f"No runs in results/{c.replication}/{profile}/."]
-        if c.replication in figures:
-            lines += ["", f"![{c.replication} learning curves]({figures[c.replication]})"]
+        for caption, rel in figures.get(c.replication, []):
+            lines += ["", f"![{c.replication} {_escape(caption)}]({rel})"]
         if c.deviations:
             lines += ["", "Deviations from the paper:"] + [f"- {_escape(d)}" for d in c.deviations]
     return "\n".join(lines) + "\n"
@@ -144,7 +146,8 @@ def comparison_markdown(profile: str, reports: list[ReplicationReport], figures:
 def _replication_report_module(replication_id: str):
     """replications/<id>/report.py, if the replication has one: `tables(runs) -> list[str]` adds markdown it lays
     out itself (e.g. a table shaped like the paper's, computed from the run records only), `CURVE_X_LABEL` names
-    the step axis of its curves (default "updates")."""
+    the step axis of its curves (default "updates"), `figures(runs, folder) -> [(caption, file name)]` draws its
+    own paper-shaped figures into folder (from the run records only) in place of the generic learning curves."""
     import importlib.util
 
     from shared.paths import replications_dir
@@ -303,12 +306,18 @@ def write_report(profile: str, results_root: Path, reports_root: Path, figures: 
     reports = evaluate(profile, results_root)
     out = reports_root / profile
     out.mkdir(parents=True, exist_ok=True)
-    made = {}
+    made: dict[str, list[tuple[str, str]]] = {}
     if figures:
         for rep in reports:
+            module = _replication_report_module(rep.claim.replication)
+            if module is not None and hasattr(module, "figures"):
+                if rep.runs:
+                    drawn = module.figures(rep.runs, out / "figures")
+                    made[rep.claim.replication] = [(caption, f"figures/{name}") for caption, name in drawn]
+                continue
             rel = f"figures/{rep.claim.replication}_curves.png"
             if plot_curves(rep, out / rel):
-                made[rep.claim.replication] = rel
+                made[rep.claim.replication] = [("learning curves", rel)]
     (out / "comparison.md").write_text(comparison_markdown(profile, reports, made))
     write_json(out / "claims.json", claims_json(profile, reports))
     return out

@@ -1,0 +1,157 @@
+"""double_dqn_overestimation: the exact parts against the paper's statements, the small MDP's learners, the
+evaluation's value estimates, and the smoke run with its verdicts."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from shared.runner import load_module
+
+ddqn = load_module("double_dqn_overestimation")
+
+
+def test_fig2_sampled_states_follow_the_footnotes():
+    cfg = ddqn.Fig2Config(actions=10, low=-6.0, high=6.0, grid_points=1201, rows=[])
+    first, last = ddqn.sampled_states(cfg, 0), ddqn.sampled_states(cfg, 9)
+    assert sorted(set(range(-6, 7)) - set(first.astype(int))) == [-5, -4]  # "for action a1 states -5 and -4"
+    assert sorted(set(range(-6, 7)) - set(last.astype(int))) == [4, 5]
+    assert all(-6 in ddqn.sampled_states(cfg, a) and 6 in ddqn.sampled_states(cfg, a) for a in range(10))
+    # footnote 2: a_i uses the samples of a_(i+5) for i <= 5, of a_(i-5) otherwise (here counted from 0)
+    assert [ddqn.second_set(a, 10) for a in range(10)] == [5, 6, 7, 8, 9, 0, 1, 2, 3, 4]
+
+
+def test_fig2_average_errors_match_the_caption():
+    cfg = ddqn.Fig2Config(actions=10, low=-6.0, high=6.0, grid_points=1201, rows=[])
+    grid = np.linspace(-6, 6, 1201)
+    paper = {("sin", 6): (0.61, -0.02), ("gauss", 6): (0.47, 0.02), ("gauss", 9): (3.35, -0.02)}
+    for (truth, degree), (single, double) in paper.items():
+        ours = ddqn.fig2_biases(cfg, ddqn.Fig2Row(name="x", truth=truth, degree=degree), grid)
+        assert abs(ours[0].mean() - single) < 0.01 and abs(ours[1].mean() - double) < 0.01
+
+
+@pytest.mark.parametrize("m", [2, 3, 10, 1024])
+def test_theorem1_bound_holds_and_is_tight(m):
+    rng = np.random.default_rng(0)
+    errors, c = ddqn.zero_sum_errors(rng, m, 300)
+    np.testing.assert_allclose(errors.sum(axis=1), 0.0, atol=1e-9)
+    np.testing.assert_allclose(np.mean(errors**2, axis=1), c)
+    assert np.all(errors.max(axis=1) >= np.sqrt(c / (m - 1)) - 1e-12)
+    tight = ddqn.tight_errors(m, 2.0)
+    assert abs(tight.sum()) < 1e-9 and math.isclose(np.mean(tight**2), 2.0)
+    assert math.isclose(tight.max(), math.sqrt(2.0 / (m - 1)))
+    second = ddqn.double_zero_errors(errors[0])
+    if m == 2:
+        assert second is None  # with two actions Q' is off by sqrt(C) on both
+    else:
+        assert second[np.argmax(errors[0])] == 0.0
+        assert abs(second.sum()) < 1e-9 and math.isclose(np.mean(second**2), np.mean(errors[0] ** 2))
+
+
+def test_expected_max_of_normals_by_quadrature():
+    assert math.isclose(ddqn.expected_max_normal(2), 1 / math.sqrt(math.pi), rel_tol=1e-6)
+    assert math.isclose(ddqn.expected_max_normal(3), 1.5 / math.sqrt(math.pi), rel_tol=1e-6)
+
+
+def _mdp(**changes):
+    base = dict(
+        states=3,
+        actions=6,
+        reward_mean=-0.1,
+        reward_std=1.0,
+        gamma=0.9,
+        episodes=300,
+        repetitions=30,
+        learning_rate_power=0.8,
+        log_every=100,
+    )
+    return ddqn.MDPConfig(**{**base, **changes})
+
+
+def test_chain_values_are_the_discounted_reward_sums():
+    np.testing.assert_allclose(ddqn.chain_values(_mdp()), [-0.1 * (1 + 0.9 + 0.81), -0.1 * 1.9, -0.1])
+
+
+def test_without_noise_both_learners_find_the_true_values():
+    from shared.results import CurveLog
+
+    metrics = ddqn.chain_mdp(_mdp(reward_std=0.0, episodes=1000), np.random.default_rng(0), CurveLog())
+    assert abs(metrics["mdp_q_bias"]) < 1e-3 and abs(metrics["mdp_double_bias"]) < 1e-3  # 0.47 vs 0.01 with noise
+
+
+def test_with_noise_q_learning_overestimates_and_double_q_much_less():
+    from shared.results import CurveLog
+
+    metrics = ddqn.chain_mdp(_mdp(), np.random.default_rng(0), CurveLog())
+    assert metrics["mdp_q_bias"] > 0.1
+    assert metrics["mdp_double_bias"] < metrics["mdp_q_bias"]
+    assert metrics["mdp_abs_bias_ratio"] < 0.5
+
+
+def test_part_names_are_checked():
+    assert ddqn.parse_part("double_Asterix") == ("double", "Asterix")
+    from shared.errors import ReplicateError
+
+    with pytest.raises(ReplicateError, match="unknown part"):
+        ddqn.parse_part("triple_Asterix")
+    with pytest.raises(ReplicateError, match="unknown Atari game"):
+        ddqn.parse_part("dqn_Nosuchgame")
+
+
+# --- value estimates on evaluation episodes (shared/rl/loop.py) --------------------------------------------------
+def test_discounted_returns_restart_at_terminals_and_cut_tails_are_dropped():
+    from shared.rl.loop import discounted_returns, observed_return_mask
+
+    rewards = np.array([1.0, 0.0, 1.0, 1.0, 0.0])
+    ends = np.array([False, False, True, False, False])
+    np.testing.assert_allclose(discounted_returns(rewards, ends, 0.5), [1.25, 0.5, 1.0, 1.0, 0.0])
+    # gamma 0.5: 0.5^7 < 0.01 <= 0.5^6, so the last 7 states of a cut episode (after its last terminal) go
+    assert observed_return_mask(np.zeros(10, bool), 0.5, cut=True).tolist() == [True] * 3 + [False] * 7
+    assert observed_return_mask(ends, 0.5, cut=True).tolist() == [True, True, True, False, False]
+    assert observed_return_mask(ends, 0.5, cut=False).all()
+
+
+class _RightwardAgent:
+    """Q(s_i) = [0, i + 1]: always walks right on the chain, so its value estimate and its return are known."""
+
+    num_actions = 2
+    cfg = SimpleNamespace(gamma=0.9)
+
+    def q_values(self, states):
+        index = np.argmax(states, axis=1)
+        return np.stack([np.zeros(len(states)), index + 1.0], axis=1)
+
+
+def test_evaluation_values_on_the_chain():
+    from shared.rl.envs import ChainEnv
+    from shared.rl.loop import LoopConfig, evaluate
+
+    cfg = SimpleNamespace(clip_rewards=False, terminal_on_life_loss=False)
+    result = evaluate(_RightwardAgent(), ChainEnv(8, horizon=25), 2, 0.0, seed=0, max_steps=0, values=cfg)
+    assert result.returns == [1.0, 1.0]
+    assert math.isclose(result.value_estimate, np.mean(np.arange(1, 8)))  # states 0..6 visited
+    assert math.isclose(result.true_value, np.mean(0.9 ** np.arange(6, -1, -1)))
+    assert LoopConfig.__dataclass_fields__["track_values"].default is False
+
+
+def test_smoke_run_and_its_verdicts(tmp_path):
+    from shared.claims import evaluate_claim, load_claim
+    from shared.results import read_runs
+    from shared.runner import replication_path, run_replication
+
+    folder = run_replication("double_dqn_overestimation", "smoke", 0, results_root=tmp_path)
+    import json
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for name in ("theorem_min_slack", "fig1_max_bias_m128", "fig2_single_bias_gauss_d9", "mdp_q_bias"):
+        assert name in metrics
+    for kind in ("dqn", "double"):
+        assert metrics[f"agent_steps_{kind}_Pong"] == 300
+    runs = read_runs(tmp_path, "double_dqn_overestimation", "smoke")
+    claim = load_claim(replication_path("double_dqn_overestimation") / "claim.yaml")
+    verdict, results = evaluate_claim(claim, runs, "smoke")
+    assert verdict == "reproduced", [(r.target.label, r.verdict, r.detail) for r in results]
+    assert len(results) == 8

@@ -58,6 +58,8 @@ def mirror(tmp_path_factory):
         "dropout_mnist",
         "resnet_depth_cifar10",
         "dqn_atari2013",
+        "double_dqn_overestimation",
+        "ddpg_continuous",
     ],
 )
 def test_smoke_run_on_jax_without_tensorflow(replication, mirror, tmp_path):

@@ -146,7 +146,7 @@ def evaluate(
     return result
 
 
-class _Checkpointer:
+class Checkpointer:
     """A folder of numbered checkpoints; the newest complete one is named in LATEST (written last, atomically)."""
 
     def __init__(self, folder: Path | None):
@@ -196,7 +196,7 @@ def train_dqn(
     replay = ReplayBuffer(cfg.replay_capacity, frame_shape, stack, env.observation_space.dtype, seed=seed + 1)
     explore = np.random.default_rng([seed, 2])
     epsilon = LinearSchedule(cfg.epsilon_start, cfg.epsilon_end, cfg.epsilon_steps)
-    checkpoints = _Checkpointer(checkpoint_dir)
+    checkpoints = Checkpointer(checkpoint_dir)
     s = {  # every counter a checkpoint must restore
         "step": 0,
         "episodes": 0,

@@ -1,0 +1,84 @@
+"""Raw returns beside a random policy's and peers' (a table), and one learning-curve panel per task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+TASKS = ["Pendulum", "InvertedPendulum", "Reacher", "HalfCheetah", "Hopper", "Walker2d"]
+PAPER_NORMALISED = {"Pendulum": 0.95, "Reacher": 0.72, "HalfCheetah": 0.90, "Hopper": 0.68, "Walker2d": 0.71}
+CURVE_X_LABEL = "environment steps"
+
+
+def _mean(runs, metric: str) -> str:
+    values = [run.metrics[metric] for run in runs if metric in run.metrics]
+    if not values:
+        return "—"
+    spread = f" ± {np.std(values, ddof=1):.3g}" if len(values) > 1 else ""
+    return f"{np.mean(values):.4g}{spread} (n={len(values)})"
+
+
+def tables(runs) -> list[str]:
+    peers = yaml.safe_load((Path(__file__).parent / "peers.yaml").read_text())
+    lines = [
+        "Raw returns: DDPG's final noise-free evaluation (mean ± std over seeds), a uniformly random policy's return,",
+        "the steps trained, the paper's normalised score (Table 1, DDPG low-dimensional; not convertible to raw",
+        "returns without its iLQG reference), and peers' published raw returns (context only; see the source).",
+        "",
+        "| task | DDPG (ours) | random (ours) | steps | paper (normalised) | "
+        + " | ".join(p["name"] for p in peers)
+        + " |",
+        "|---|---|---|---|---|" + "---|" * len(peers),
+    ]
+    for task in TASKS:
+        cells = [
+            _mean(runs, f"eval_return_{task}"),
+            _mean(runs, f"random_return_{task}"),
+            _mean(runs, f"env_steps_{task}"),
+            str(PAPER_NORMALISED.get(task, "—")),
+            *(p["returns"].get(task, "—") for p in peers),
+        ]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    lines += [""] + [f"- {p['name']}: {p['source']}; {p['protocol']}." for p in peers]
+    return lines
+
+
+def figures(runs, folder: Path) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        for row in run.read_curves():
+            if row["metric"].startswith("eval_return/"):
+                rows.append({**row, "task": row["metric"].split("/", 1)[1], "seed": run.seed})
+    if not rows:
+        return []
+    data = pd.DataFrame(rows)
+    tasks = [t for t in TASKS if t in set(data["task"])]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.3), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        grouped = data[data["task"] == task].groupby("step")["value"]
+        mean, low, high = grouped.mean(), grouped.min(), grouped.max()
+        ax.plot(mean.index, mean.values, color="#2a6fbb", label="DDPG (mean over seeds)")
+        ax.fill_between(mean.index, low.values, high.values, color="#2a6fbb", alpha=0.25, label="min–max over seeds")
+        randoms = [r.metrics[f"random_return_{task}"] for r in runs if f"random_return_{task}" in r.metrics]
+        if randoms:
+            ax.axhline(np.mean(randoms), color="grey", linestyle="--", label="random policy")
+        ax.set_title(task)
+        ax.set_xlabel(CURVE_X_LABEL)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+    axes[0][0].set_ylabel("evaluation return (no noise)")
+    axes[0][0].legend(fontsize="x-small")
+    seeds = data["seed"].nunique()
+    fig.suptitle(f"DDPG learning curves ({seeds} seed{'s' if seeds > 1 else ''}; band = min–max over seeds)")
+    fig.tight_layout()
+    folder.mkdir(parents=True, exist_ok=True)
+    fig.savefig(folder / "ddpg_curves.png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return [("learning curves (evaluation returns, seed spread)", "ddpg_curves.png")]

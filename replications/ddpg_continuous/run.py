@@ -1,0 +1,102 @@
+"""Continuous control with deep reinforcement learning (Lillicrap et al. 2016): DDPG on gymnasium's MuJoCo tasks.
+
+Reads top to bottom: config, the task table, the random policy's returns (the paper's normalisation's zero point),
+and DDPG training with noise-free evaluations (checkpointed; `replicate run ... --resume` continues a killed run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import gymnasium as gym
+import numpy as np
+
+from shared.errors import ReplicateError
+from shared.models.actor_critic import build_actor, build_critic
+from shared.rl.agents.ddpg import DDPGAgent, DDPGConfig
+from shared.rl.continuous import ContinuousLoopConfig, random_policy_returns, train_ddpg
+from shared.runner import RunContext
+
+VARIANT_FIELD = "tasks"  # replicate run ddpg_continuous --variant Hopper
+TASKS = {  # the paper's task names -> gymnasium's current versions
+    "Pendulum": "Pendulum-v1",
+    "InvertedPendulum": "InvertedPendulum-v5",
+    "Reacher": "Reacher-v5",
+    "HalfCheetah": "HalfCheetah-v5",
+    "Hopper": "Hopper-v5",
+    "Walker2d": "Walker2d-v5",
+}
+
+
+@dataclass(frozen=True)
+class TaskOverride:
+    task: str
+    total_steps: int
+    eval_every: int
+
+
+@dataclass(frozen=True)
+class RandomConfig:
+    episodes: int
+    """Episodes of uniformly random actions per task."""
+
+
+@dataclass(frozen=True)
+class Config:
+    tasks: list[str]
+    agent: DDPGConfig
+    loop: ContinuousLoopConfig
+    task_overrides: list[TaskOverride]
+    """Per-task training steps and evaluation period where they differ from the loop's."""
+    random: RandomConfig
+
+
+def env_id(task: str) -> str:
+    if task not in TASKS:
+        raise ReplicateError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
+    return TASKS[task]
+
+
+def make_env(task: str) -> gym.Env:
+    try:
+        return gym.make(env_id(task))
+    except gym.error.DependencyNotInstalled as error:
+        raise ReplicateError(f"{task}: {error}") from None
+
+
+def train_task(task: str, cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    loop = cfg.loop
+    for override in cfg.task_overrides:
+        if override.task == task:
+            loop = replace(loop, total_steps=override.total_steps, eval_every=override.eval_every)
+    probe = make_env(task)
+    obs_dim, space = probe.observation_space.shape[0], probe.action_space
+    probe.close()
+    a = cfg.agent
+    agent = DDPGAgent(
+        lambda: build_actor(obs_dim, space.low, space.high, tuple(a.hidden), a.final_init, a.batch_norm),
+        lambda: build_critic(obs_dim, space.shape[0], tuple(a.hidden), a.final_init, a.batch_norm),
+        space.low,
+        space.high,
+        a,
+    )
+    folder = ctx.checkpoint_dir / task if ctx.checkpoint_dir is not None else None
+    return train_ddpg(lambda: make_env(task), agent, loop, seed, ctx.curves, task, folder, ctx.resume)
+
+
+def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
+    for task in [*cfg.tasks, *(o.task for o in cfg.task_overrides)]:
+        env_id(task)  # unknown tasks fail before anything runs
+    if len(cfg.agent.hidden) != 2:
+        raise ReplicateError("agent.hidden must list two widths (the critic takes the action at the second layer)")
+    metrics: dict[str, float] = {}
+    for task in cfg.tasks:
+        env = make_env(task)
+        scores = random_policy_returns(env, cfg.random.episodes, seed)
+        env.close()
+        metrics[f"random_return_{task}"] = float(np.mean(scores))
+        metrics.update(train_task(task, cfg, seed, ctx))
+    return metrics

@@ -1,0 +1,195 @@
+"""DDPG (Lillicrap et al. 2016): deterministic actor, Q critic, target copies of both with soft updates.
+
+One Keras model (`DDPGLearner`) holds the four networks and one optimizer, so Keras compiles the whole update
+(tf.function / jax.jit) with no backend-specific code:
+- its `compute_loss` first applies the soft target update theta' <- tau theta + (1 - tau) theta' (to every weight of
+  both target nets, as assignments inside the compiled step), then builds the critic's TD loss on the target actor
+  and target critic, plus the critic's L2 weight decay, plus the actor's loss -Q(s, mu(s)) evaluated with the
+  critic's weights behind stop_gradient (a stateless call), so each loss moves only its own network;
+- the soft update runs before the losses, i.e. right after the previous step's gradient step: the same sequence as
+  the paper's Algorithm 1 (update, then soft-update) at every step but the last;
+- actor and critic learning rates differ (1e-4, 1e-3) through per-variable factors on one Adam (`ScaledAdam`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from keras import ops
+
+
+@dataclass(frozen=True)
+class DDPGConfig:
+    gamma: float
+    """Discount (paper: 0.99)."""
+    tau: float
+    """Soft target update rate (paper: 0.001)."""
+    actor_learning_rate: float
+    """Paper: 1e-4."""
+    critic_learning_rate: float
+    """Paper: 1e-3."""
+    critic_weight_decay: float
+    """L2 weight decay on the critic's weights (paper: 1e-2), as a penalty (decay / 2) * ||W||^2 on its kernels."""
+    hidden: list[int]
+    """Hidden widths of actor and critic (paper: 400, 300)."""
+    final_init: float
+    """Final layers uniform in +-final_init (paper: 3e-3)."""
+    batch_norm: bool
+    """Batch normalisation of the state input and hidden layers (paper: yes, low-dimensional case)."""
+    adam_epsilon: float = 1e-8
+
+
+def soft_update(target: np.ndarray, online: np.ndarray, tau: float) -> np.ndarray:
+    """The reference formula: tau * online + (1 - tau) * target."""
+    return tau * online + (1.0 - tau) * target
+
+
+class ScaledAdam(keras.optimizers.Adam):
+    """Adam whose learning rate is multiplied by a per-variable factor (the actor's 1e-4 next to the critic's 1e-3)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._factors: dict[int, float] = {}
+
+    def set_factor(self, variables, factor: float) -> None:
+        for variable in variables:
+            self._factors[id(variable)] = float(factor)
+            if keras.backend.backend() == "tensorflow":  # TF's update step is handed the tf.Variable underneath
+                self._factors[id(variable.value)] = float(factor)
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self._factors.get(id(variable), 1.0)
+        return super().update_step(gradient, variable, learning_rate * factor)
+
+
+class DDPGLearner(keras.Model):
+    """Actor, critic and their targets; trained on x = (obs, actions, rewards, next_obs, discounts)."""
+
+    def __init__(self, actor, critic, target_actor, target_critic, cfg: DDPGConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.actor, self.critic, self.cfg = actor, critic, cfg
+        self.target_actor, self.target_critic = target_actor, target_critic
+        for target, online in ((target_actor, actor), (target_critic, critic)):
+            target.trainable = False
+            target.set_weights(online.get_weights())
+
+    def call(self, inputs, training=False):
+        obs = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
+        return self.actor(obs, training=training)
+
+    def soft_update_targets(self):
+        """Assign theta' <- tau theta + (1 - tau) theta'; returns a zero that depends on the values assigned. The
+        loss is multiplied by (1 + that zero), so every gradient, and hence every optimizer write, depends on the
+        online weights having been read for the assignment: without it TensorFlow may read the actor's weights
+        after the optimizer has written them (the actor's gradient does not otherwise depend on the targets).
+        JAX has no such hazard."""
+        tau, anchor = self.cfg.tau, 0.0
+        for target, online in ((self.target_actor, self.actor), (self.target_critic, self.critic)):
+            for t, o in zip(target.weights, online.weights, strict=True):
+                value = ops.stop_gradient(tau * o.value + (1.0 - tau) * t.value)
+                t.assign(value)
+                anchor = anchor + ops.sum(value)
+        return 0.0 * anchor
+
+    def critic_targets(self, rewards, next_obs, discounts):
+        """y = r + gamma Q'(s', mu'(s')): target actor and target critic."""
+        next_actions = self.target_actor(next_obs, training=False)
+        return rewards + discounts * self.target_critic([next_obs, next_actions], training=False)[:, 0]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        obs, actions, rewards, next_obs, discounts = x
+        anchor = self.soft_update_targets()
+        targets = ops.stop_gradient(self.critic_targets(rewards, next_obs, discounts))
+        q = self.critic([obs, actions], training=training)[:, 0]
+        critic_loss = ops.mean(ops.square(q - targets))
+        kernels = [w for w in self.critic.trainable_weights if w.path.endswith("kernel")]
+        decay = 0.5 * self.cfg.critic_weight_decay * sum(ops.sum(ops.square(w.value)) for w in kernels)
+        frozen = [ops.stop_gradient(v.value) for v in self.critic.trainable_variables]
+        fixed = [v.value for v in self.critic.non_trainable_variables]
+        q_policy, _ = self.critic.stateless_call(frozen, fixed, [obs, y_pred], training=False)
+        actor_loss = -ops.mean(q_policy)
+        return (critic_loss + decay + actor_loss) * (1.0 + anchor)
+
+
+class DDPGAgent:
+    """Acting (mu(s) plus optional noise, clipped to the bounds), updates, and state for checkpoints."""
+
+    def __init__(
+        self,
+        build_actor: Callable[[], keras.Model],
+        build_critic: Callable[[], keras.Model],
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        cfg: DDPGConfig,
+    ):
+        self.cfg = cfg
+        self.low, self.high = np.asarray(action_low, np.float32), np.asarray(action_high, np.float32)
+        self.learner = DDPGLearner(build_actor(), build_critic(), build_actor(), build_critic(), cfg)
+        optimizer = ScaledAdam(cfg.critic_learning_rate, epsilon=cfg.adam_epsilon)
+        optimizer.set_factor(self.learner.actor.trainable_variables, cfg.actor_learning_rate / cfg.critic_learning_rate)
+        self.learner.compile(optimizer=optimizer)
+        self.learner.optimizer.build(self.learner.trainable_variables)
+        self.updates = 0
+
+    def policy(self, obs: np.ndarray) -> np.ndarray:
+        """mu(s) for a batch of observations (the compiled predict step, no model.predict)."""
+        return np.asarray(self.learner.predict_on_batch(np.asarray(obs, np.float32)))
+
+    def act(self, obs: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
+        action = self.policy(obs[None])[0]
+        if noise is not None:
+            action = action + noise
+        return np.clip(action, self.low, self.high)
+
+    def q_values(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        return np.asarray(self.learner.critic([np.asarray(obs, np.float32), np.asarray(actions, np.float32)]))[:, 0]
+
+    def update(self, obs, actions, rewards, next_obs, terminals) -> float:
+        discounts = (self.cfg.gamma * (1.0 - terminals)).astype(np.float32)
+        x = (
+            obs.astype(np.float32),
+            actions.astype(np.float32),
+            rewards.astype(np.float32),
+            next_obs.astype(np.float32),
+            discounts,
+        )
+        loss = self.learner.train_on_batch(x)
+        self.updates += 1
+        return float(loss)
+
+    # --- checkpoints -------------------------------------------------------------------------------------------
+    def _nets(self) -> dict[str, keras.Model]:
+        learner = self.learner
+        return {
+            "actor": learner.actor,
+            "critic": learner.critic,
+            "target_actor": learner.target_actor,
+            "target_critic": learner.target_critic,
+        }
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {}
+        for name, net in self._nets().items():
+            arrays.update({f"{name}_{i}": np.asarray(w) for i, w in enumerate(net.get_weights())})
+        arrays.update({f"optimizer_{i}": np.asarray(v) for i, v in enumerate(self.learner.optimizer.variables)})
+        arrays["updates"] = np.array(self.updates, np.int64)
+        return arrays
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        def collect(prefix: str) -> list[np.ndarray]:
+            return [arrays[f"{prefix}_{i}"] for i in range(sum(k.startswith(prefix + "_") for k in arrays))]
+
+        for name, net in self._nets().items():
+            # "actor_" also prefixes nothing else; "target_actor_" keys are counted under their own prefix
+            net.set_weights([arrays[f"{name}_{i}"] for i in range(len(net.get_weights()))])
+        saved = collect("optimizer")
+        if len(saved) != len(self.learner.optimizer.variables):
+            raise ValueError(
+                f"checkpoint has {len(saved)} optimizer variables, this agent {len(self.learner.optimizer.variables)}"
+            )
+        for variable, value in zip(self.learner.optimizer.variables, saved, strict=True):
+            variable.assign(value)
+        self.updates = int(arrays["updates"])

@@ -183,6 +183,8 @@ def train_ddpg(
         obs, _ = env.reset(seed=seed)
 
     def log_evaluation(step: int) -> None:
+        if cfg.eval_episodes == 0:  # benchmarks: no evaluation at all
+            return
         returns = evaluate_policy(agent, eval_env, cfg.eval_episodes, seed + 10_000 + step)
         s["eval_means"].append([step, float(np.mean(returns)), float(np.max(returns))])
         values = {f"eval_return/{label}": float(np.mean(returns))}
@@ -225,12 +227,13 @@ def train_ddpg(
             bar.update(1)
     if bar is not None:
         bar.close()
-    final = s["eval_means"][-1] if s["eval_means"] else [0, float("nan"), float("nan")]
-    tail = [row[1] for row in s["eval_means"][-3:]]
+    metrics = {}
+    if s["eval_means"]:
+        metrics[f"eval_return_{label}"] = s["eval_means"][-1][1]
+        metrics[f"eval_return_last3_{label}"] = float(np.mean([row[1] for row in s["eval_means"][-3:]]))
+        metrics[f"eval_return_best_mean_{label}"] = max(row[1] for row in s["eval_means"])
     return {
-        f"eval_return_{label}": final[1],
-        f"eval_return_last3_{label}": float(np.mean(tail)) if tail else float("nan"),
-        f"eval_return_best_mean_{label}": max((row[1] for row in s["eval_means"]), default=float("nan")),
+        **metrics,
         f"train_episodes_{label}": s["episodes"],
         f"env_steps_{label}": s["step"],
         f"updates_{label}": agent.updates,

@@ -1,0 +1,171 @@
+"""DDPG training throughput on HalfCheetah: this suite's agent and loop against Stable-Baselines3's DDPG, same process.
+
+Both train 400-300 ReLU actors and critics on gymnasium's HalfCheetah-v5 with the same settings: batch 64, one
+update per environment step after `learning_starts`, gamma 0.99, tau 0.001, Ornstein-Uhlenbeck exploration
+(theta 0.15, sigma 0.2, dt 1), Adam, no evaluation. Differences that do not change the work done per step: SB3's
+critic takes the action at its input (ours at the second layer, as in the paper; the layer sizes and parameter
+counts differ by 6 x 400 weights), one learning rate for both networks in SB3 (ours 1e-4 / 1e-3), and our critic's
+weight decay. Reported: environment steps per second over the whole run (acting, environment, replay, updates) and
+the mean milliseconds of one update; the ratio is ours / SB3 (> 1 = ours faster). Needs the `bench` extra.
+
+    pip install -e ".[bench]"
+    python benchmarks/ddpg_throughput.py [--steps 6000] [--repeats 2] [--out benchmarks/results/ddpg_throughput.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+ENV_ID, STEPS_DEFAULT, LEARNING_STARTS, BATCH, TAU, GAMMA = "HalfCheetah-v5", 6000, 1000, 64, 0.001, 0.99
+
+
+def run_ours(steps: int, seed: int) -> dict[str, float]:
+    import gymnasium as gym
+    import keras
+
+    from shared.models.actor_critic import build_actor, build_critic
+    from shared.results import CurveLog
+    from shared.rl.agents.ddpg import DDPGAgent, DDPGConfig
+    from shared.rl.continuous import ContinuousLoopConfig, train_ddpg
+
+    keras.utils.set_random_seed(seed)
+    probe = gym.make(ENV_ID)
+    obs_dim, space = probe.observation_space.shape[0], probe.action_space
+    cfg = DDPGConfig(GAMMA, TAU, 1e-4, 1e-3, 1e-2, [400, 300], 3e-3, batch_norm=False)
+    agent = DDPGAgent(
+        lambda: build_actor(obs_dim, space.low, space.high),
+        lambda: build_critic(obs_dim, space.shape[0]),
+        space.low,
+        space.high,
+        cfg,
+    )
+    loop = ContinuousLoopConfig(
+        total_steps=steps,
+        learning_starts=LEARNING_STARTS,
+        batch_size=BATCH,
+        replay_capacity=steps + 10,
+        ou_theta=0.15,
+        ou_sigma=0.2,
+        eval_every=0,
+        eval_episodes=0,
+        checkpoint_every=0,
+    )
+    update_seconds = [0.0]
+    real_update = agent.update
+
+    def timed_update(*batch):
+        t = time.perf_counter()
+        loss = real_update(*batch)
+        update_seconds[0] += time.perf_counter() - t
+        return loss
+
+    agent.update = timed_update
+    started = time.perf_counter()
+    train_ddpg(lambda: gym.make(ENV_ID), agent, loop, seed, CurveLog(), progress=False)
+    wall = time.perf_counter() - started
+    return {
+        "steps_per_second": steps / wall,
+        "update_ms": 1000 * update_seconds[0] / agent.updates,
+        "updates": agent.updates,
+        "wall_seconds": wall,
+    }
+
+
+def run_sb3(steps: int, seed: int) -> dict[str, float]:
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    from stable_baselines3 import DDPG
+    from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
+
+    env = gym.make(ENV_ID)
+    size = env.action_space.shape[0]
+    model = DDPG(
+        "MlpPolicy",
+        env,
+        learning_rate=1e-3,
+        buffer_size=steps + 10,
+        learning_starts=LEARNING_STARTS,
+        batch_size=BATCH,
+        tau=TAU,
+        gamma=GAMMA,
+        train_freq=1,
+        gradient_steps=1,
+        action_noise=OrnsteinUhlenbeckActionNoise(np.zeros(size), 0.2 * np.ones(size), theta=0.15, dt=1.0),
+        policy_kwargs={"net_arch": [400, 300]},
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    update_seconds, updates = [0.0], [0]
+    real_train = model.train
+
+    def timed_train(gradient_steps, batch_size=100):
+        t = time.perf_counter()
+        real_train(gradient_steps, batch_size)
+        update_seconds[0] += time.perf_counter() - t
+        updates[0] += gradient_steps
+
+    model.train = timed_train
+    started = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    wall = time.perf_counter() - started
+    return {
+        "steps_per_second": steps / wall,
+        "update_ms": 1000 * update_seconds[0] / max(updates[0], 1),
+        "updates": updates[0],
+        "wall_seconds": wall,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=STEPS_DEFAULT)
+    parser.add_argument("--repeats", type=int, default=2, help="alternate ours/SB3 this many times; best of each")
+    parser.add_argument("--out", default="benchmarks/results/ddpg_throughput.json")
+    args = parser.parse_args()
+    from shared.backend import import_backend_quietly
+
+    import_backend_quietly()
+    from importlib.metadata import version
+
+    from shared.environment import environment
+
+    ours, sb3 = [], []
+    for repeat in range(args.repeats):
+        ours.append(run_ours(args.steps, seed=repeat))
+        print(f"ours  repeat {repeat}: {ours[-1]}", flush=True)
+        sb3.append(run_sb3(args.steps, seed=repeat))
+        print(f"sb3   repeat {repeat}: {sb3[-1]}", flush=True)
+    best_ours = max(ours, key=lambda r: r["steps_per_second"])
+    best_sb3 = max(sb3, key=lambda r: r["steps_per_second"])
+    result = {
+        "task": f"{ENV_ID}, actor and critic 400-300, batch 64, one update per step, OU noise, no evaluation",
+        "env_steps": args.steps,
+        "learning_starts": LEARNING_STARTS,
+        "ours": best_ours,
+        "sb3": best_sb3,
+        "ratio_steps_per_second": best_ours["steps_per_second"] / best_sb3["steps_per_second"],
+        "ratio_update_speed": best_sb3["update_ms"] / best_ours["update_ms"],
+        "all_repeats": {"ours": ours, "sb3": sb3},
+        "versions": {"stable-baselines3": version("stable-baselines3"), "torch": version("torch")},
+        "environment": {k: v for k, v in environment().items() if k in ("git", "versions", "backend", "device")},
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+    }
+    print(
+        f"steps/s ours {best_ours['steps_per_second']:.1f} vs SB3 {best_sb3['steps_per_second']:.1f}: "
+        f"ratio {result['ratio_steps_per_second']:.2f}; update ms ours {best_ours['update_ms']:.2f} vs SB3 "
+        f"{best_sb3['update_ms']:.2f}"
+    )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -14,12 +14,7 @@ the mean milliseconds of one update; the ratio is ours / SB3 (> 1 = ours faster)
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import time
-from pathlib import Path
 
 ENV_ID, STEPS_DEFAULT, LEARNING_STARTS, BATCH, TAU, GAMMA = "HalfCheetah-v5", 6000, 1000, 64, 0.001, 0.99
 
@@ -125,46 +120,17 @@ def run_sb3(steps: int, seed: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=STEPS_DEFAULT)
-    parser.add_argument("--repeats", type=int, default=2, help="alternate ours/SB3 this many times; best of each")
-    parser.add_argument("--out", default="benchmarks/results/ddpg_throughput.json")
-    args = parser.parse_args()
-    from shared.backend import import_backend_quietly
+    from sb3_compare import compare
 
-    import_backend_quietly()
-    from importlib.metadata import version
-
-    from shared.environment import environment
-
-    ours, sb3 = [], []
-    for repeat in range(args.repeats):
-        ours.append(run_ours(args.steps, seed=repeat))
-        print(f"ours  repeat {repeat}: {ours[-1]}", flush=True)
-        sb3.append(run_sb3(args.steps, seed=repeat))
-        print(f"sb3   repeat {repeat}: {sb3[-1]}", flush=True)
-    best_ours = max(ours, key=lambda r: r["steps_per_second"])
-    best_sb3 = max(sb3, key=lambda r: r["steps_per_second"])
-    result = {
-        "task": f"{ENV_ID}, actor and critic 400-300, batch 64, one update per step, OU noise, no evaluation",
-        "env_steps": args.steps,
-        "learning_starts": LEARNING_STARTS,
-        "ours": best_ours,
-        "sb3": best_sb3,
-        "ratio_steps_per_second": best_ours["steps_per_second"] / best_sb3["steps_per_second"],
-        "ratio_update_speed": best_sb3["update_ms"] / best_ours["update_ms"],
-        "all_repeats": {"ours": ours, "sb3": sb3},
-        "versions": {"stable-baselines3": version("stable-baselines3"), "torch": version("torch")},
-        "environment": {k: v for k, v in environment().items() if k in ("git", "versions", "backend", "device")},
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
-    }
-    print(
-        f"steps/s ours {best_ours['steps_per_second']:.1f} vs SB3 {best_sb3['steps_per_second']:.1f}: "
-        f"ratio {result['ratio_steps_per_second']:.2f}; update ms ours {best_ours['update_ms']:.2f} vs SB3 "
-        f"{best_sb3['update_ms']:.2f}"
+    compare(
+        __doc__,
+        f"{ENV_ID}, actor and critic 400-300, batch 64, one update per step, OU noise, no evaluation",
+        STEPS_DEFAULT,
+        "benchmarks/results/ddpg_throughput.json",
+        run_ours,
+        run_sb3,
+        learning_starts=LEARNING_STARTS,
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

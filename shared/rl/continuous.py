@@ -161,13 +161,9 @@ def train_ddpg(
         (folder / "state.json").write_text(json.dumps(state))
 
     started = time.perf_counter()
-    latest = checkpoints.latest()
-    if latest is not None and not resume:
-        raise ReplicateError(f"{checkpoint_dir} holds a checkpoint of an interrupted run: resume it or delete it")
-    if latest is not None:
-        state = json.loads((latest / "state.json").read_text())
-        if state["config"] != json.loads(json.dumps(asdict(cfg))):
-            raise ReplicateError(f"{latest}: checkpoint was written with a different loop config; not resuming")
+    found = checkpoints.resumable(resume, asdict(cfg))
+    if found is not None:
+        latest, state = found
         with np.load(latest / "agent.npz") as arrays:
             agent.load_state_arrays(dict(arrays))
         replay.load(latest / "replay.npz")

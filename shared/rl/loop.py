@@ -158,6 +158,19 @@ class Checkpointer:
         path = self.folder / (self.folder / "LATEST").read_text().strip()
         return path if path.is_dir() else None
 
+    def resumable(self, resume: bool, config: dict) -> tuple[Path, dict] | None:
+        """The newest checkpoint and its state.json, to resume from; None when there is none. A left-over checkpoint
+        without `resume`, or one written with another loop config, is an error (never silently overwritten)."""
+        latest = self.latest()
+        if latest is None:
+            return None
+        if not resume:
+            raise ReplicateError(f"{self.folder} holds a checkpoint of an interrupted run: resume it or delete it")
+        state = json.loads((latest / "state.json").read_text())
+        if state["config"] != json.loads(json.dumps(config)):
+            raise ReplicateError(f"{latest}: checkpoint was written with a different loop config; not resuming")
+        return latest, state
+
     def save(self, step: int, write: Callable[[Path], None]) -> None:
         assert self.folder is not None
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -229,14 +242,9 @@ def train_dqn(
         (folder / "state.json").write_text(json.dumps(state))
 
     started = time.perf_counter()
-    latest = checkpoints.latest()
-    if latest is not None and not resume:
-        raise ReplicateError(f"{checkpoint_dir} holds a checkpoint of an interrupted run: resume it or delete it")
-    found = latest if resume else None
-    if found is not None:
-        state = json.loads((found / "state.json").read_text())
-        if state["config"] != json.loads(json.dumps(asdict(cfg))):
-            raise ReplicateError(f"{found}: checkpoint was written with a different loop config; not resuming")
+    found_state = checkpoints.resumable(resume, asdict(cfg))
+    if found_state is not None:
+        found, state = found_state
         with np.load(found / "agent.npz") as arrays:
             agent.load_state_arrays(dict(arrays))
         replay.load(found / "replay.npz")

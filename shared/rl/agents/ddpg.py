@@ -20,6 +20,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from shared.rl.agents.state import collect, numbered, restore_optimizer
+
 
 @dataclass(frozen=True)
 class DDPGConfig:
@@ -173,23 +175,13 @@ class DDPGAgent:
     def state_arrays(self) -> dict[str, np.ndarray]:
         arrays = {}
         for name, net in self._nets().items():
-            arrays.update({f"{name}_{i}": np.asarray(w) for i, w in enumerate(net.get_weights())})
-        arrays.update({f"optimizer_{i}": np.asarray(v) for i, v in enumerate(self.learner.optimizer.variables)})
+            arrays.update(numbered(name, net.get_weights()))
+        arrays.update(numbered("optimizer", self.learner.optimizer.variables))
         arrays["updates"] = np.array(self.updates, np.int64)
         return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        def collect(prefix: str) -> list[np.ndarray]:
-            return [arrays[f"{prefix}_{i}"] for i in range(sum(k.startswith(prefix + "_") for k in arrays))]
-
         for name, net in self._nets().items():
-            # "actor_" also prefixes nothing else; "target_actor_" keys are counted under their own prefix
-            net.set_weights([arrays[f"{name}_{i}"] for i in range(len(net.get_weights()))])
-        saved = collect("optimizer")
-        if len(saved) != len(self.learner.optimizer.variables):
-            raise ValueError(
-                f"checkpoint has {len(saved)} optimizer variables, this agent {len(self.learner.optimizer.variables)}"
-            )
-        for variable, value in zip(self.learner.optimizer.variables, saved, strict=True):
-            variable.assign(value)
+            net.set_weights(collect(arrays, name))
+        restore_optimizer(self.learner.optimizer, arrays)
         self.updates = int(arrays["updates"])

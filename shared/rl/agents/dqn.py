@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from shared.rl.agents.state import collect, numbered, restore_optimizer
 from shared.rl.replay import Batch
 
 
@@ -140,25 +141,16 @@ class DQNAgent:
 
     # --- checkpoints -------------------------------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {f"online_{i}": np.asarray(w) for i, w in enumerate(self.learner.online.get_weights())}
+        arrays = numbered("online", self.learner.online.get_weights())
         if self.learner.target is not None:
-            arrays.update({f"target_{i}": np.asarray(w) for i, w in enumerate(self.learner.target.get_weights())})
-        arrays.update({f"optimizer_{i}": np.asarray(v) for i, v in enumerate(self.learner.optimizer.variables)})
+            arrays.update(numbered("target", self.learner.target.get_weights()))
+        arrays.update(numbered("optimizer", self.learner.optimizer.variables))
         arrays["updates"] = np.array(self.updates, np.int64)
         return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        def collect(prefix: str) -> list[np.ndarray]:
-            return [arrays[f"{prefix}_{i}"] for i in range(sum(k.startswith(prefix + "_") for k in arrays))]
-
-        self.learner.online.set_weights(collect("online"))
+        self.learner.online.set_weights(collect(arrays, "online"))
         if self.learner.target is not None:
-            self.learner.target.set_weights(collect("target"))
-        saved = collect("optimizer")
-        if len(saved) != len(self.learner.optimizer.variables):
-            raise ValueError(
-                f"checkpoint has {len(saved)} optimizer variables, this agent {len(self.learner.optimizer.variables)}"
-            )
-        for variable, value in zip(self.learner.optimizer.variables, saved, strict=True):
-            variable.assign(value)
+            self.learner.target.set_weights(collect(arrays, "target"))
+        restore_optimizer(self.learner.optimizer, arrays)
         self.updates = int(arrays["updates"])

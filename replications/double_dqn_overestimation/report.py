@@ -73,7 +73,7 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
         ax.set_ylabel("error")
         ax.legend(fontsize="small")
         ax.set_title(
-            f"Fig. 1: bias of one Q-learning target, standard normal errors (mean of repetitions; {seeds} seed)"
+            f"Fig. 1: bias of one Q-learning target, N(0,1) errors (mean of repetitions and of {seeds} seed(s))"
         )
         made.append(("Fig. 1 (max vs double estimator by number of actions)", _save(fig, folder, "ddqn_fig1.png")))
     rows = [name for name in FIG2_PAPER if f"fig2_{name}/state" in metrics]

@@ -14,7 +14,7 @@ the mean milliseconds of one update; the ratio is ours / SB3 (> 1 = ours faster)
 
 from __future__ import annotations
 
-import time
+from sb3_compare import compare, throughput, timed
 
 ENV_ID, STEPS_DEFAULT, LEARNING_STARTS, BATCH, TAU, GAMMA = "HalfCheetah-v5", 6000, 1000, 64, 0.001, 0.99
 
@@ -50,25 +50,10 @@ def run_ours(steps: int, seed: int) -> dict[str, float]:
         eval_episodes=0,
         checkpoint_every=0,
     )
-    update_seconds = [0.0]
-    real_update = agent.update
-
-    def timed_update(*batch):
-        t = time.perf_counter()
-        loss = real_update(*batch)
-        update_seconds[0] += time.perf_counter() - t
-        return loss
-
-    agent.update = timed_update
-    started = time.perf_counter()
-    train_ddpg(lambda: gym.make(ENV_ID), agent, loop, seed, CurveLog(), progress=False)
-    wall = time.perf_counter() - started
-    return {
-        "steps_per_second": steps / wall,
-        "update_ms": 1000 * update_seconds[0] / agent.updates,
-        "updates": agent.updates,
-        "wall_seconds": wall,
-    }
+    updates = timed(agent, "update")
+    return throughput(
+        lambda: train_ddpg(lambda: gym.make(ENV_ID), agent, loop, seed, CurveLog(), progress=False), steps, updates
+    )
 
 
 def run_sb3(steps: int, seed: int) -> dict[str, float]:
@@ -97,31 +82,11 @@ def run_sb3(steps: int, seed: int) -> dict[str, float]:
         device="cpu",
         verbose=0,
     )
-    update_seconds, updates = [0.0], [0]
-    real_train = model.train
-
-    def timed_train(gradient_steps, batch_size=100):
-        t = time.perf_counter()
-        real_train(gradient_steps, batch_size)
-        update_seconds[0] += time.perf_counter() - t
-        updates[0] += gradient_steps
-
-    model.train = timed_train
-    started = time.perf_counter()
-    model.learn(total_timesteps=steps)
-    wall = time.perf_counter() - started
-    return {
-        "steps_per_second": steps / wall,
-        "update_ms": 1000 * update_seconds[0] / max(updates[0], 1),
-        "updates": updates[0],
-        "wall_seconds": wall,
-        "torch_threads": torch.get_num_threads(),
-    }
+    updates = timed(model, "train")
+    return throughput(lambda: model.learn(total_timesteps=steps), steps, updates, torch_threads=torch.get_num_threads())
 
 
 def main() -> None:
-    from sb3_compare import compare
-
     compare(
         __doc__,
         f"{ENV_ID}, actor and critic 400-300, batch 64, one update per step, OU noise, no evaluation",

@@ -1,5 +1,6 @@
-"""The side-by-side driver of the Stable-Baselines3 comparisons (dqn_throughput.py, ddpg_throughput.py): alternate
-ours and SB3 `repeats` times, keep the best of each, print the ratio and write the JSON result."""
+"""The side-by-side driver of the Stable-Baselines3 comparisons (dqn_throughput.py, ddpg_throughput.py): time one
+training run (`timed`, `throughput`), alternate ours and SB3 `repeats` times, keep the best of each, print the ratio
+and write the JSON result."""
 
 from __future__ import annotations
 
@@ -7,8 +8,41 @@ import argparse
 import json
 import os
 import platform
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+
+def timed(obj, name: str) -> dict[str, float]:
+    """Replace obj.<name> by a wrapper that adds each call's seconds to the returned tally (and counts the calls)."""
+    tally = {"seconds": 0.0, "calls": 0}
+    real = getattr(obj, name)
+
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            tally["seconds"] += time.perf_counter() - started
+            tally["calls"] += 1
+
+    setattr(obj, name, wrapper)
+    return tally
+
+
+def throughput(train: Callable[[], object], steps: int, updates: dict[str, float], **extra) -> dict[str, float]:
+    """Run train() (`steps` environment steps); steps per second over the whole run and the mean update time from
+    the tally of a `timed` update method (one update per call in both benchmarks)."""
+    started = time.perf_counter()
+    train()
+    wall = time.perf_counter() - started
+    return {
+        "steps_per_second": steps / wall,
+        "update_ms": 1000 * updates["seconds"] / max(updates["calls"], 1),
+        "updates": updates["calls"],
+        "wall_seconds": wall,
+        **extra,
+    }
 
 
 def compare(doc: str, task: str, steps: int, out: str, run_ours: Callable, run_sb3: Callable, **extra) -> None:

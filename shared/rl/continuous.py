@@ -90,33 +90,29 @@ class ContinuousLoopConfig:
     """Save a checkpoint every this many steps; 0 = never."""
 
 
-def evaluate_policy(agent: DDPGAgent, env: gym.Env, episodes: int, seed: int) -> list[float]:
-    """Returns of `episodes` noise-free episodes, seeded so that a given seed repeats exactly."""
+def episode_returns(env: gym.Env, choose: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int) -> list[float]:
+    """Returns of `episodes` episodes with actions choose(obs), seeded so that a given seed repeats exactly."""
     returns = []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed * 1000 + episode)
         total, done = 0.0, False
         while not done:
-            obs, reward, terminated, truncated, _ = env.step(agent.act(np.asarray(obs, np.float32)))
+            obs, reward, terminated, truncated, _ = env.step(choose(obs))
             total += float(reward)
             done = terminated or truncated
         returns.append(total)
     return returns
+
+
+def evaluate_policy(agent: DDPGAgent, env: gym.Env, episodes: int, seed: int) -> list[float]:
+    """Returns of noise-free episodes of the agent's policy."""
+    return episode_returns(env, lambda obs: agent.act(np.asarray(obs, np.float32)), episodes, seed)
 
 
 def random_policy_returns(env: gym.Env, episodes: int, seed: int) -> list[float]:
     """Returns of uniformly random actions (the paper's normalisation's zero point)."""
     env.action_space.seed(seed)
-    returns = []
-    for episode in range(episodes):
-        env.reset(seed=seed * 1000 + episode)
-        total, done = 0.0, False
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return returns
+    return episode_returns(env, lambda obs: env.action_space.sample(), episodes, seed)
 
 
 def train_ddpg(

@@ -220,7 +220,7 @@ def train_dqn(
         "eval_means": [],
         "elapsed": 0.0,
         "resumed_at": [],
-        "value_rows": [],
+        "last_values": None,  # [value estimate, true value] of the latest evaluation, with track_values
     }
     probe = None
 
@@ -291,7 +291,7 @@ def train_dqn(
         if np.isfinite(evaluation.value_estimate):
             values[f"value_estimate/{label}"] = evaluation.value_estimate
             values[f"true_value/{label}"] = evaluation.true_value
-            s["value_rows"].append([step, evaluation.value_estimate, evaluation.true_value])
+            s["last_values"] = [evaluation.value_estimate, evaluation.true_value]
         curves.add(step, **values)
 
     bar = None
@@ -337,8 +337,8 @@ def train_dqn(
         metrics[f"eval_return_{label}"] = s["eval_means"][-1][1]
         metrics[f"eval_return_best_mean_{label}"] = max(row[1] for row in s["eval_means"])
         metrics[f"eval_return_best_episode_{label}"] = max(row[2] for row in s["eval_means"])
-    if s["value_rows"]:
-        _, estimate, truth = s["value_rows"][-1]
+    if s["last_values"] is not None:
+        estimate, truth = s["last_values"]
         metrics[f"value_estimate_{label}"] = estimate
         metrics[f"true_value_{label}"] = truth
         metrics[f"overestimation_{label}"] = estimate - truth

@@ -226,13 +226,12 @@ def fig2_estimates(cfg: Fig2Config, row: Fig2Row, states: np.ndarray) -> np.ndar
     return np.array(fits)
 
 
-def fig2_biases(cfg: Fig2Config, row: Fig2Row, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """max_a Q(s, a) - V*(s) and the double estimate Q'(s, argmax_a Q(s, a)) - V*(s) at each state."""
-    q = fig2_estimates(cfg, row, states)
-    truth = true_values(row.truth, states)
-    chosen = q.argmax(axis=0)
-    partner = np.array([second_set(a, cfg.actions) for a in range(cfg.actions)])
-    return q.max(axis=0) - truth, q[partner[chosen], np.arange(len(states))] - truth
+def fig2_biases(q: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """From the estimates q (actions, states) and V* at those states: max_a Q(s, a) - V*(s) and the double
+    estimate Q'(s, argmax_a Q(s, a)) - V*(s), Q' being the partner action's fit (footnote 2)."""
+    actions = q.shape[0]
+    partner = np.array([second_set(a, actions) for a in range(actions)])
+    return q.max(axis=0) - truth, q[partner[q.argmax(axis=0)], np.arange(q.shape[1])] - truth
 
 
 def fig2(cfg: Fig2Config, curves: CurveLog) -> dict[str, float]:
@@ -241,24 +240,24 @@ def fig2(cfg: Fig2Config, curves: CurveLog) -> dict[str, float]:
     metrics: dict[str, float] = {}
     grid = np.linspace(cfg.low, cfg.high, cfg.grid_points)
     display = np.linspace(cfg.low, cfg.high, FIG2_DISPLAY_POINTS)
+    samples = set(sampled_states(cfg, 0).tolist())
     for row in cfg.rows:
-        single, double = fig2_biases(cfg, row, grid)
+        single, double = fig2_biases(fig2_estimates(cfg, row, grid), true_values(row.truth, grid))
         metrics[f"fig2_single_bias_{row.name}"] = float(single.mean())
         metrics[f"fig2_double_bias_{row.name}"] = float(double.mean())
-        q = fig2_estimates(cfg, row, display)
-        shown_single, shown_double = fig2_biases(cfg, row, display)
-        samples = set(sampled_states(cfg, 0).tolist())
+        q, truth = fig2_estimates(cfg, row, display), true_values(row.truth, display)
+        shown_single, shown_double = fig2_biases(q, truth)
         for i, state in enumerate(display):
             values = {
                 f"fig2_{row.name}/state": state,
-                f"fig2_{row.name}/truth": float(true_values(row.truth, np.array([state]))[0]),
+                f"fig2_{row.name}/truth": float(truth[i]),
                 f"fig2_{row.name}/max": float(q[:, i].max()),
                 f"fig2_{row.name}/single_bias": float(shown_single[i]),
                 f"fig2_{row.name}/double_bias": float(shown_double[i]),
                 **{f"fig2_{row.name}/action_{a + 1}": float(q[a, i]) for a in range(cfg.actions)},
             }
             if round(state, 9) in samples:
-                values[f"fig2_{row.name}/sample_a1"] = values[f"fig2_{row.name}/truth"]
+                values[f"fig2_{row.name}/sample_a1"] = float(truth[i])
             curves.add(i, **values)
     return metrics
 

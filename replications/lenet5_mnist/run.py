@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from shared.data.mnist import load_mnist, train_eval_split
-from shared.models.lenet5 import build_lenet5, paper_layers_trainable_params
+from shared.models.lenet5 import MAPLoss, build_lenet5, paper_layers_trainable_params
 from shared.runner import RunContext
 from shared.training import EpochCurves, StopOnNonFinite, classification_error, piecewise_constant_lr
 
@@ -34,15 +34,24 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    output: Literal["rbf", "softmax"]
+    """rbf: the paper's fixed Euclidean RBF units trained with the MAP criterion (Eq. 9); softmax: a trainable
+    softmax layer trained with cross-entropy."""
+    map_j: float
+    """The constant j of Eq. 9 (penalty of the "rubbish" class); used with output rbf only."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     epochs: int
     """Passes through the training set (paper: 20)."""
     batch_size: int
     """Examples per update (paper: 1, online updates)."""
     optimizer: Literal["sgd", "adam"]
-    """sgd stands in for the paper's stochastic diagonal Levenberg-Marquardt; adam is the cpu profile's choice."""
+    """sgd stands in for the paper's stochastic diagonal Levenberg-Marquardt; adam: as in Keras."""
     momentum: float
-    """SGD momentum (ignored by adam)."""
+    """SGD momentum (sgd only)."""
     lr_values: list[float]
     """Learning rate per phase of the per-pass schedule."""
     lr_boundaries_epochs: list[int]
@@ -52,6 +61,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class Config:
     data: DataConfig
+    model: ModelConfig
     train: TrainConfig
 
 
@@ -81,13 +91,10 @@ def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
     x_train, y_train, x_eval, y_eval = split.x_train, split.y_train, split.x_eval, split.y_eval
     eval_name = f"{split.eval_name}_error"
 
-    model = build_lenet5(num_classes=10, input_size=cfg.data.pad_to)
+    model = build_lenet5(num_classes=10, input_size=cfg.data.pad_to, output=cfg.model.output)
     steps_per_epoch = -(-len(x_train) // cfg.train.batch_size)
-    model.compile(
-        optimizer=make_optimizer(cfg.train, steps_per_epoch),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    loss = MAPLoss(cfg.model.map_j) if cfg.model.output == "rbf" else "sparse_categorical_crossentropy"
+    model.compile(optimizer=make_optimizer(cfg.train, steps_per_epoch), loss=loss, metrics=["accuracy"])
     # The evaluation error is logged per epoch to draw the curve only; nothing is chosen on it (no early stopping).
     curves = EpochCurves(ctx.curves, steps_per_epoch, {eval_name: lambda m: classification_error(m, x_eval, y_eval)})
     model.fit(

@@ -2,8 +2,10 @@
 
 Layers follow the paper: 32x32 input, C1 6@5x5, S2 trainable subsampling, C3 16@5x5 with the partial
 connection table (Table I), S4, C5 120@5x5, F6 84, all squashed by the scaled tanh f(a) = 1.7159 tanh(2a/3).
-The paper's output layer is 10 Euclidean RBF units with fixed, hand-chosen parameters; here the output is a
-trainable softmax layer instead (a listed deviation), so `PAPER_TRAINABLE_PARAMS` counts C1..F6 only.
+The paper's output layer is 10 Euclidean RBF units whose parameters are fixed +-1 bitmaps (7x12 stylised
+digits, Fig. 3), trained with the MAP criterion of Eq. 9; `output="rbf"` builds that (`RBFOutput`, `map_loss`), with
+bitmaps drawn for this suite because the paper gives its own only as a picture. `output="softmax"` ends in a
+trainable softmax instead. `PAPER_TRAINABLE_PARAMS` counts C1..F6 in both cases.
 """
 
 from __future__ import annotations
@@ -35,6 +37,154 @@ C3_CONNECTIONS: tuple[tuple[int, ...], ...] = (
     (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )
+
+# Stylised 7-wide, 12-high digit bitmaps ("#" = +1, "." = -1) for the RBF output units. The paper's Fig. 3 shows
+# its own as a picture only; these were drawn for this suite in the same spirit (digit centred, one-pixel border
+# rows, strokes two pixels wide), so the codes differ from the paper's in detail.
+DIGIT_BITMAPS: tuple[str, ...] = (
+    """
+.......
+..###..
+.##.##.
+##...##
+##...##
+##...##
+##...##
+##...##
+##...##
+.##.##.
+..###..
+.......""",
+    """
+.......
+...##..
+..###..
+.####..
+...##..
+...##..
+...##..
+...##..
+...##..
+...##..
+.######
+.......""",
+    """
+.......
+.#####.
+##...##
+.....##
+....##.
+...##..
+..##...
+.##....
+##.....
+##.....
+#######
+.......""",
+    """
+.......
+#######
+.....##
+....##.
+...##..
+..####.
+.....##
+.....##
+.....##
+##...##
+.#####.
+.......""",
+    """
+.......
+....##.
+...###.
+..####.
+.##.##.
+##..##.
+#######
+....##.
+....##.
+....##.
+....##.
+.......""",
+    """
+.......
+#######
+##.....
+##.....
+######.
+.....##
+.....##
+.....##
+.....##
+##...##
+.#####.
+.......""",
+    """
+.......
+...###.
+..##...
+.##....
+##.....
+######.
+##...##
+##...##
+##...##
+##...##
+.#####.
+.......""",
+    """
+.......
+#######
+.....##
+....##.
+....##.
+...##..
+...##..
+..##...
+..##...
+..##...
+..##...
+.......""",
+    """
+.......
+.#####.
+##...##
+##...##
+##...##
+.#####.
+##...##
+##...##
+##...##
+##...##
+.#####.
+.......""",
+    """
+.......
+.#####.
+##...##
+##...##
+##...##
+##...##
+.######
+.....##
+....##.
+...##..
+.###...
+.......""",
+)
+
+
+def rbf_codes() -> np.ndarray:
+    """(10, 84) float32 array of +-1: row d is digit d's bitmap read row by row (7 x 12 = F6's 84 units)."""
+    rows = []
+    for bitmap in DIGIT_BITMAPS:
+        lines = bitmap.strip().splitlines()
+        if len(lines) != 12 or any(len(line) != 7 or set(line) - {"#", "."} for line in lines):
+            raise ValueError("each digit bitmap must be 12 lines of 7 characters from '#.'")
+        rows.append([1.0 if c == "#" else -1.0 for c in "".join(lines)])
+    return np.asarray(rows, dtype="float32")
+
 
 SCALED_TANH_A = 1.7159
 SCALED_TANH_S = 2.0 / 3.0
@@ -142,12 +292,65 @@ class PartiallyConnectedConv2D(layers.Layer):
         return {**super().get_config(), "connections": self.connections, "kernel_size": self.kernel_size}
 
 
+@keras.saving.register_keras_serializable(package="replicate")
+class RBFOutput(layers.Layer):
+    """Euclidean RBF units with fixed centres (Eq. 7): outputs the negated penalties -y_i = -sum_j (x_j - w_ij)^2.
+
+    Negated so that the largest output is the predicted class, as with any classifier here; no trainable weights.
+    """
+
+    def __init__(self, codes=None, **kwargs):
+        super().__init__(**kwargs)
+        self.codes = np.asarray(rbf_codes() if codes is None else codes, dtype="float32")
+
+    def call(self, x):
+        centres = ops.convert_to_tensor(self.codes, dtype=x.dtype)
+        diff = ops.expand_dims(x, 1) - ops.expand_dims(centres, 0)  # (batch, classes, units)
+        return -ops.sum(diff * diff, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.codes.shape[0])
+
+    def get_config(self):
+        return {**super().get_config(), "codes": self.codes.tolist()}
+
+
+@keras.saving.register_keras_serializable(package="replicate")
+class MAPLoss(keras.losses.Loss):
+    """The paper's Eq. 9 per example: y_D + log(exp(-j) + sum_i exp(-y_i)), from the negated penalties s = -y.
+
+    That is the cross-entropy of the correct class among the logits [s_0 .. s_9, -j]: an 11th "rubbish" class with
+    constant penalty j, so besides pulling the correct penalty down the criterion pushes the others up only while
+    they are below about j.
+    """
+
+    def __init__(self, j: float, name: str = "map_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.j = float(j)
+
+    def call(self, y_true, y_pred):
+        rubbish = ops.full_like(y_pred[:, :1], -self.j)
+        logits = ops.concatenate([y_pred, rubbish], axis=-1)
+        return keras.losses.sparse_categorical_crossentropy(y_true, logits, from_logits=True)
+
+    def get_config(self):
+        return {**super().get_config(), "j": self.j}
+
+
 def _conv(filters: int, fan_in: int, name: str) -> layers.Conv2D:
     return layers.Conv2D(filters, 5, padding="valid", kernel_initializer=FanInUniform(fan_in=fan_in), name=name)
 
 
-def build_lenet5(num_classes: int = 10, input_size: int = 32) -> keras.Model:
-    """LeNet-5 on (input_size x input_size x 1) images, ending in softmax class probabilities."""
+def build_lenet5(num_classes: int = 10, input_size: int = 32, output: str = "softmax") -> keras.Model:
+    """LeNet-5 on (input_size x input_size x 1) images.
+
+    output="softmax": a trainable dense layer with softmax class probabilities (train with cross-entropy).
+    output="rbf": the paper's fixed RBF units, negated penalties per class (train with `MAPLoss`; 10 classes only).
+    """
+    if output not in ("softmax", "rbf"):
+        raise ValueError(f"unknown output layer {output!r}: use 'softmax' or 'rbf'")
+    if output == "rbf" and num_classes != 10:
+        raise ValueError("the RBF output has one bitmap per digit: num_classes must be 10")
     inputs = keras.Input((input_size, input_size, 1), name="image")
     x = _conv(6, 25, "C1")(inputs)
     x = layers.Activation(scaled_tanh, name="C1_tanh")(x)  # every unit up to F6 is squashed (Sec. II-A)
@@ -162,7 +365,10 @@ def build_lenet5(num_classes: int = 10, input_size: int = 32) -> keras.Model:
     x = layers.Flatten()(x)
     x = layers.Dense(84, kernel_initializer=FanInUniform(), name="F6")(x)
     x = layers.Activation(scaled_tanh, name="F6_tanh")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", kernel_initializer=FanInUniform(), name="output")(x)
+    if output == "rbf":
+        outputs = RBFOutput(name="output")(x)
+    else:
+        outputs = layers.Dense(num_classes, activation="softmax", kernel_initializer=FanInUniform(), name="output")(x)
     return keras.Model(inputs, outputs, name="lenet5")
 
 

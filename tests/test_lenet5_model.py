@@ -9,8 +9,11 @@ import pytest
 from shared.models.lenet5 import (
     C3_CONNECTIONS,
     PAPER_TRAINABLE_PARAMS,
+    MAPLoss,
+    RBFOutput,
     build_lenet5,
     paper_layers_trainable_params,
+    rbf_codes,
     scaled_tanh,
 )
 
@@ -74,3 +77,43 @@ def test_initialisation_respects_fan_in(model):
     limit = 2.4 / (16 * 25)
     assert np.abs(np.asarray(c5)).max() <= limit
     assert np.abs(np.asarray(c5)).max() > 0.9 * limit
+
+
+def test_rbf_output_model_has_exactly_the_papers_trainable_parameters():
+    # With the paper's output layer (fixed RBF centres) the whole network trains exactly the 60,000 of Sec. II-B.
+    keras.utils.set_random_seed(0)
+    rbf = build_lenet5(output="rbf")
+    assert rbf.count_params() == sum(int(np.prod(w.shape)) for w in rbf.trainable_weights) == 60_000
+    assert rbf.get_layer("output").trainable_weights == []
+    assert tuple(rbf.output.shape[1:]) == (10,)
+    with pytest.raises(ValueError, match="unknown output layer"):
+        build_lenet5(output="svm")
+
+
+def test_rbf_codes_are_distinct_plus_minus_one_bitmaps():
+    codes = rbf_codes()
+    assert codes.shape == (10, 84) and set(np.unique(codes)) == {-1.0, 1.0}
+    hamming = (codes[:, None, :] != codes[None, :, :]).sum(-1)
+    off_diagonal = hamming[~np.eye(10, dtype=bool)]
+    assert off_diagonal.min() >= 10  # every pair of digits differs in at least 10 of the 84 pixels
+    # Row 0 of every bitmap is blank (all -1), as drawn.
+    assert (codes[:, :7] == -1.0).all()
+
+
+def test_rbf_penalties_are_squared_distances_to_the_bitmaps():
+    codes = rbf_codes()
+    layer = RBFOutput()
+    x = codes[[3, 8]]  # F6 outputs exactly at the bitmaps of 3 and 8
+    scores = np.asarray(layer(keras.ops.convert_to_tensor(x)))
+    hamming = (codes[[3, 8]][:, None, :] != codes[None, :, :]).sum(-1)
+    np.testing.assert_array_equal(scores, -4.0 * hamming)  # each differing pixel contributes (1 - (-1))^2 = 4
+    assert scores[0, 3] == 0.0 and scores[1, 8] == 0.0
+
+
+def test_map_loss_is_equation_9():
+    # E = y_D + log(exp(-j) + sum_i exp(-y_i)) with penalties y and correct class D, for two values of j.
+    penalties = np.array([[3.0, 0.5, 7.0, 2.0, 9.0, 4.0, 6.0, 1.5, 8.0, 5.0]], dtype="float32")
+    for j in (1.0, 10.0):
+        expected = penalties[0, 7] + np.log(np.exp(-j) + np.exp(-penalties[0]).sum())
+        loss = MAPLoss(j)(np.array([7]), keras.ops.convert_to_tensor(-penalties))
+        np.testing.assert_allclose(float(loss), expected, rtol=1e-6)

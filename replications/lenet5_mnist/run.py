@@ -17,6 +17,9 @@ from shared.runner import RunContext
 from shared.training import EpochCurves, StopOnNonFinite, classification_error, piecewise_constant_lr
 
 
+STEPS_PER_EXECUTION = 64
+
+
 @dataclass(frozen=True)
 class DataConfig:
     pad_to: int
@@ -56,6 +59,9 @@ class TrainConfig:
     """Learning rate per phase of the per-pass schedule."""
     lr_boundaries_epochs: list[int]
     """Epochs at which the next lr value starts (len = len(lr_values) - 1)."""
+    ema_momentum: float = 0.0
+    """0 = off (paper). Otherwise the optimizer keeps an exponential moving average of the weights with this momentum
+    and the final weights are replaced by it (Polyak averaging; the per-pass curve shows the raw weights)."""
 
 
 @dataclass(frozen=True)
@@ -76,9 +82,13 @@ def preprocess(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
 
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     lr = piecewise_constant_lr(cfg.lr_boundaries_epochs, cfg.lr_values, steps_per_epoch)
+    if not 0.0 <= cfg.ema_momentum < 1.0:
+        raise ValueError(f"train.ema_momentum must be in [0, 1), got {cfg.ema_momentum}")
+    # fit() swaps the averaged weights in at its end (Optimizer.finalize_variable_values), on every backend.
+    ema = {"use_ema": cfg.ema_momentum > 0, "ema_momentum": cfg.ema_momentum or 0.99}
     if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=cfg.momentum)
-    return keras.optimizers.Adam(learning_rate=lr)
+        return keras.optimizers.SGD(learning_rate=lr, momentum=cfg.momentum, **ema)
+    return keras.optimizers.Adam(learning_rate=lr, **ema)
 
 
 def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
@@ -94,7 +104,15 @@ def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
     model = build_lenet5(num_classes=10, input_size=cfg.data.pad_to, output=cfg.model.output)
     steps_per_epoch = -(-len(x_train) // cfg.train.batch_size)
     loss = MAPLoss(cfg.model.map_j) if cfg.model.output == "rbf" else "sparse_categorical_crossentropy"
-    model.compile(optimizer=make_optimizer(cfg.train, steps_per_epoch), loss=loss, metrics=["accuracy"])
+    # 64 updates per compiled call: same updates in the same order, less per-step Python overhead (matters at small
+    # batches: batch 16 takes about 11 s per pass instead of about 26 s on 2 cores). The divergence check sees
+    # every 64th loss.
+    model.compile(
+        optimizer=make_optimizer(cfg.train, steps_per_epoch),
+        loss=loss,
+        metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EXECUTION,
+    )
     # The evaluation error is logged per epoch to draw the curve only; nothing is chosen on it (no early stopping).
     curves = EpochCurves(ctx.curves, steps_per_epoch, {eval_name: lambda m: classification_error(m, x_eval, y_eval)})
     model.fit(

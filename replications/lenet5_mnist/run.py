@@ -16,7 +16,6 @@ from shared.models.lenet5 import MAPLoss, build_lenet5, paper_layers_trainable_p
 from shared.runner import RunContext
 from shared.training import EpochCurves, StopOnNonFinite, classification_error, piecewise_constant_lr
 
-
 STEPS_PER_EXECUTION = 64
 
 

@@ -58,6 +58,26 @@ def test_unknown_config_key(capsys, tmp_path, monkeypatch):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        ("train", "ema_momentum", 1.0, "train.ema_momentum must be in [0, 1), got 1.0"),
+        ("model", "output", "svm", "model.output: 'svm' is not one of ['rbf', 'softmax']"),
+    ],
+)
+def test_bad_config_value(capsys, tmp_path, monkeypatch, section, key, value, message):
+    broken = tmp_path / "lenet5_mnist"
+    shutil.copytree(PROJECT_ROOT / "replications" / "lenet5_mnist", broken)
+    config = broken / "config.yaml"
+    raw = yaml.safe_load(config.read_text())
+    raw["profiles"]["cpu"].setdefault(section, {})[key] = value
+    config.write_text(yaml.safe_dump(raw))
+    monkeypatch.setattr(shared.runner, "replication_path", lambda rep_id: broken)
+    assert main(["run", "lenet5_mnist", "--profile", "cpu", "--out", str(tmp_path / "r")]) == 1
+    assert_one_error_line(capsys.readouterr().err, message)
+    assert not (tmp_path / "r").exists()
+
+
 def test_missing_dataset(capsys, no_data, tmp_path):
     assert main(["run", "lenet5_mnist", "--profile", "smoke", "--out", str(tmp_path / "r")]) == 1
     assert_one_error_line(capsys.readouterr().err, "mnist file train-images-idx3-ubyte.gz not in")

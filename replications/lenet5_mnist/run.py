@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from shared.data.mnist import load_mnist, train_eval_split
+from shared.errors import ReplicateError
 from shared.models.lenet5 import MAPLoss, build_lenet5, paper_layers_trainable_params
 from shared.runner import RunContext
 from shared.training import EpochCurves, StopOnNonFinite, classification_error, piecewise_constant_lr
@@ -62,6 +63,10 @@ class TrainConfig:
     """0 = off (paper). Otherwise the optimizer keeps an exponential moving average of the weights with this momentum
     and the final weights are replaced by it (Polyak averaging; the per-pass curve shows the raw weights)."""
 
+    def __post_init__(self):
+        if not 0.0 <= self.ema_momentum < 1.0:
+            raise ReplicateError(f"train.ema_momentum must be in [0, 1), got {self.ema_momentum}")
+
 
 @dataclass(frozen=True)
 class Config:
@@ -81,8 +86,6 @@ def preprocess(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
 
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     lr = piecewise_constant_lr(cfg.lr_boundaries_epochs, cfg.lr_values, steps_per_epoch)
-    if not 0.0 <= cfg.ema_momentum < 1.0:
-        raise ValueError(f"train.ema_momentum must be in [0, 1), got {cfg.ema_momentum}")
     # fit() swaps the averaged weights in at its end (Optimizer.finalize_variable_values), on every backend.
     ema = {"use_ema": cfg.ema_momentum > 0, "ema_momentum": cfg.ema_momentum or 0.99}
     if cfg.optimizer == "sgd":

@@ -11,12 +11,10 @@ need 2 x 4 x 84 x 84 bytes per transition, 8x as much.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
+from record import record
 
 from shared.rl.replay import ReplayBuffer
 
@@ -63,11 +61,8 @@ def main() -> None:
         "meets_goal": bool(max(grown, replay.nbytes) <= goal),
         "fill_seconds": round(fill_seconds, 2),
         "sample_batch32_ms": round(sample_ms, 3),
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cpus",
     }
-    print(json.dumps(result, indent=2))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    record(result, args.out)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,10 @@ the input pipeline is not the bottleneck and both cores are spent on training. A
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
+from record import record
 
 
 def main() -> None:
@@ -30,7 +27,6 @@ def main() -> None:
     import_backend_quietly()
     import keras
 
-    from shared.environment import environment
     from shared.images import pad_crop_flip
     from shared.models.resnet import build_cifar_resnet
     from shared.training import train_steps
@@ -45,7 +41,7 @@ def main() -> None:
         model.compile(keras.optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy",
                       metrics=["accuracy"], steps_per_execution=10)  # fmt: skip
         augment_rng = np.random.default_rng(1)
-        fn = (lambda b: pad_crop_flip(b, augment_rng)) if transform else None
+        fn = (lambda b, rng=augment_rng: pad_crop_flip(b, rng)) if transform else None
         train_steps(model, x, y, 20, 128, np.random.default_rng(0), every=10, transform=fn)  # compile + warm up
         started = time.perf_counter()
         train_steps(model, x, y, args.iterations, 128, np.random.default_rng(0), every=50, transform=fn)
@@ -63,12 +59,8 @@ def main() -> None:
         "transform_only_images_per_second": transform_rate,
         "augmented_over_plain": results["pad_crop_flip"]["images_per_second"]
         / results["no_augmentation"]["images_per_second"],
-        "environment": {k: v for k, v in environment().items() if k in ("git", "versions", "backend", "device")},
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
     }
-    print(json.dumps(result, indent=2))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    record(result, args.out)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,10 @@ and write the JSON result."""
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
+
+from record import record
 
 
 def timed(obj, name: str) -> dict[str, float]:
@@ -56,8 +54,6 @@ def compare(doc: str, task: str, steps: int, out: str, run_ours: Callable, run_s
     import_backend_quietly()
     from importlib.metadata import version
 
-    from shared.environment import environment
-
     ours, sb3 = [], []
     for repeat in range(args.repeats):
         ours.append(run_ours(args.steps, seed=repeat))
@@ -76,13 +72,10 @@ def compare(doc: str, task: str, steps: int, out: str, run_ours: Callable, run_s
         "ratio_update_speed": best_sb3["update_ms"] / best_ours["update_ms"],
         "all_repeats": {"ours": ours, "sb3": sb3},
         "versions": {"stable-baselines3": version("stable-baselines3"), "torch": version("torch")},
-        "environment": {k: v for k, v in environment().items() if k in ("git", "versions", "backend", "device")},
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
     }
     print(
         f"steps/s ours {best_ours['steps_per_second']:.1f} vs SB3 {best_sb3['steps_per_second']:.1f}: "
         f"ratio {result['ratio_steps_per_second']:.2f}; update ms ours {best_ours['update_ms']:.2f} vs SB3 "
         f"{best_sb3['update_ms']:.2f}"
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    record(result, args.out, echo=False)

@@ -1,0 +1,27 @@
+"""The one way a benchmark records its result: the numbers plus where they were measured, printed and written."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+
+def record(result: dict[str, Any], out: str, echo: bool = True) -> dict[str, Any]:
+    """Adds the code and machine the numbers come from (commit, versions, backend, device, cpus), prints the whole
+    record as JSON when `echo`, and writes it to `out` (folders created). Returns the record."""
+    from shared.environment import environment
+
+    full = {
+        **result,
+        "environment": {k: v for k, v in environment().items() if k in ("git", "versions", "backend", "device")},
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+    }
+    text = json.dumps(full, indent=2)
+    if echo:
+        print(text)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text + "\n")
+    return full

@@ -87,10 +87,27 @@ def preprocess(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     lr = piecewise_constant_lr(cfg.lr_boundaries_epochs, cfg.lr_values, steps_per_epoch)
     # fit() swaps the averaged weights in at its end (Optimizer.finalize_variable_values), on every backend.
-    ema = {"use_ema": cfg.ema_momentum > 0, "ema_momentum": cfg.ema_momentum or 0.99}
+    ema = {"use_ema": cfg.ema_momentum > 0, "ema_momentum": cfg.ema_momentum}
     if cfg.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate=lr, momentum=cfg.momentum, **ema)
     return keras.optimizers.Adam(learning_rate=lr, **ema)
+
+
+def compiled_model(cfg: Config, steps_per_epoch: int) -> keras.Model:
+    """LeNet-5 with the configured output layer, its loss and optimizer, compiled as every run trains it (also used
+    by benchmarks/lenet5_throughput.py, so the benchmark times exactly this)."""
+    model = build_lenet5(num_classes=10, input_size=cfg.data.pad_to, output=cfg.model.output)
+    loss = MAPLoss(cfg.model.map_j) if cfg.model.output == "rbf" else "sparse_categorical_crossentropy"
+    # 64 updates per compiled call: same updates in the same order, less per-step Python overhead (matters at small
+    # batches: batch 16 takes about 11 s per pass instead of about 26 s on 2 cores). The divergence check sees
+    # every 64th loss.
+    model.compile(
+        optimizer=make_optimizer(cfg.train, steps_per_epoch),
+        loss=loss,
+        metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EXECUTION,
+    )
+    return model
 
 
 def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
@@ -103,18 +120,8 @@ def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
     x_train, y_train, x_eval, y_eval = split.x_train, split.y_train, split.x_eval, split.y_eval
     eval_name = f"{split.eval_name}_error"
 
-    model = build_lenet5(num_classes=10, input_size=cfg.data.pad_to, output=cfg.model.output)
     steps_per_epoch = -(-len(x_train) // cfg.train.batch_size)
-    loss = MAPLoss(cfg.model.map_j) if cfg.model.output == "rbf" else "sparse_categorical_crossentropy"
-    # 64 updates per compiled call: same updates in the same order, less per-step Python overhead (matters at small
-    # batches: batch 16 takes about 11 s per pass instead of about 26 s on 2 cores). The divergence check sees
-    # every 64th loss.
-    model.compile(
-        optimizer=make_optimizer(cfg.train, steps_per_epoch),
-        loss=loss,
-        metrics=["accuracy"],
-        steps_per_execution=STEPS_PER_EXECUTION,
-    )
+    model = compiled_model(cfg, steps_per_epoch)
     # The evaluation error is logged per epoch to draw the curve only; nothing is chosen on it (no early stopping).
     curves = EpochCurves(ctx.curves, steps_per_epoch, {eval_name: lambda m: classification_error(m, x_eval, y_eval)})
     model.fit(

@@ -38,9 +38,14 @@ def cmd_list(args: argparse.Namespace) -> None:
 
     reports = evaluate(args.profile, Path(args.results))
     width = max((len(r.claim.replication) for r in reports), default=10)
-    print(f"{'id':<{width}}  {'verdict (' + args.profile + ')':<16}  seeds  claim")
+    print(f"{'id':<{width}}  seeds  targets ({args.profile})")
     for rep in reports:
-        print(f"{rep.claim.replication:<{width}}  {rep.verdict:<16}  {len(rep.runs):>5}  {rep.claim.title}")
+        print(f"{rep.claim.replication:<{width}}  {len(rep.runs):>5}  {rep.counts}")
+        if args.targets:
+            for result in rep.targets:
+                label = result.target.label or result.target.metric
+                why = f"  [{result.detail}]" if result.verdict == "not_run" else ""
+                print(f"{'':<{width}}    {result.verdict:<15} {label}{why}")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -92,10 +97,13 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     _check_profile(args.profile)
 
-    out = write_report(args.profile, Path(args.results), Path(args.reports), figures=not args.no_figures)
-    print(f"wrote {out / 'comparison.md'} and {out / 'claims.json'}")
+    reports = evaluate(args.profile, Path(args.results))
+    out = write_report(
+        args.profile, Path(args.results), Path(args.reports), figures=not args.no_figures, reports=reports
+    )
+    print(f"wrote {out / 'comparison.md'}, {out / 'claims.json'} and {out / 'verdict_history.csv'}")
     if args.readme:
-        update_readme(Path(args.readme), readme_table(args.profile, evaluate(args.profile, Path(args.results))))
+        update_readme(Path(args.readme), readme_table(args.profile, reports))
         print(f"updated the claims table in {args.readme}")
 
 
@@ -121,9 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="replicate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("list", help="the replications and their latest verdicts")
-    p.add_argument("--profile", default="cpu")
+    p = sub.add_parser("list", help="the replications and the mix of their target verdicts")
+    p.add_argument("--profile", default="cpu", help="profile whose results are judged (default: cpu)")
     p.add_argument("--results", default=str(results_dir()))
+    p.add_argument("--targets", action="store_true", help="one line per target, with why a target does not apply")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", help="run one replication for one or more seeds")

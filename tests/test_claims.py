@@ -1,17 +1,20 @@
-"""Verdict logic: each rule kind, over all seeds, with not_run when there is nothing to judge."""
+"""Verdict logic: intervals over seeds, three-way rules, paired orderings, determinism, budgets, registration."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from shared.claims import Target, evaluate_target, load_claim, overall_verdict
+from shared.claims import Target, counts_text, evaluate_claim, evaluate_target, load_claim
 from shared.errors import ReplicateError
+from shared.registration import AFTER_RESULTS, UNVERIFIABLE, registration_flag
 from shared.results import CurveLog, RunRecord
+from shared.stats import seeds_needed, summarize, t_interval
 
 
-def runs(*metric_dicts, curves=None, tmp_path: Path | None = None) -> list[RunRecord]:
+def runs(*metric_dicts, curves=None, tmp_path: Path | None = None, commit="abc") -> list[RunRecord]:
     records = []
     for seed, metrics in enumerate(metric_dicts):
         path = Path(".")
@@ -19,72 +22,189 @@ def runs(*metric_dicts, curves=None, tmp_path: Path | None = None) -> list[RunRe
             path = tmp_path / f"seed_{seed}"
             path.mkdir()
             log = CurveLog()
-            for step, value in curves[seed]:
-                log.add(step, loss=value)
+            for name, points in curves[seed].items():
+                for step, value in points:
+                    log.add(step, **{name: value})
             log.write(path)
-        records.append(RunRecord(path=path, seed=seed, metrics=metrics, meta={"status": "ok"}))
+        meta = {"status": "ok", "git": {"commit": commit}}
+        records.append(RunRecord(path=path, seed=seed, metrics=metrics, meta=meta))
     return records
 
 
-def target(rule, metric="err", paper=None, binds=("cpu",), held=None) -> Target:
-    return Target(metric=metric, rule=rule, binds=binds, paper=paper, held=held)
+def target(rule, metric="err", paper=None, binds=("cpu",), held=None, **extra) -> Target:
+    return Target(metric=metric, rule=rule, binds=binds, paper=paper, held=held, **extra)
 
 
-def test_within_uses_the_mean_over_seeds():
+def verdict(t: Target, records, profile="cpu") -> str:
+    return evaluate_target(t, records, profile).verdict
+
+
+# --- intervals ---------------------------------------------------------------------------------------------------
+
+
+def test_t_interval_of_two_values_by_hand():
+    # mean 1.0, s = 0.1414, s/sqrt(2) = 0.1, t_{0.975, 1} = 12.7062
+    low, high = t_interval([0.9, 1.1])
+    assert low == pytest.approx(-0.2706, abs=1e-4) and high == pytest.approx(2.2706, abs=1e-4)
+    s = summarize([0.9, 1.1])
+    assert (s.ci_low, s.ci_high) == (low, high) and (s.min, s.max) == (0.9, 1.1)
+
+
+def test_one_seed_has_no_interval_and_three_seeds_a_t_interval():
+    assert summarize([1.0]).ci_low is None and summarize([1.0]).ci_high is None
+    low, high = t_interval([1.0, 2.0, 3.0])  # s/sqrt(3) = 0.57735, t_{0.975, 2} = 4.3027
+    assert low == pytest.approx(2.0 - 2.4841, abs=1e-4) and high == pytest.approx(2.0 + 2.4841, abs=1e-4)
+    assert summarize([1.0, 2.0, 3.0, 100.0]).iqm == pytest.approx(2.5)
+
+
+def test_seeds_needed_is_planning_arithmetic():
+    # t_{0.95, n-1} * 1 / sqrt(n) < 1.0 first at n = 5 (2.132 / 2.236 = 0.953; n = 4: 2.353 / 2 = 1.18)
+    assert seeds_needed(1.0, 1.0) == 5
+    assert seeds_needed(1.0, 0.0) is None
+
+
+# --- above / below / within --------------------------------------------------------------------------------------
+
+
+def test_one_stochastic_seed_is_inconclusive():
+    t = target({"kind": "below", "bound": 0.011})
+    result = evaluate_target(t, runs({"err": 0.0105}), "cpu")
+    assert result.verdict == "inconclusive" and "min_seeds" in result.detail
+
+
+def test_below_decides_on_the_one_sided_bound():
+    t = target({"kind": "below", "bound": 1.0})
+    assert verdict(t, runs({"err": 0.5}, {"err": 0.6}, {"err": 0.55})) == "consistent"
+    assert verdict(t, runs({"err": 0.5}, {"err": 1.4}, {"err": 0.9})) == "inconclusive"  # mean 0.93, wide
+    assert verdict(t, runs({"err": 1.5}, {"err": 1.6}, {"err": 1.55})) == "not_reproduced"
+    at_paper = target({"kind": "below", "bound": 1.0}, binds=("paper",))
+    assert verdict(at_paper, runs({"err": 0.5}, {"err": 0.6}, {"err": 0.55}), "paper") == "reproduced"
+
+
+def test_above_with_held_and_planning():
+    t = target({"kind": "above", "bound": 950}, held="reproduced")
+    assert verdict(t, runs({"err": 1000}, {"err": 990}, {"err": 995})) == "reproduced"
+    result = evaluate_target(t, runs({"err": 1000}, {"err": 46}, {"err": 1000}), "cpu")
+    assert result.verdict == "inconclusive" and "seeds would decide" in result.planning
+
+
+def test_within_is_an_equivalence_test():
     t = target({"kind": "within", "abs": 0.002}, paper=0.0095)
-    assert evaluate_target(t, runs({"err": 0.010}, {"err": 0.011}), "cpu").verdict == "reproduced"  # mean 0.0105
-    assert evaluate_target(t, runs({"err": 0.010}, {"err": 0.014}), "cpu").verdict == "not_reproduced"  # 0.012
-    result = evaluate_target(t, runs({"err": 0.010}, {"err": 0.011}), "cpu")
-    assert result.summaries["err"].n == 2 and result.summaries["err"].mean == pytest.approx(0.0105)
+    assert verdict(t, runs({"err": 0.0095}, {"err": 0.0096}, {"err": 0.0094})) == "reproduced"
+    # mean 0.0110, 90 % CI about [0.0098, 0.0122]: it straddles the band's upper edge 0.0115 -> inconclusive
+    straddle = runs({"err": 0.0105}, {"err": 0.0110}, {"err": 0.0115})
+    result = evaluate_target(t, straddle, "cpu")
+    assert result.verdict == "inconclusive" and "90 % CI" in result.detail
+    assert verdict(t, runs({"err": 0.020}, {"err": 0.021}, {"err": 0.022})) == "not_reproduced"
 
 
 def test_relative_tolerance():
     t = target({"kind": "within", "rel": 0.1}, paper=100.0)
-    assert evaluate_target(t, runs({"err": 109.0}), "cpu").verdict == "reproduced"
-    assert evaluate_target(t, runs({"err": 111.0}), "cpu").verdict == "not_reproduced"
+    assert verdict(t, runs({"err": 101.0}, {"err": 99.0}, {"err": 100.0})) == "reproduced"
+    assert verdict(t, runs({"err": 130.0}, {"err": 131.0}, {"err": 132.0})) == "not_reproduced"
 
 
-def test_bounds_are_consistent_at_reduced_scale_and_reproduced_at_paper_scale():
-    below = target({"kind": "below", "bound": 0.011}, binds=("cpu", "paper"))
-    assert evaluate_target(below, runs({"err": 0.0105}), "cpu").verdict == "consistent"
-    assert evaluate_target(below, runs({"err": 0.0105}), "paper").verdict == "reproduced"
-    assert evaluate_target(below, runs({"err": 0.0115}), "cpu").verdict == "not_reproduced"
-    above = target({"kind": "above", "bound": 950}, held="reproduced")
-    assert evaluate_target(above, runs({"err": 960}), "cpu").verdict == "reproduced"
+def test_identical_values_are_deterministic_and_judged_exactly():
+    t = target({"kind": "within", "abs": 0}, paper=60000)
+    result = evaluate_target(t, runs({"err": 60000}, {"err": 60000}), "cpu")
+    assert result.verdict == "reproduced" and "deterministic" in result.detail
+    assert verdict(t, runs({"err": 60001}, {"err": 60001})) == "not_reproduced"
+    assert verdict(t, runs({"err": 60000}, {"err": 60001})) == "inconclusive"  # not identical: stochastic, n=2 < 3
 
 
-def test_ordering():
-    t = target({"kind": "ordering", "metrics": ["a", "b", "c"], "order": "decreasing"}, metric="a,b,c")
-    good = runs({"a": 3, "b": 2, "c": 1}, {"a": 3.2, "b": 2.5, "c": 0.5})
-    bad = runs({"a": 3, "b": 2, "c": 2.5})
-    assert evaluate_target(t, good, "cpu").verdict == "consistent"
-    assert evaluate_target(t, bad, "cpu").verdict == "not_reproduced"
+def test_all_seeds_fails_on_one_seed_over_the_bound():
+    t = target({"kind": "below", "bound": 2.0, "all_seeds": True})
+    values = runs({"err": 1.95}, {"err": 2.01}, {"err": 2.02})
+    result = evaluate_target(t, values, "cpu")
+    assert result.verdict == "not_reproduced" and "[1, 2]" in result.detail
+    assert verdict(t, runs({"err": 1.9}, {"err": 1.95}, {"err": 1.99})) == "consistent"
+    assert verdict(target({"kind": "below", "bound": 2.0}), values) == "inconclusive"  # the mean alone passes
+
+
+# --- orderings ---------------------------------------------------------------------------------------------------
+
+
+def _paired(diffs_pp):
+    rule = {"kind": "ordering", "metrics": ["base", "bn"], "order": "increasing"}
+    t = target(rule, metric="acc")
+    return t, runs(*({"base": 0.97, "bn": 0.97 + d / 100} for d in diffs_pp))
+
+
+def test_ordering_on_paired_differences():
+    t, records = _paired([-0.13, 0.06, 0.29])
+    result = evaluate_target(t, records, "cpu")
+    assert result.verdict == "inconclusive"
+    (diff,) = result.differences.values()
+    assert diff.mean == pytest.approx(0.0007333, abs=1e-6) and diff.n == 3
+    t, records = _paired([0.10, 0.12, 0.14])
+    assert evaluate_target(t, records, "cpu").verdict == "consistent"
+    t, records = _paired([-0.10, -0.12, -0.14])
+    assert evaluate_target(t, records, "cpu").verdict == "not_reproduced"
+
+
+def test_ordering_min_effect_and_decreasing_chains():
+    rule = {"kind": "ordering", "metrics": ["a", "b", "c"], "order": "decreasing", "min_effect": 0.5}
+    t = target(rule, metric="a,b,c")
+    good = runs({"a": 3, "b": 2, "c": 1}, {"a": 3.2, "b": 2.1, "c": 0.9}, {"a": 3.1, "b": 2.05, "c": 1.0})
+    assert verdict(t, good) == "consistent"
+    small = runs({"a": 3, "b": 2.8, "c": 1}, {"a": 3.2, "b": 3.0, "c": 0.9}, {"a": 3.1, "b": 2.85, "c": 1.0})
+    assert verdict(t, small) == "inconclusive"  # a - b is about 0.2 > 0 but not above min_effect 0.5
+
+
+def test_ordering_pairs_by_seed_not_by_mean():
+    # Means say b > a, but the seeds are unpaired noise: seed 2 reverses the order.
+    rule = {"kind": "ordering", "metrics": ["a", "b"], "order": "increasing"}
+    t = target(rule, metric="a,b")
+    records = runs({"a": 1.0, "b": 1.5}, {"a": 2.0, "b": 2.6}, {"a": 3.0, "b": 2.95})
+    assert verdict(t, records) == "inconclusive"
+
+
+# --- RL evaluations, trends, budgets -----------------------------------------------------------------------------
+
+
+def test_last_k_averages_each_seeds_last_evaluations(tmp_path):
+    t = target({"kind": "above", "bound": 10.0}, metric="eval_return_Breakout", curves=("eval_return/Breakout",))
+    t = Target(**{**t.__dict__, "last_k": 3})
+    curves = [{"eval_return/Breakout": [(1, 0.0), (2, 30.0), (3, 12.0), (4, 12.0)]}] * 3
+    records = runs(*([{"eval_return_Breakout": 99.0}] * 3), curves=curves, tmp_path=tmp_path)
+    result = evaluate_target(t, records, "cpu")
+    assert result.per_seed["eval_return_Breakout"] == {0: 18.0, 1: 18.0, 2: 18.0}  # (30 + 12 + 12) / 3
+    assert result.verdict == "consistent"
 
 
 def test_trend_reads_curves(tmp_path):
     t = target({"kind": "trend", "direction": "decreasing", "min_change": 0.5}, metric="loss")
-    falling = runs({}, {}, curves=[[(0, 2.0), (10, 1.0)], [(0, 2.0), (10, 1.2)]], tmp_path=tmp_path)
+    curves = [{"loss": [(0, 2.0), (10, 1.0)]}, {"loss": [(0, 2.0), (10, 1.2)]}, {"loss": [(0, 2.0), (10, 1.1)]}]
+    falling = runs({}, {}, {}, curves=curves, tmp_path=tmp_path)
     assert evaluate_target(t, falling, "cpu").verdict == "consistent"
-    t_strict = target({"kind": "trend", "direction": "decreasing", "min_change": 1.0}, metric="loss")
+    t_strict = target({"kind": "trend", "direction": "decreasing", "min_change": 1.5}, metric="loss")
     assert evaluate_target(t_strict, falling, "cpu").verdict == "not_reproduced"
 
 
-def test_not_run_without_results_or_binding():
-    t = target({"kind": "below", "bound": 1.0})
-    assert evaluate_target(t, [], "cpu").verdict == "not_run"
-    assert evaluate_target(t, runs({"other": 0.5}), "cpu").verdict == "not_run"
-    assert evaluate_target(t, runs({"err": 0.5}), "paper").verdict == "not_run"
+def test_not_run_without_results_or_binding_keeps_the_reason_and_what_the_runs_give():
+    reason = "budget too small: 64,000 iterations"
+    t = target({"kind": "below", "bound": 1.0}, not_run=(("paper", reason),))
+    assert verdict(t, []) == "not_run"
+    assert verdict(t, runs({"other": 0.5})) == "not_run"
+    result = evaluate_target(t, runs({"err": 1.5}, {"err": 1.6}, {"err": 1.55}), "paper")
+    assert result.verdict == "not_run" and result.detail == reason and result.budget_result == "not_reproduced"
 
 
-def test_overall_verdict():
-    def r(v):
-        return type("R", (), {"verdict": v})()
+def test_counts_show_the_mix():
+    class R:
+        def __init__(self, verdict, detail=""):
+            self.verdict, self.detail = verdict, detail
 
-    assert overall_verdict([]) == "not_run"
-    assert overall_verdict([r("not_run")]) == "not_run"
-    assert overall_verdict([r("reproduced"), r("not_run")]) == "reproduced"
-    assert overall_verdict([r("reproduced"), r("consistent")]) == "consistent"
-    assert overall_verdict([r("reproduced"), r("not_reproduced")]) == "not_reproduced"
+    results = [R("reproduced"), R("inconclusive"), R("inconclusive"), R("not_reproduced")]
+    results += [R("not_run", "budget too small: x"), R("not_run", "not applicable: y")]
+    assert counts_text(results) == (
+        "1 reproduced, 2 inconclusive, 1 not reproduced, 1 not run (budget too small), 1 not applicable"
+    )
+
+
+# --- claim.yaml validation ---------------------------------------------------------------------------------------
+
+REASONS = "not_run: {smoke: 'not applicable: pipeline check', paper: 'budget too small: 1M steps'}\n"
 
 
 @pytest.mark.parametrize(
@@ -95,12 +215,29 @@ def test_overall_verdict():
         ("{metric: e, rule: {kind: below, bound: 1}, binds: [laptop]}", "binds"),
         ("{metric: e, rule: {kind: below, bound: 1, slack: 2}, binds: [cpu]}", "unknown key"),
         ("{metric: e, rule: {kind: ordering, metrics: [a], order: increasing}, binds: [cpu]}", "ordering needs"),
+        ("{metric: e, paper: 1, rule: {kind: within, abs: .nan}, binds: [cpu]}", "finite number"),
+        ("{metric: e, paper: 1, rule: {kind: within, rel: -1}, binds: [cpu]}", "> 0"),
+        ("{metric: e, paper: 1, rule: {kind: within, abs: zero}, binds: [cpu]}", "finite number"),
+        ("{metric: e, paper: sixty thousand, rule: {kind: within, abs: 1}, binds: [cpu]}", "paper: expected a finite"),
+        ("{metric: e, rule: {kind: trend, direction: increasing, min_change: x}, binds: [cpu]}", "finite number"),
+        ("{metric: e, rule: {kind: below, bound: 1}, binds: [cpu], last_k: 3}", "needs the curve"),
+        ("{metric: e, rule: {kind: below, bound: 1}, binds: [cpu], min_seeds: 1}", "min_seeds"),
+        ("{metric: e, rule: {kind: below, bound: 1, all_seeds: yes please}, binds: [cpu]}", "all_seeds"),
+        ("{metric: e, rule: {kind: below, bound: 1}, binds: [cpu], not_run: {paper: 'too slow'}}", "a reason reads"),
     ],
 )
 def test_bad_claim_yaml(tmp_path, target_yaml, message):
     path = tmp_path / "claim.yaml"
-    path.write_text(f"title: t\nclaim: c\nsource: {{paper: p}}\ntargets:\n  - {target_yaml}\n")
+    path.write_text(f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n  - {target_yaml}\n")
     with pytest.raises(ReplicateError, match=message):
+        load_claim(path)
+
+
+def test_a_profile_outside_binds_needs_a_reason(tmp_path):
+    path = tmp_path / "claim.yaml"
+    path.write_text("title: t\nclaim: c\nsource: {paper: p}\ntargets:\n  - {metric: e, rule: {kind: below, bound: 1}, "
+                    "binds: [cpu]}\n")  # fmt: skip
+    with pytest.raises(ReplicateError, match="no reason for not running on \\['smoke', 'paper'\\]"):
         load_claim(path)
 
 
@@ -110,3 +247,49 @@ def test_every_replication_claim_parses():
     for rep_id in known_replications():
         claim = load_claim(replication_path(rep_id) / "claim.yaml")
         assert claim.targets and claim.deviations, rep_id
+
+
+def test_evaluate_claim_returns_every_target(tmp_path):
+    path = tmp_path / "claim.yaml"
+    path.write_text(
+        f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n"
+        "  - {metric: e, rule: {kind: below, bound: 1}, binds: [cpu]}\n"
+        "  - {metric: e, rule: {kind: below, bound: 1}, binds: [smoke, cpu, paper]}\n"
+    )
+    results = evaluate_claim(load_claim(path), runs({"e": 0.5}, {"e": 0.5}), "smoke")
+    assert [r.verdict for r in results] == ["not_run", "consistent"]
+    assert results[0].detail == "not applicable: pipeline check"
+
+
+# --- pre-registration --------------------------------------------------------------------------------------------
+
+
+def _git(root: Path, *args: str) -> str:
+    out = subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def test_a_rule_edited_after_its_runs_commit_is_flagged(tmp_path):
+    claim_dir = tmp_path / "replications" / "demo"
+    claim_dir.mkdir(parents=True)
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", "user.email", "t@t")
+    _git(tmp_path, "config", "user.name", "t")
+    head = f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n"
+    (claim_dir / "claim.yaml").write_text(head + "  - {metric: e, rule: {kind: below, bound: 1.0}, binds: [cpu]}\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "register")
+    first = _git(tmp_path, "rev-parse", "HEAD")
+    (claim_dir / "claim.yaml").write_text(head + "  - {metric: e, rule: {kind: below, bound: 2.0}, binds: [cpu]}\n")
+    _git(tmp_path, "commit", "-qam", "loosen the bound after seeing results")
+
+    registered = load_claim(claim_dir / "claim.yaml").targets[0]
+    records = runs({"e": 1.5}, {"e": 1.6}, {"e": 1.4}, commit=first)
+    flag = registration_flag("demo", registered, "cpu", records, root=tmp_path)
+    assert flag.startswith(AFTER_RESULTS) and first[:10] in flag
+    # The rule as it stood at the runs' commit (1 == 1.0) is registered; a run from an unknown commit is unverifiable.
+    original = Target(metric="e", rule={"kind": "below", "bound": 1}, binds=("cpu",))
+    assert registration_flag("demo", original, "cpu", records, root=tmp_path) == ""
+    assert registration_flag("demo", original, "paper", records, root=tmp_path).startswith(AFTER_RESULTS)
+    unknown = runs({"e": 1.5}, commit="0" * 40)
+    assert registration_flag("demo", original, "cpu", unknown, root=tmp_path).startswith(UNVERIFIABLE)

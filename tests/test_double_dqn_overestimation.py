@@ -151,8 +151,11 @@ def test_smoke_run_and_its_verdicts(tmp_path):
         assert name in metrics
     for kind in ("dqn", "double"):
         assert metrics[f"agent_steps_{kind}_Pong"] == 300
+    run_replication("double_dqn_overestimation", "smoke", 1, results_root=tmp_path, variant="exact")
     runs = read_runs(tmp_path, "double_dqn_overestimation", "smoke")
     claim = load_claim(replication_path("double_dqn_overestimation") / "claim.yaml")
-    verdict, results = evaluate_claim(claim, runs, "smoke")
-    assert verdict == "reproduced", [(r.target.label, r.verdict, r.detail) for r in results]
+    results = [r for r in evaluate_claim(claim, runs, "smoke") if "smoke" in r.target.binds]
     assert len(results) == 8
+    # Two seeds of the exact part: deterministic values are judged exactly, seed-dependent ones need min_seeds.
+    assert {r.verdict for r in results} <= {"reproduced", "inconclusive"}, [(r.target.label, r.detail) for r in results]
+    assert all(r.verdict == "reproduced" for r in results if "deterministic" in r.detail)

@@ -10,12 +10,15 @@ from shared.runner import load_module, replication_path, run_replication
 
 
 def test_smoke_profile_reproduces_every_example(tmp_path):
-    run_replication("lecture_examples", "smoke", 0, results_root=tmp_path)
+    # Three seeds: the engine treats a target as deterministic only when it sees identical values across seeds, and
+    # a seed-dependent one (e.g. the softmax check on random logits) needs min_seeds = 3.
+    for seed in (0, 1, 2):
+        run_replication("lecture_examples", "smoke", seed, results_root=tmp_path)
     runs = read_runs(tmp_path, "lecture_examples", "smoke")
     claim = load_claim(replication_path("lecture_examples") / "claim.yaml")
-    verdict, targets = evaluate_claim(claim, runs, "smoke")
-    failed = {t.target.label: t.detail for t in targets if t.verdict != "reproduced"}
-    assert not failed and verdict == "reproduced"
+    targets = [t for t in evaluate_claim(claim, runs, "smoke") if "smoke" in t.target.binds]
+    failed = {t.target.label: (t.verdict, t.detail) for t in targets if t.verdict != "reproduced"}
+    assert not failed
     assert len(targets) == 25  # every exact example binds smoke; only the Monte-Carlo init checks do not
 
 

@@ -1,25 +1,107 @@
-"""Reports: comparison.md, claims.json and figures from run folders; the README's table matches the results."""
+"""Reports: comparison.md, claims.json, verdict history and figures from run folders, written atomically; the
+README's table matches the committed results."""
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 
+import pytest
+
+from shared import report as report_module
 from shared.cli import main
 from shared.paths import PROJECT_ROOT, results_dir
-from shared.report import README_BEGIN, README_END, evaluate, readme_table
+from shared.report import README_BEGIN, README_END, evaluate, history_rows, readme_table
 
 
-def test_report_from_smoke_runs(tiny_mnist, tmp_path):
-    results, reports = tmp_path / "results", tmp_path / "reports"
-    assert main(["run", "lenet5_mnist", "--profile", "smoke", "--seeds", "0-1", "--out", str(results)]) == 0
-    assert main(["report", "--profile", "smoke", "--results", str(results), "--reports", str(reports)]) == 0
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    """Two smoke seeds of lenet5_mnist on tiny synthetic MNIST, run once for the module's tests."""
+    from conftest import write_tiny_mnist
+
+    from shared.data import mnist
+    from shared.data.files import DatasetSpec
+
+    root = tmp_path_factory.mktemp("report")
+    sha = write_tiny_mnist(root / "mirror" / "mnist", 256, 128)
+    spec = DatasetSpec("mnist", "synthetic test fixture", "mnist", sha, ())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mnist, "MNIST", spec)
+        patch.setenv("REPLICATE_DATA_DIR", str(root / "cache"))
+        patch.setenv("REPLICATE_DATA_MIRROR", str(root / "mirror"))
+        patch.setenv("REPLICATE_OFFLINE", "1")
+        results = root / "results"
+        assert main(["run", "lenet5_mnist", "--profile", "smoke", "--seeds", "0-1", "--out", str(results)]) == 0
+    return results
+
+
+def test_report_from_smoke_runs(smoke_results, tmp_path):
+    reports = tmp_path / "reports"
+    assert main(["report", "--profile", "smoke", "--results", str(smoke_results), "--reports", str(reports)]) == 0
     md = (reports / "smoke" / "comparison.md").read_text()
+    # The parameter count is identical in both seeds: deterministic, judged exactly; no interval is needed.
     assert "| lenet5_mnist | trainable parameters of C1..F6 | 60,000 | 60,000 ± 0 (n=2, range 60,000–60,000)" in md
     assert "**reproduced**" in md and "synthetic test fixture" in md
+    assert "**Targets (smoke).** 1 reproduced, 1 not applicable" in md
+    assert "bootstrap CI" not in md and "percentile bootstrap" not in md
     claims = json.loads((reports / "smoke" / "claims.json").read_text())
     rep = next(r for r in claims["replications"] if r["id"] == "lenet5_mnist")
-    assert rep["verdict"] == "reproduced" and [r["seed"] for r in rep["runs"]] == [0, 1]
+    assert rep["counts"] == {"reproduced": 1, "not_run": 1} and [r["seed"] for r in rep["runs"]] == [0, 1]
+    test_error = next(t for t in rep["targets"] if t["metric"] == "test_error")
+    assert test_error["verdict"] == "not_run" and test_error["detail"].startswith("not applicable")
     assert (reports / "smoke" / "figures" / "lenet5_mnist_curves.png").stat().st_size > 10_000
+    assert not [p for p in reports.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_list_marks_targets_that_do_not_apply(smoke_results, capsys):
+    assert main(["list", "--profile", "smoke", "--results", str(smoke_results), "--targets"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("lenet5_mnist"))
+    assert "1 reproduced, 1 not applicable" in line
+    assert "not_run" in out and "[not applicable:" in out
+
+
+def test_a_failing_report_leaves_the_previous_one_intact(smoke_results, tmp_path, monkeypatch):
+    reports = tmp_path / "reports"
+    assert main(["report", "--profile", "smoke", "--results", str(smoke_results), "--reports", str(reports)]) == 0
+    before = {p.name: p.read_bytes() for p in (reports / "smoke").iterdir() if p.is_file()}
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report_module, "write_json", disk_full)
+    with pytest.raises(OSError):
+        report_module.write_report("smoke", smoke_results, reports, figures=False)
+    after = {p.name: p.read_bytes() for p in (reports / "smoke").iterdir() if p.is_file()}
+    assert after == before
+    assert not [p for p in reports.iterdir() if p.name.startswith(".")]
+
+
+def test_verdict_history_records_changes_with_their_reason(smoke_results, tmp_path):
+    reports = tmp_path / "reports"
+    results = tmp_path / "results"
+    shutil.copytree(smoke_results, results)
+    args = ["report", "--profile", "smoke", "--results", str(results), "--reports", str(reports), "--no-figures"]
+    assert main(args) == 0
+    with open(reports / "smoke" / "verdict_history.csv") as handle:
+        first = list(csv.DictReader(handle))
+    assert first and all(r["old"] == "—" and r["why"] == "first report" for r in first)
+    shutil.rmtree(results / "lenet5_mnist" / "smoke" / "seed_1")  # one seed left: no longer deterministic
+    assert main(args) == 0
+    with open(reports / "smoke" / "verdict_history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[: len(first)] == first
+    (change,) = [r for r in rows[len(first) :] if r["target"] == "lenet5_mnist: trainable parameters of C1..F6"]
+    assert (change["old"], change["new"], change["why"]) == ("reproduced", "inconclusive", "new runs")
+
+
+def test_history_says_rule_engine_when_only_the_engine_changed():
+    target = {"key": "x: t", "verdict": "inconclusive", "fingerprint": "f", "runs": ["r@c"]}
+    previous = {"replications": [{"id": "x", "targets": [{"label": "t", "verdict": "consistent"}]}]}
+    current = {"replications": [{"id": "x", "targets": [target]}]}
+    (row,) = history_rows(previous, current, "2026-11-29")
+    assert row["old"] == "consistent" and row["new"] == "inconclusive" and row["why"].startswith("rule engine")
 
 
 def test_readme_claims_table_matches_committed_results():
@@ -27,3 +109,35 @@ def test_readme_claims_table_matches_committed_results():
     block = text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip()
     expected = readme_table("cpu", evaluate("cpu", results_dir())).strip()
     assert block == expected, "README claims table is stale: run `replicate report --profile cpu --readme README.md`"
+
+
+def test_committed_reports_follow_the_verdict_rules():
+    """Every shown interval of n >= 2 is Student-t; no ordering held on a paired lower bound <= 0; no stochastic
+    target held on one seed."""
+    import math
+
+    from scipy.stats import t as scipy_t
+
+    from shared.stats import t_interval
+
+    for profile in ("cpu", "paper"):
+        claims = json.loads((PROJECT_ROOT / "reports" / profile / "claims.json").read_text())
+        for rep in claims["replications"]:
+            for t in rep["targets"]:
+                for name, s in t["summaries"].items():
+                    values = list(t["per_seed"][name].values())
+                    if s["n"] >= 2:
+                        low, high = t_interval(values)
+                        assert s["ci_low"] == pytest.approx(low) and s["ci_high"] == pytest.approx(high)
+                    else:
+                        assert s["ci_low"] is None
+                if t["verdict"] in ("reproduced", "consistent"):
+                    ns = {s["n"] for s in t["summaries"].values()}
+                    deterministic = all(s["min"] == s["max"] for s in t["summaries"].values())
+                    assert min(ns) >= 2 and (deterministic or min(ns) >= t["min_seeds"]), t["key"]
+                    for d in t["paired_differences"].values():
+                        if d["min"] != d["max"]:  # stochastic: the one-sided 95 % lower bound must be above 0
+                            low = d["mean"] - scipy_t.ppf(0.95, d["n"] - 1) * d["std"] / math.sqrt(d["n"])
+                            assert low > 0, t["key"]
+                        else:
+                            assert d["min"] > 0, t["key"]

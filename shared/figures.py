@@ -1,0 +1,145 @@
+"""The generic learning-curve figure of a report: one panel per curve, seeds summarised, the paper's numbers drawn.
+
+Readability rules (they decide what a reader sees): the paper's value (or a target's bound) is a horizontal reference
+line when it falls near the data, and is named in the panel title when it is off scale; a panel whose lines end
+closer together than a tenth of its y-range gets an inset zoomed on the last third of training, so a small gap is
+visible; legends sit below the axes, never over data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ZOOM_FRACTION = 0.1  # lines ending closer than this fraction of the y-range get a zoomed inset
+ZOOM_TAIL = 1.0 / 3.0  # the inset shows the last third of the steps
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A horizontal line on one panel: the paper's value or a target's bound."""
+
+    panel: str
+    value: float
+    label: str
+
+
+def references_for(targets: list[Any], panels: list[str], lines: dict[str, list[str]]) -> list[Reference]:
+    """The paper values and bounds of targets that name a panel's curve: by `curve`, by the panel's name, or by
+    `<panel>_<line>` (e.g. test_accuracy_baseline for the line baseline of panel test_accuracy)."""
+    refs = []
+    for t in targets:
+        names = set(t.curves) | {t.metric}
+        for panel in panels:
+            matches = {panel} | {f"{panel}/{line}" for line in lines[panel]}
+            matches |= {f"{panel}_{line}" for line in lines[panel]}
+            if not names & matches:
+                continue
+            if t.paper is not None:
+                refs.append(Reference(panel, float(t.paper), f"paper {t.paper:g}"))
+            elif t.rule["kind"] in ("above", "below"):
+                refs.append(Reference(panel, float(t.rule["bound"]), f"bound {t.rule['bound']:g} ({t.rule['kind']})"))
+    return list(dict.fromkeys(refs))
+
+
+def _draw_references(ax, refs: list[Reference], low: float, high: float) -> list[str]:
+    """Draw the references that fall near the data; return the labels of those left off scale."""
+    span = max(high - low, abs(high) * 1e-3, 1e-12)
+    off = []
+    for i, ref in enumerate(refs):
+        if low - span <= ref.value <= high + span:
+            ax.axhline(ref.value, color="black", linestyle=("--", ":", "-.")[i % 3], linewidth=1.0, label=ref.label)
+        else:
+            off.append(ref.label)
+    return off
+
+
+def _zoom_inset(ax, subset, x_label: str) -> None:
+    """An inset on the last third of the steps when the lines' final values are close (see ZOOM_FRACTION)."""
+    import seaborn as sns
+
+    finals = subset.sort_values("step").groupby("line")["value"].last()
+    full = subset["value"].max() - subset["value"].min()
+    if len(finals) < 2 or full <= 0 or (finals.max() - finals.min()) >= ZOOM_FRACTION * full:
+        return
+    start = subset["step"].min() + (1 - ZOOM_TAIL) * (subset["step"].max() - subset["step"].min())
+    tail = subset[subset["step"] >= start]
+    inset = ax.inset_axes([0.45, 0.12, 0.5, 0.45])
+    sns.lineplot(data=tail, x="step", y="value", hue="line", errorbar=("pi", 100), ax=inset, legend=False)
+    low, high = tail["value"].min(), tail["value"].max()
+    pad = 0.1 * max(high - low, 1e-12)
+    inset.set_ylim(low - pad, high + pad)
+    inset.set_xlabel("")
+    inset.set_ylabel("")
+    inset.tick_params(labelsize="x-small")
+    inset.set_title("last third, zoomed", fontsize="x-small")
+
+
+def plot_curves(title: str, runs: list[Any], targets: list[Any], out_path: Path, x_label: str = "updates") -> bool:
+    """Learning curves over seeds (line = mean, band = min–max over seeds), one panel per curve.
+
+    A curve named "panel/line" (e.g. "test_accuracy/batchnorm") is drawn as one line of a shared panel, so variants
+    can be compared in one axes; other names get a panel each. A panel whose name ends in "_by_layer" has the layer
+    index, not the update count, in the step column. Returns False when no run has curves.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    frames = []
+    for run in runs:
+        rows = run.read_curves()
+        if rows:
+            frame = pd.DataFrame(rows)
+            frame["seed"] = run.seed
+            frames.append(frame)
+    if not frames:
+        return False
+    data = pd.concat(frames, ignore_index=True)
+    split = data["metric"].str.split("/", n=1, expand=True)
+    data["panel"] = split[0]
+    data["line"] = split[1].fillna(split[0]) if split.shape[1] > 1 else split[0]
+    panels = list(dict.fromkeys(data["panel"]))
+    lines = {p: list(dict.fromkeys(data.loc[data["panel"] == p, "line"])) for p in panels}
+    refs = references_for(targets, panels, lines)
+    columns = min(3, len(panels))
+    rows_needed = -(-len(panels) // columns)
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(rows_needed, columns, figsize=(4.4 * columns, 3.9 * rows_needed), squeeze=False)
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        subset = data[data["panel"] == panel]
+        many = subset["line"].nunique() > 1
+        sns.lineplot(
+            data=subset, x="step", y="value", hue="line" if many else None, errorbar=("pi", 100), ax=ax, legend=False
+        )
+        low, high = float(subset["value"].min()), float(subset["value"].max())
+        off = _draw_references(ax, [r for r in refs if r.panel == panel], low, high)
+        ax.set_title(panel + (f"\n(off scale: {', '.join(off)})" if off else ""), fontsize="medium")
+        if low > 0 and high / low > 20:  # errors and losses that fall by orders of magnitude
+            ax.set_yscale("log")
+        elif many:
+            _zoom_inset(ax, subset, x_label)
+        ax.set_xlabel("layer" if panel.endswith("_by_layer") else x_label)
+        if not panel.endswith("_by_layer"):
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+        ax.set_ylabel("")
+        handles, labels = ax.get_legend_handles_labels()
+        if many:
+            palette = sns.color_palette(n_colors=len(lines[panel]))
+            handles = [plt.Line2D([], [], color=c) for c in palette] + handles
+            labels = lines[panel] + labels
+        if handles:
+            ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize="small")
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    seeds = data["seed"].nunique()
+    fig.suptitle(f"{title} ({seeds} seed{'s' if seeds > 1 else ''} with curves; band = min–max over seeds)")
+    fig.tight_layout()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return True

@@ -1,0 +1,128 @@
+"""Pre-registration, checked rather than promised: was each target's rule in git before its runs started?
+
+A run records the commit it started from (run_meta.json, git.commit). A target counts as registered before its runs
+when the claim.yaml committed at every one of those commits holds a target with the same metric, paper value and
+rule (bound, tolerance, kind, every rule key) that binds the profile. Otherwise the report flags it "registered after
+results". Labels, `last_k`, `min_seeds` and not_run reasons are how the engine reads a target, not the registered
+statement, and are not compared.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.claims import Target
+from shared.paths import PROJECT_ROOT
+from shared.results import META_FILE, METRICS_FILE, RunRecord, read_json
+
+UNVERIFIABLE = "registration unverifiable"
+AFTER_RESULTS = "registered after results"
+
+
+def _normal(value: Any) -> Any:
+    """Numbers as floats and mappings with sorted keys, so 1 and 1.0 compare equal."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): _normal(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_normal(v) for v in value]
+    return str(value)
+
+
+def fingerprint(metric: str, paper: Any, rule: dict[str, Any]) -> str:
+    """The registered statement of a target: metric, paper value and rule, canonical JSON."""
+    return json.dumps({"metric": metric, "paper": _normal(paper), "rule": _normal(rule)}, sort_keys=True)
+
+
+def target_fingerprint(target: Target) -> str:
+    return fingerprint(target.metric, target.paper, target.rule)
+
+
+def _raw_fingerprints(raw_targets: Any, profile: str) -> set[str]:
+    found = set()
+    for raw in raw_targets if isinstance(raw_targets, list) else []:
+        if not isinstance(raw, dict) or not isinstance(raw.get("rule"), dict):
+            continue
+        binds = raw.get("binds") if isinstance(raw.get("binds"), list) else []
+        if profile not in binds:
+            continue
+        rule = raw["rule"]
+        metric = raw.get("metric") or (",".join(rule.get("metrics", [])) if rule.get("kind") == "ordering" else "")
+        found.add(fingerprint(str(metric), raw.get("paper"), rule))
+    return found
+
+
+@functools.lru_cache(maxsize=256)
+def _claim_at(commit: str, rel_path: str, root: str) -> tuple[str, Any]:
+    """("ok", parsed targets) of claim.yaml at a commit; ("absent", None) if the file did not exist there;
+    ("unknown", None) if git or the commit is not available (a shallow clone, a tarball)."""
+    try:
+        known = subprocess.run(
+            ["git", "-C", root, "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True, timeout=30
+        )
+        if known.returncode != 0:
+            return "unknown", None
+        shown = subprocess.run(["git", "-C", root, "show", f"{commit}:{rel_path}"], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", None
+    if shown.returncode != 0:
+        return "absent", None
+    try:
+        raw = yaml.safe_load(shown.stdout.decode("utf-8", "replace"))
+    except yaml.YAMLError:
+        return "absent", None
+    return "ok", raw.get("targets") if isinstance(raw, dict) else None
+
+
+def _part_commits(run: RunRecord) -> dict[str, str | None]:
+    """metric -> commit of the variant part (seed_<n>@<variant>/) that measured it."""
+    found: dict[str, str | None] = {}
+    for folder in run.parts:
+        commit = read_json(folder / META_FILE).get("git", {}).get("commit")
+        for name in read_json(folder / METRICS_FILE):
+            found[name] = commit
+    return found
+
+
+def run_commits(runs: list[RunRecord], metrics: list[str] | None = None) -> list[str]:
+    """Every distinct commit the runs started from, in seed order; for a seed run as variant parts, only the
+    parts that measured one of `metrics` (all parts when None)."""
+    commits: list[str] = []
+    for run in runs:
+        if run.parts:
+            by_metric = _part_commits(run)
+            found = list(by_metric.values()) if metrics is None else [by_metric[m] for m in metrics if m in by_metric]
+        else:
+            found = [run.meta.get("git", {}).get("commit")]
+        for commit in found:
+            if commit and commit not in commits:
+                commits.append(str(commit))
+    return commits
+
+
+def registration_flag(
+    replication: str, target: Target, profile: str, runs: list[RunRecord], root: Path = PROJECT_ROOT
+) -> str:
+    """ "" when the target's rule was committed, binding this profile, at every commit its runs started from;
+    otherwise a short flag naming the first commit that lacked it."""
+    commits = run_commits(runs, target.names)
+    if not commits:
+        return ""
+    mine = target_fingerprint(target)
+    rel_path = f"replications/{replication}/claim.yaml"
+    for commit in commits:
+        state, raw_targets = _claim_at(commit, rel_path, str(root))
+        if state == "unknown":
+            return f"{UNVERIFIABLE}: commit {commit[:10]} is not in this git history"
+        if state == "absent" or mine not in _raw_fingerprints(raw_targets, profile):
+            return f"{AFTER_RESULTS}: this rule was not in claim.yaml at {commit[:10]}, where its runs started"
+    return ""

@@ -23,97 +23,19 @@ hand. The rules (../shared/DESIGN.md, section claim.yaml):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from shared.config import PROFILES, read_yaml
-from shared.errors import ReplicateError
+from shared.claim_schema import (  # noqa: F401  (Claim, load_claim and the constants are part of this API)
+    DEFAULT_MIN_SEEDS,
+    HELD,
+    NOT_RUN_REASONS,
+    VERDICTS,
+    Claim,
+    Target,
+    load_claim,
+)
 from shared.results import RunRecord
 from shared.stats import Summary, one_sided_bounds, seeds_needed, summarize
-
-VERDICTS = ("reproduced", "consistent", "inconclusive", "not_reproduced", "not_run")
-HELD = ("reproduced", "consistent")
-NOT_RUN_REASONS = ("not applicable", "budget too small")
-DEFAULT_MIN_SEEDS = 3
-COMMON_RULE_KEYS = {"kind", "all_seeds"}
-RULE_KINDS = {
-    "within": {"abs", "rel"},
-    "below": {"bound"},
-    "above": {"bound"},
-    "ordering": {"metrics", "order", "min_effect"},
-    "trend": {"direction", "min_change"},
-}
-TARGET_KEYS = {
-    "metric", "rule", "binds", "paper", "label", "held", "curve", "curves", "last_k", "min_seeds", "not_run",
-    "seeds", "revised",
-}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Target:
-    """One checkable statement: a metric (or several, for ordering), the paper's value and a rule.
-
-    `curve`/`curves` + `last_k`: the per-seed value is the mean of the last K points of that curve (RL evaluations).
-    `not_run`: profile -> reason for the profiles outside `binds`. `seeds`: only these seeds count (a target revised
-    after first results runs on fresh seeds). `revised`: the note saying when and why a target was added or revised.
-    """
-
-    metric: str
-    rule: dict[str, Any]
-    binds: tuple[str, ...]
-    paper: float | None = None
-    label: str = ""
-    held: str | None = None  # verdict when the rule holds; default: reproduced for `within` or at paper scale
-    curves: tuple[str, ...] = ()
-    last_k: int | None = None
-    min_seeds: int = DEFAULT_MIN_SEEDS
-    not_run: tuple[tuple[str, str], ...] = ()
-    seeds: tuple[int, ...] | None = None
-    revised: str = ""
-
-    @property
-    def names(self) -> list[str]:
-        """The metrics the rule reads, in rule order."""
-        return list(self.rule["metrics"]) if self.rule["kind"] == "ordering" else [self.metric]
-
-    def reason(self, profile: str) -> str:
-        """Why this target is not run on a profile it does not bind."""
-        return dict(self.not_run).get(profile, "")
-
-    def tolerance(self) -> float:
-        return float(self.rule["abs"]) if "abs" in self.rule else float(self.rule["rel"]) * abs(float(self.paper))
-
-    def describe(self) -> str:
-        kind = self.rule["kind"]
-        every = " in every seed" if self.rule.get("all_seeds") else ""
-        if kind == "within":
-            tol = f"±{self.rule['abs']:g}" if "abs" in self.rule else f"±{self.rule['rel']:.0%} rel."
-            text = f"within {tol} of paper (90 % CI inside the band)"
-        elif kind in ("below", "above"):
-            text = f"{kind} {self.rule['bound']:g} (one-sided 95 % bound)"
-        elif kind == "ordering":
-            sign = " < " if self.rule["order"] == "increasing" else " > "
-            effect = self.rule.get("min_effect", 0)
-            text = sign.join(self.rule["metrics"]) + f" (paired per seed, lower bound > {effect:g})"
-        else:
-            text = f"curve {self.metric} {self.rule['direction']} by ≥ {self.rule.get('min_change', 0):g}"
-        if self.last_k:
-            text += f"; per seed: mean of last {self.last_k} evaluations"
-        return text + every
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A parsed claim.yaml."""
-
-    replication: str
-    title: str
-    claim: str
-    source: dict[str, str]
-    targets: tuple[Target, ...]
-    deviations: tuple[str, ...]
 
 
 @dataclass
@@ -131,154 +53,6 @@ class TargetResult:
     planning: str = ""
     budget_result: str = ""
     registration: str = ""  # "" (checked, registered before its runs) or the flag text
-
-
-def _number(value: Any, where: str, *, low: float | None = None, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ReplicateError(f"{where}: expected a finite number, got {str(value)[:60]!r}")
-    if low is not None and (value <= low if strict else value < low):
-        raise ReplicateError(f"{where}: expected a number {'>' if strict else '>='} {low:g}, got {value!r}")
-    return float(value)
-
-
-def _check_rule(rule: Any, where: str) -> dict[str, Any]:
-    if not isinstance(rule, dict) or rule.get("kind") not in RULE_KINDS:
-        raise ReplicateError(f"{where}.rule: needs kind, one of {sorted(RULE_KINDS)}; got {str(rule)[:80]!r}")
-    kind = rule["kind"]
-    extra = set(rule) - COMMON_RULE_KEYS - RULE_KINDS[kind]
-    if extra:
-        raise ReplicateError(f"{where}.rule: unknown key(s) {sorted(extra)} for kind {kind}")
-    if not isinstance(rule.get("all_seeds", False), bool):
-        raise ReplicateError(f"{where}.rule.all_seeds: expected true or false")
-    if "abs" in rule:
-        _number(rule["abs"], f"{where}.rule.abs", low=0.0)
-    if "rel" in rule:
-        _number(rule["rel"], f"{where}.rule.rel", low=0.0, strict=True)
-    if kind in ("below", "above"):
-        if "bound" not in rule:
-            raise ReplicateError(f"{where}.rule: {kind} needs a numeric bound")
-        _number(rule["bound"], f"{where}.rule.bound")
-    if kind == "ordering":
-        if (
-            not isinstance(rule.get("metrics"), list)
-            or len(rule["metrics"]) < 2
-            or not all(isinstance(m, str) and m for m in rule["metrics"])
-            or rule.get("order") not in ("increasing", "decreasing")
-        ):
-            raise ReplicateError(f"{where}.rule: ordering needs metrics (>= 2 names) and order increasing|decreasing")
-        _number(rule.get("min_effect", 0.0), f"{where}.rule.min_effect", low=0.0)
-    if kind == "trend":
-        if rule.get("direction") not in ("increasing", "decreasing"):
-            raise ReplicateError(f"{where}.rule: trend needs direction increasing|decreasing")
-        _number(rule.get("min_change", 0.0), f"{where}.rule.min_change")
-    return rule
-
-
-def _check_reasons(raw: Any, where: str) -> dict[str, str]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not set(raw) <= set(PROFILES):
-        raise ReplicateError(f"{where}: expected a mapping profile -> reason, profiles from {PROFILES}")
-    for profile, reason in raw.items():
-        text = str(reason)
-        kind, _, why = text.partition(":")
-        if kind not in NOT_RUN_REASONS or not why.strip():
-            raise ReplicateError(
-                f"{where}.{profile}: a reason reads 'not applicable: <why>' or 'budget too small: <the budget that "
-                f"would show it>', got {text[:80]!r}"
-            )
-    return {p: str(r) for p, r in raw.items()}
-
-
-def _parse_target(raw: Any, where: str, default_reasons: dict[str, str]) -> Target:
-    if not isinstance(raw, dict):
-        raise ReplicateError(f"{where}: expected a mapping, got {str(raw)[:80]!r}")
-    unknown = set(raw) - TARGET_KEYS
-    if unknown:
-        raise ReplicateError(f"{where}: unknown key(s) {sorted(unknown)}")
-    rule = _check_rule(raw.get("rule"), where)
-    kind = rule["kind"]
-    binds = raw.get("binds")
-    if not isinstance(binds, list) or not binds or not set(binds) <= set(PROFILES):
-        raise ReplicateError(f"{where}.binds: expected a list of profiles from {PROFILES}, got {binds!r}")
-    paper = raw.get("paper")
-    if paper is not None:
-        paper = _number(paper, f"{where}.paper")
-    if kind == "within" and (paper is None or not ({"abs", "rel"} & set(rule))):
-        raise ReplicateError(f"{where}: a within rule needs a paper value and abs or rel")
-    held = raw.get("held")
-    if held is not None and held not in HELD:
-        raise ReplicateError(f"{where}.held: expected reproduced or consistent, got {held!r}")
-    metric = raw.get("metric") or (",".join(rule["metrics"]) if kind == "ordering" else None)
-    if not metric or not isinstance(metric, str):
-        raise ReplicateError(f"{where}: missing metric")
-    last_k = raw.get("last_k")
-    if last_k is not None and (isinstance(last_k, bool) or not isinstance(last_k, int) or last_k < 1):
-        raise ReplicateError(f"{where}.last_k: expected an integer >= 1, got {last_k!r}")
-    curves = raw.get("curves", [raw["curve"]] if "curve" in raw else [])
-    n_names = len(rule["metrics"]) if kind == "ordering" else 1
-    if not isinstance(curves, list) or not all(isinstance(c, str) and c for c in curves):
-        raise ReplicateError(f"{where}: curve/curves must name curves.csv metrics")
-    if curves and len(curves) != n_names:
-        raise ReplicateError(f"{where}: curves needs one curve per metric ({n_names}), got {len(curves)}")
-    if last_k and last_k > 1 and not curves:
-        raise ReplicateError(f"{where}: last_k > 1 needs the curve (curves.csv metric) the evaluations are read from")
-    if kind == "trend" and (last_k or curves):
-        raise ReplicateError(f"{where}: a trend reads the curve named by metric; last_k/curve do not apply")
-    min_seeds = raw.get("min_seeds", DEFAULT_MIN_SEEDS)
-    if isinstance(min_seeds, bool) or not isinstance(min_seeds, int) or min_seeds < 2:
-        raise ReplicateError(f"{where}.min_seeds: expected an integer >= 2, got {min_seeds!r}")
-    seeds = raw.get("seeds")
-    if seeds is not None and (
-        not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds)
-    ):
-        raise ReplicateError(f"{where}.seeds: expected a list of seeds (integers >= 0), got {seeds!r}")
-    reasons = {**default_reasons, **_check_reasons(raw.get("not_run"), f"{where}.not_run")}
-    bound_with_reason = set(binds) & set(_check_reasons(raw.get("not_run"), f"{where}.not_run"))
-    if bound_with_reason:
-        raise ReplicateError(f"{where}.not_run: {sorted(bound_with_reason)} also in binds")
-    missing = [p for p in PROFILES if p not in binds and p not in reasons]
-    if missing:
-        raise ReplicateError(
-            f"{where}: no reason for not running on {missing} (add not_run: {{{missing[0]}: 'not applicable: ...' "
-            "or 'budget too small: ...'}} to the target or the claim)"
-        )
-    return Target(
-        metric=metric,
-        rule=rule,
-        binds=tuple(binds),
-        paper=paper,
-        label=str(raw.get("label", "")),
-        held=held,
-        curves=tuple(curves),
-        last_k=last_k,
-        min_seeds=min_seeds,
-        not_run=tuple(sorted((p, r) for p, r in reasons.items() if p not in binds)),
-        seeds=tuple(seeds) if seeds is not None else None,
-        revised=str(raw.get("revised", "")),
-    )
-
-
-def load_claim(path: Path) -> Claim:
-    """Parse and validate replications/<id>/claim.yaml; any fault is one ReplicateError naming the key."""
-    raw = read_yaml(path)
-    for key in ("title", "claim", "source", "targets"):
-        if key not in raw:
-            raise ReplicateError(f"{path}: missing key {key!r}")
-    if not isinstance(raw["targets"], list) or not raw["targets"]:
-        raise ReplicateError(f"{path}: targets must be a non-empty list")
-    if not isinstance(raw["source"], dict):
-        raise ReplicateError(f"{path}: source must be a mapping (paper, locator, url)")
-    defaults = _check_reasons(raw.get("not_run"), f"{path}: not_run")
-    targets = tuple(_parse_target(t, f"{path}: targets[{i}]", defaults) for i, t in enumerate(raw["targets"]))
-    return Claim(
-        replication=path.parent.name,
-        title=str(raw["title"]),
-        claim=str(raw["claim"]),
-        source={str(k): str(v) for k, v in raw["source"].items()},
-        targets=targets,
-        deviations=tuple(str(d) for d in raw.get("deviations", [])),
-    )
 
 
 # --- per-seed values ---------------------------------------------------------------------------------------------
@@ -380,23 +154,30 @@ def _samples(target: Target, table: dict[str, dict[int, float]]) -> tuple[dict[s
 
 
 def _planning(target: Target, samples: dict[str, dict[int, float]]) -> str:
-    """How many seeds the observed spread would need to decide (planning information, never a verdict)."""
+    """How many seeds the observed mean and spread would need to decide, and which way (planning information only:
+    extra seeds are registered before they run, and never change how this verdict was reached)."""
     rule, kind = target.rule, target.rule["kind"]
-    needs = []
+    needs, ways = [], set()
     for values in samples.values():
         s = summarize(list(values.values()))
         if kind == "within":
-            margin = target.tolerance() - abs(s.mean - target.paper)
+            distance = abs(s.mean - target.paper) - target.tolerance()  # < 0 inside the band
+            margin, holds = abs(distance), distance < 0
         elif kind in ("below", "above"):
             margin = abs(s.mean - rule["bound"])
+            holds = s.mean < rule["bound"] if kind == "below" else s.mean > rule["bound"]
         else:
             need = rule.get("min_effect", 0.0) if kind == "ordering" else rule.get("min_change", 0.0)
-            margin = abs(s.mean - need)
+            margin, holds = abs(s.mean - need), s.mean > need
+            if kind == "ordering" and not holds:
+                margin = abs(s.mean)  # not_reproduced needs the upper bound below 0
         n = seeds_needed(s.std, margin)
         if n is None:
-            return "the observed mean sits on the boundary: no number of seeds would decide at this spread"
-        needs.append(n)
-    return f"at the observed mean and spread, about {max(needs)} seeds would decide it (planning only)"
+            return "the observed mean sits on the decision boundary: no affordable number of seeds would decide it"
+        needs.append(max(n, target.min_seeds))
+        ways.add("held" if holds else "not_reproduced")
+    way = ways.pop() if len(ways) == 1 else "a mixed result"
+    return f"at the observed mean and spread, about {max(needs)} seeds would decide it (toward {way}; planning only)"
 
 
 def evaluate_target(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:

@@ -45,6 +45,18 @@ def tables(runs) -> list[str]:
     return lines
 
 
+def _target_bounds(profile: str) -> dict[str, set[float]]:
+    """task -> the claim's above/below bounds on its evaluation return that bind this profile (reference lines)."""
+    from shared.claims import load_claim
+
+    bounds: dict[str, set[float]] = {}
+    for target in load_claim(Path(__file__).parent / "claim.yaml").targets:
+        if profile in target.binds and target.rule["kind"] in ("above", "below"):
+            task = target.metric.removeprefix("eval_return_")
+            bounds.setdefault(task, set()).add(float(target.rule["bound"]))
+    return bounds
+
+
 def figures(runs, folder: Path) -> list[tuple[str, str]]:
     import matplotlib
 
@@ -61,6 +73,7 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
         return []
     data = pd.DataFrame(rows)
     tasks = [t for t in TASKS if t in set(data["task"])]
+    bounds = _target_bounds(runs[0].meta.get("profile", "cpu"))
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.3), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         grouped = data[data["task"] == task].groupby("step")["value"]
@@ -70,11 +83,14 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
         randoms = [r.metrics[f"random_return_{task}"] for r in runs if f"random_return_{task}" in r.metrics]
         if randoms:
             ax.axhline(np.mean(randoms), color="grey", linestyle="--", label="random policy")
+        for i, bound in enumerate(sorted(bounds.get(task, set()))):
+            ax.axhline(bound, color="black", linestyle=(":", "-.")[i % 2], linewidth=1.0, label="target bound")
         ax.set_title(task)
         ax.set_xlabel(CURVE_X_LABEL)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
     axes[0][0].set_ylabel("evaluation return (no noise)")
-    axes[0][0].legend(fontsize="x-small")
+    for ax in axes[0]:  # below each panel, so no legend covers a curve
+        ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     seeds = data["seed"].nunique()
     fig.suptitle(f"DDPG learning curves ({seeds} seed{'s' if seeds > 1 else ''}; band = min–max over seeds)")
     fig.tight_layout()

@@ -151,3 +151,64 @@ def test_variant_runs_land_apart_and_read_back_as_one_seed(tiny_cifar, tmp_path)
     write_json(b / METRICS_FILE, {**metrics, "iterations": 7})  # a shared metric that disagrees between parts
     with pytest.raises(ReplicateError, match="conflicts"):
         read_runs(root, "resnet_depth_cifar10", "smoke")
+
+
+_ALIGNMENT = """
+import numpy as np
+from shared.models.resnet import ZeroPadShortcut, build_cifar_resnet
+
+def misalignment(depth):
+    '''Largest |conv branch - shortcut| over every downsampling block of a residual net, with each strided conv set
+    to the centre-tap identity: zero when both branches sample the same pixels.'''
+    model = build_cifar_resnet(depth, "residual", weight_decay=0.0)
+    worst, blocks = 0.0, 0
+    for layer in model.layers:
+        if not (layer.name.endswith("a_conv") and layer.strides[0] == 2):
+            continue
+        label = layer.name.removesuffix("_conv")
+        size, channels = layer.input.shape[1] + 0, layer.kernel.shape[2]
+        pad = model.get_layer(label + "_pad") if any(l.name == label + "_pad" for l in model.layers) else None
+        size = size - 2 if pad is not None else size
+        x = np.random.default_rng(blocks).normal(size=(1, size, size, channels)).astype("float32")
+        kernel = np.zeros(tuple(layer.kernel.shape), "float32")
+        kernel[1, 1, np.arange(channels), np.arange(channels)] = 1.0
+        layer.kernel.assign(kernel)
+        conv_out = np.asarray(layer(pad(x) if pad is not None else x))[..., :channels]
+        short = np.asarray(ZeroPadShortcut(layer.filters, 2)(x))[..., :channels]
+        worst = max(worst, float(np.abs(conv_out - short).max()))
+        blocks += 1
+    return worst, blocks
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_strided_conv_and_option_a_shortcut_sample_the_same_pixels(backend):
+    """Every downsampling block (s2b1a, s3b1a) of ResNet-20 and -56, on TF and on JAX (a child process each)."""
+    import os
+    import subprocess
+    import sys
+
+    if backend == "jax":
+        pytest.importorskip("jax")
+    script = _ALIGNMENT + "import json; print(json.dumps([misalignment(d) for d in (20, 56)]))\n"
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])  # [worst difference, blocks checked] per depth
+    assert results == [[0.0, 2], [0.0, 2]]
+
+
+def test_keras_same_padding_would_misalign_the_branches():
+    """The fault the builder avoids: a stride-2 'same' conv centres its taps on x[1::2, 1::2]."""
+    import keras
+
+    from shared.models.resnet import ZeroPadShortcut
+
+    x = np.random.default_rng(0).normal(size=(1, 32, 32, 16)).astype("float32")
+    conv = keras.layers.Conv2D(16, 3, 2, "same", use_bias=False)
+    conv.build(x.shape)
+    kernel = np.zeros((3, 3, 16, 16), "float32")
+    kernel[1, 1, np.arange(16), np.arange(16)] = 1.0
+    conv.kernel.assign(kernel)
+    np.testing.assert_array_equal(np.asarray(conv(x)), x[:, 1::2, 1::2])
+    assert not np.allclose(np.asarray(conv(x)), np.asarray(ZeroPadShortcut(16, 2)(x)))

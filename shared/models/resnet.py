@@ -4,7 +4,8 @@ A 3x3 convolution with 16 filters, then three stages of n blocks on 32x32, 16x16
 filters (the first block of stages 2 and 3 halves the map with stride 2), global average pooling and a 10-way
 softmax. A block is conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut for residual nets, then ReLU. Shortcuts are the
 paper's option A: identity, and where the shape changes a parameter-free stride-2 subsampling with the new channels
-zero-padded, so plain and residual nets of one depth have exactly the same parameters.
+zero-padded, so plain and residual nets of one depth have exactly the same parameters. The strided convolution of a
+downsampling block samples the same pixels as its shortcut (x[::2, ::2]; Torch's padding, see build_cifar_resnet).
 """
 
 from __future__ import annotations
@@ -67,11 +68,17 @@ def build_cifar_resnet(
     init = keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
 
     def conv(x, filters, stride, label):
+        # A strided "same" convolution in Keras pads only at the end of an even input, so its taps would centre on
+        # x[1::2, 1::2] while the option-A shortcut takes x[::2, ::2]: the two branches would be added one pixel
+        # apart. Padding 1 on every side, then a "valid" convolution (Torch's convention, as in fb.resnet.torch),
+        # centres the taps on x[::2, ::2] in both branches; for stride 1 the two paddings are the same.
+        if stride > 1:
+            x = layers.ZeroPadding2D(1, name=f"{label}_pad")(x)
         x = layers.Conv2D(
             filters,
             3,
             stride,
-            "same",
+            "valid" if stride > 1 else "same",
             use_bias=False,
             kernel_initializer=init,
             kernel_regularizer=reg,

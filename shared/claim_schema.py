@@ -29,7 +29,7 @@ RULE_KINDS = {
 }
 TARGET_KEYS = {
     "metric", "rule", "binds", "paper", "label", "held", "curve", "curves", "last_k", "min_seeds", "not_run",
-    "seeds", "revised",
+    "seeds", "revised", "caveat",
 }  # fmt: skip
 
 
@@ -54,6 +54,7 @@ class Target:
     not_run: tuple[tuple[str, str], ...] = ()
     seeds: tuple[int, ...] | None = None
     revised: str = ""
+    caveat: str = ""  # a fact about how the evidence was gathered (e.g. the test set seen while tuning)
 
     @property
     def names(self) -> list[str]:
@@ -221,6 +222,7 @@ def _parse_target(raw: Any, where: str, default_reasons: dict[str, str]) -> Targ
         not_run=tuple(sorted((p, r) for p, r in reasons.items() if p not in binds)),
         seeds=tuple(seeds) if seeds is not None else None,
         revised=str(raw.get("revised", "")),
+        caveat=str(raw.get("caveat", "")),
     )
 
 

@@ -102,6 +102,8 @@ def _notes(result: TargetResult) -> str:
     notes = []
     if result.registration:
         notes.append(f"⚠ {result.registration}")
+    if result.target.caveat:
+        notes.append(f"caveat: {result.target.caveat}")
     if result.target.revised:
         notes.append(result.target.revised)
     if result.verdict == "not_run":
@@ -278,6 +280,7 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                         "budget_result": r.budget_result,
                         "registration": r.registration,
                         "revised": r.target.revised,
+                        "caveat": r.target.caveat,
                         "summaries": {k: s.as_dict() for k, s in r.summaries.items()},
                         "paired_differences": {k: s.as_dict() for k, s in r.differences.items()},
                         "per_seed": {k: {str(s): v for s, v in vals.items()} for k, vals in r.per_seed.items()},

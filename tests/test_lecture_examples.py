@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
+import pytest
 
 from shared.claims import evaluate_claim, load_claim
 from shared.results import read_runs
@@ -42,6 +46,24 @@ def test_smoke_profile_reproduces_every_example_identically_for_every_seed(tmp_p
     for name in ("metrics.json", "curves.csv"):
         assert (folders[0] / name).read_text() == (folders[1] / name).read_text(), name
     assert len(json.loads((folders[0] / "metrics.json").read_text())) > len(claim.targets)
+
+
+def test_smoke_targets_hold_on_jax(tmp_path):
+    """The same targets on KERAS_BACKEND=jax (a child process: the backend is fixed at import)."""
+    pytest.importorskip("jax")
+    script = (
+        "from shared.runner import run_replication\n"
+        f"run_replication('lecture_examples', 'smoke', 0, results_root={str(tmp_path)!r})"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = read_runs(tmp_path, "lecture_examples", "smoke")
+    assert runs[0].meta["backend"] == "jax"
+    claim = load_claim(replication_path("lecture_examples") / "claim.yaml")
+    verdict, targets = evaluate_claim(claim, runs, "smoke")
+    failed = {t.target.label: t.detail for t in targets if t.verdict != "reproduced"}
+    assert not failed and verdict == "reproduced"
 
 
 def test_delta_recursion_by_hand_matches_the_notes():

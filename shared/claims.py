@@ -245,6 +245,16 @@ def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
     return result
 
 
+def holds_on_run(target: Target, run: RunRecord) -> bool | None:
+    """The rule applied exactly to one run's values (None when the run lacks them): for checks of a deterministic
+    computation on one run, e.g. a backend parity test. Never a verdict: verdicts need the seeds' evidence."""
+    table = per_seed_values(target, [run])
+    if any(not v for v in table.values()):
+        return None
+    samples, _ = _samples(target, table)
+    return all(_point_holds(target, value) for values in samples.values() for value in values.values())
+
+
 def verdict_counts(results: list[TargetResult]) -> dict[str, int]:
     """How many targets got each verdict (in VERDICTS order, zeros left out)."""
     counts = {v: sum(r.verdict == v for r in results) for v in VERDICTS}

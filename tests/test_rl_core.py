@@ -34,6 +34,104 @@ def test_huber_and_squared_td_loss():
     q, y = np.array([0.0, 0.0], np.float32), np.array([0.5, 3.0], np.float32)
     np.testing.assert_allclose(float(td_loss(q, y, "squared")), (0.125 + 4.5) / 2, rtol=1e-6)
     np.testing.assert_allclose(float(td_loss(q, y, "huber")), (0.125 + 2.5) / 2, rtol=1e-6)
+    np.testing.assert_allclose(float(td_loss(q, y, "huber", "sum")), 0.125 + 2.5, rtol=1e-6)  # DeepMind's
+
+
+# --- DeepMind's RMSProp -----------------------------------------------------------------------------------------
+
+_RMSPROP_CHILD = """
+import json, sys
+import keras, numpy as np
+from shared.rl.agents.dqn import DQNAgent, DQNConfig
+from shared.rl.replay import Batch
+
+case = json.loads(sys.argv[1])
+out = {}
+for reduction in ("sum", "mean"):
+    def linear():
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3)])
+        model.set_weights([np.asarray(case["W"], np.float32), np.asarray(case["b"], np.float32)])
+        return model
+    cfg = DQNConfig(gamma=case["gamma"], learning_rate=case["lr"], optimizer="rmsprop", loss="huber",
+                    target_period=0, loss_reduction=reduction)
+    agent = DQNAgent(linear, 3, cfg)
+    batch = Batch(*(np.asarray(case[k], t) for k, t in [("states", np.float32), ("actions", np.int32),
+                  ("rewards", np.float32), ("terminals", np.float32), ("next_states", np.float32)]),
+                  indices=np.arange(len(case["actions"])))
+    for update in range(1, 4):
+        agent.update(batch)
+        if update in (1, 3):
+            out[f"{reduction}_{update}"] = [w.tolist() for w in agent.learner.online.get_weights()]
+print("RESULT" + json.dumps(out))
+"""
+
+
+def deepmind_rmsprop(case: dict, updates: int) -> list[np.ndarray]:
+    """DeepMind's qLearnMinibatch on a linear Q(s) = s W + b without a target network, in float64 NumPy:
+    d = minus the gradient of the SUMMED Huber TD loss (the clipped errors back-propagated, batch not divided);
+    g = 0.95 g + 0.05 d; g2 = 0.95 g2 + 0.05 d^2; w += lr d / sqrt(g2 - g^2 + 0.01)."""
+    w, b = np.array(case["W"], float), np.array(case["b"], float)
+    s, s2 = np.array(case["states"]), np.array(case["next_states"])
+    a, r = np.array(case["actions"]), np.array(case["rewards"])
+    discount = case["gamma"] * (1.0 - np.array(case["terminals"]))
+    g = [np.zeros_like(w), np.zeros_like(b)]
+    g2 = [np.zeros_like(w), np.zeros_like(b)]
+    for _ in range(updates):
+        targets = r + discount * (s2 @ w + b).max(axis=1)
+        clipped = np.clip((s @ w + b)[np.arange(len(a)), a] - targets, -1.0, 1.0)
+        d = [np.zeros_like(w), np.zeros_like(b)]
+        for i, action in enumerate(a):
+            d[0][:, action] -= clipped[i] * s[i]
+            d[1][action] -= clipped[i]
+        for k, param in enumerate((w, b)):
+            g[k] = 0.95 * g[k] + 0.05 * d[k]
+            g2[k] = 0.95 * g2[k] + 0.05 * d[k] ** 2
+            param += case["lr"] * d[k] / np.sqrt(g2[k] - g[k] ** 2 + 0.01)
+    return [w, b]
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_rmsprop_with_summed_loss_is_deepminds_rule(backend):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    if backend == "jax":
+        pytest.importorskip("jax")
+    rng = np.random.default_rng(4)
+    case = {
+        "W": rng.normal(0.0, 0.5, (5, 3)).tolist(),
+        "b": rng.normal(0.0, 0.1, 3).tolist(),
+        "states": rng.normal(0.0, 1.0, (8, 5)).tolist(),
+        "next_states": rng.normal(0.0, 1.0, (8, 5)).tolist(),
+        "actions": [0, 1, 2, 0, 1, 2, 0, 1],
+        "rewards": [1.0, 0.0, -1.0, 0.0, 1.0, 0.0, 0.0, -1.0],
+        "terminals": [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0],
+        "gamma": 0.9,
+        "lr": 0.01,
+    }
+    w, b = np.array(case["W"]), np.array(case["b"])
+    s, a = np.array(case["states"]), np.array(case["actions"])
+    first = (s @ w + b)[np.arange(8), a] - (
+        np.array(case["rewards"])
+        + case["gamma"] * (1 - np.array(case["terminals"])) * (np.array(case["next_states"]) @ w + b).max(axis=1)
+    )
+    assert (np.abs(first) > 1).any() and (np.abs(first) < 1).any()  # the batch exercises the clipping both ways
+
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", _RMSPROP_CHILD, json.dumps(case)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    keras_weights = json.loads(done.stdout.split("RESULT")[-1])
+    for updates in (1, 3):
+        expected = deepmind_rmsprop(case, updates)
+        for got, want in zip(keras_weights[f"sum_{updates}"], expected, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"{backend}, {updates} updates")
+        # the usual mean loss is a different (smaller) step: the test can tell the two conventions apart
+        mean = keras_weights[f"mean_{updates}"][0]
+        assert np.max(np.abs(np.array(mean) - expected[0])) > 1e-3
 
 
 # --- schedules --------------------------------------------------------------------------------------------------

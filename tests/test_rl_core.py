@@ -245,6 +245,7 @@ def test_replay_checkpoint_round_trip(tmp_path):
 
 
 def test_atari_preprocessing_matches_gymnasium_wrappers():
+    """gymnasium's stack on every step that does not end the episode (the ending step is fixed: see below)."""
     import ale_py
     import gymnasium as gym
     from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
@@ -265,12 +266,100 @@ def test_atari_preprocessing_matches_gymnasium_wrappers():
         a, ra, ta, tra, info = ours.step(action)
         b, rb, tb, trb, _ = reference.step(action)
         assert a.shape == (4, 84, 84) and a.dtype == np.uint8
-        np.testing.assert_array_equal(a, b)
         assert (ra, ta, tra) == (rb, tb, trb)
         lives_lost += info["life_lost"]
         if ta or tra:
             break
+        np.testing.assert_array_equal(a, b)
     assert lives_lost >= 1  # random play in Breakout loses a life within 300 steps
+
+
+def _raw_frames(actions, frame_skip, seed, max_frames=None, end_on_life_loss=False, game="Breakout"):
+    """Per agent step, the newest observation computed from raw ALE frames (`ALE/<game>-v5`, frameskip 1,
+    grayscale): cv2.resize(max(newest frame, the frame before), (84, 84), INTER_AREA); the step stops on game over,
+    at `max_frames` emulator frames, or on a life lost (end_on_life_loss). Also whether each step ended."""
+    import ale_py
+    import cv2
+    import gymnasium as gym
+
+    gym.register_envs(ale_py)
+    raw = gym.make(f"ALE/{game}-v5", frameskip=1, repeat_action_probability=0.0, obs_type="grayscale")
+    frame, info = raw.reset(seed=seed)
+    frames, lives = [np.zeros_like(frame), frame], info["lives"]
+    expected, ended = [], []
+    for action in actions:
+        done = False
+        for _ in range(frame_skip):
+            frame, _, terminated, _, info = raw.step(action)
+            frames.append(frame)
+            life_lost, lives = info["lives"] < lives, info["lives"]
+            done = terminated or len(frames) - 2 == max_frames or (end_on_life_loss and life_lost)
+            if done:
+                break
+        expected.append(cv2.resize(np.maximum(frames[-1], frames[-2]), (84, 84), interpolation=cv2.INTER_AREA))
+        ended.append(done)
+        if done:
+            break
+    return expected, ended
+
+
+@pytest.mark.parametrize("max_frames", [8, 9, 10, 11])
+def test_truncated_step_observation_is_the_max_of_its_last_two_raw_frames(max_frames):
+    """Issue 19's smallest input (8 frames: the second step truncates; gymnasium's stock wrapper gives
+    resize(max(f3, f4, f7)) there), and truncation on each other frame of a skip (9: the frame before is the
+    previous step's last)."""
+    from shared.rl.envs import AtariConfig, make_atari
+
+    env = make_atari("Breakout", AtariConfig(max_episode_frames=max_frames))
+    env.reset(seed=0)
+    expected, ended = _raw_frames([1] * 3, 4, seed=0, max_frames=max_frames)
+    truncated = False
+    for step, want in enumerate(expected):
+        obs, _, terminated, truncated, _ = env.step(1)
+        np.testing.assert_array_equal(obs[-1], want, err_msg=f"step {step + 1}")
+        assert truncated == ended[step] and not terminated
+    assert truncated and env.unwrapped.ale.getEpisodeFrameNumber() == max_frames
+
+
+@pytest.mark.parametrize("game, frame_skip, lives", [("Breakout", 4, 5), ("SpaceInvaders", 3, 3)])
+def test_every_observation_up_to_game_over_is_the_max_of_the_last_two_raw_frames(game, frame_skip, lives):
+    """Space Invaders (the 2013 paper's frame skip 3) changes its screen on the game-over frame, so the stock
+    wrapper's stale observation differs there; Breakout's does not, but it loses a life on each ball."""
+    from shared.rl.envs import AtariConfig, make_atari
+
+    env = make_atari(game, AtariConfig(frame_skip=frame_skip))
+    actions = np.random.default_rng(5).integers(env.action_space.n, size=5000).tolist()
+    expected, ended = _raw_frames(actions, frame_skip, seed=2, game=game)
+    assert ended[-1]  # random play ends the game
+    obs, _ = env.reset(seed=2)
+    lives_lost = 0
+    for step, want in enumerate(expected):
+        obs, _, terminated, truncated, info = env.step(actions[step])
+        np.testing.assert_array_equal(obs[-1], want, err_msg=f"step {step + 1} of {len(expected)}")
+        assert terminated == ended[step] and not truncated
+        lives_lost += info["life_lost"]  # a lost life does not end the step here: the skip plays on
+    assert lives_lost == lives  # the last one with the game over
+
+
+def test_step_ended_by_a_lost_life_observes_the_max_of_its_last_two_raw_frames():
+    """terminal_on_life_loss=True leaves the frame-skip loop on the frame the life was lost."""
+    import ale_py
+    import gymnasium as gym
+
+    from shared.rl.envs import MaxLastTwoFrames
+
+    gym.register_envs(ale_py)
+    raw = gym.make("ALE/Breakout-v5", frameskip=1, repeat_action_probability=0.0)
+    env = MaxLastTwoFrames(raw, noop_max=0, frame_skip=4, terminal_on_life_loss=True)
+    actions = np.random.default_rng(1).integers(4, size=2000).tolist()
+    expected, ended = _raw_frames(actions, 4, seed=7, end_on_life_loss=True)
+    assert ended[-1]
+    env.reset(seed=7)
+    for step, want in enumerate(expected):
+        obs, _, terminated, _, _ = env.step(actions[step])
+        np.testing.assert_array_equal(obs, want, err_msg=f"step {step + 1} of {len(expected)}")
+        assert terminated == ended[step]
+    assert env.unwrapped.ale.getEpisodeFrameNumber() % 4 != 0  # the life was lost inside a skip
 
 
 def test_space_invaders_frame_skip_and_unknown_game():

@@ -2,8 +2,10 @@
 
 Atari is gymnasium's own stack: `ALE/<Game>-v5` with frameskip 1 and the chosen sticky-action probability, then
 gymnasium's AtariPreprocessing (frame skip with max over the last two frames, 84x84 grayscale, optional no-op starts)
-and FrameStackObservation. Rewards are returned raw; clipping is the learner's business (training only), so
-evaluation returns are full-game scores. `info["life_lost"]` marks a step on which a life was lost.
+with its step fixed for the step that ends an episode (`MaxLastTwoFrames`), and FrameStackObservation. Rewards are
+returned raw; clipping is the learner's business (training only), so evaluation returns are full-game scores.
+`info["life_lost"]` marks a step on which a life was lost; `info["episode_frame_number"]` (ALE's) counts the
+emulator frames since reset, in which evaluation caps are counted (`episode_frames`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
 from shared.errors import ReplicateError
 
@@ -48,6 +51,60 @@ def atari_env_id(game: str) -> str:
     return env_id
 
 
+def episode_frames(info: dict, steps: int) -> int:
+    """Emulator frames played since reset (no-op starts included): ALE's `episode_frame_number`; for environments
+    without an emulator (the chain, MinAtar) one frame per agent step."""
+    return int(info.get("episode_frame_number", steps))
+
+
+class MaxLastTwoFrames(AtariPreprocessing):
+    """gymnasium's AtariPreprocessing whose observation is, on every step, the max of the last two emulator frames.
+
+    The stock `step` (gymnasium 1.x) grabs the screen only on a step's last two frames and leaves its frame-skip loop
+    before grabbing when the episode ends (game over, truncation at `max_num_frames_per_episode`, or a life lost with
+    terminal_on_life_loss), so the observation of an ending step is built from stale screens: e.g. frames 7 and 8
+    of Breakout truncated at 8 frames give max(f3, f4, f7) instead of max(f7, f8). Here every frame's screen goes
+    into a two-slot ring, so the observation is max(newest, the one before) whichever frame the step ended on (the
+    one before may belong to the previous step, as in the Nature paper's "the frame being encoded and the previous
+    frame"). Reset, no-op starts, resizing and everything else are gymnasium's. The grabs on a step's first frames
+    cost about 0.1 ms per agent step at frame skip 4 (0.82 -> 0.91 ms on the 2-core machine; a DQN training step
+    averages about 4.5 ms).
+    """
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed, options=options)
+        self._frames = np.zeros((2, *self.obs_buffer[0].shape), self.obs_buffer[0].dtype)
+        self._newest = 0
+        self._frames[0] = self.obs_buffer[0]  # the reset screen; the slot before it stays black, as in gymnasium
+        return obs, info
+
+    def _grab(self) -> None:
+        self._newest ^= 1
+        frame = self._frames[self._newest]
+        if self.grayscale_obs:
+            self.ale.getScreenGrayscale(frame)
+        else:
+            self.ale.getScreenRGB(frame)
+
+    def step(self, action):
+        total_reward, terminated, truncated, info = 0.0, False, False, {}
+        for _ in range(self.frame_skip):
+            _, reward, terminated, truncated, info = self.env.step(action)
+            total_reward += reward
+            self.game_over = terminated
+            if self.terminal_on_life_loss:
+                new_lives = self.ale.lives()
+                terminated = terminated or new_lives < self.lives
+                self.game_over = terminated
+                self.lives = new_lives
+            self._grab()  # before leaving the loop, whatever ended the step
+            if terminated or truncated:
+                break
+        self.obs_buffer[0][...] = self._frames[self._newest]  # _get_obs pools these two in place, then resizes
+        self.obs_buffer[1][...] = self._frames[self._newest ^ 1]
+        return self._get_obs(), total_reward, terminated, truncated, info
+
+
 class LifeLossInfo(gym.Wrapper):
     """Adds info['life_lost']: True on a step where the lives counter dropped (a learning signal; the game goes on)."""
 
@@ -67,8 +124,6 @@ def make_atari(game: str, cfg: AtariConfig) -> gym.Env:
     """The Atari environment of a protocol: observations uint8 (frame_stack, screen, screen), raw rewards."""
     if cfg.frame_skip < 1 or cfg.frame_stack < 1 or not 0.0 <= cfg.repeat_action_probability <= 1.0:
         raise ReplicateError(f"bad Atari options: {cfg}")
-    from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
-
     env = gym.make(
         atari_env_id(game),
         frameskip=1,  # AtariPreprocessing skips (and max-pools the last two frames)
@@ -76,7 +131,7 @@ def make_atari(game: str, cfg: AtariConfig) -> gym.Env:
         full_action_space=cfg.full_action_space,
         max_num_frames_per_episode=cfg.max_episode_frames,
     )
-    env = AtariPreprocessing(
+    env = MaxLastTwoFrames(
         env,
         noop_max=cfg.noop_max,
         frame_skip=cfg.frame_skip,

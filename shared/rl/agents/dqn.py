@@ -13,8 +13,9 @@ with d = minus the gradient of the clipped-TD loss SUMMED over the minibatch,
 
 Keras 3's `RMSprop(rho=0.95, epsilon=0.01, centered=True, momentum=0)` is exactly this rule (both moments start at
 zero, epsilon inside the square root, the squared mean subtracted); tests/test_rl_core.py checks it against NumPy on
-TensorFlow and JAX. With a mean loss over 32 transitions the gradient is 1/32 as large, so epsilon weighs 32^2 times more
-against the gradient statistics, and where those are small (early Atari training) steps are up to 32 times smaller.
+TensorFlow and JAX. With a mean loss over 32 transitions the gradient is 1/32 as large, so epsilon weighs 32^2 times
+more against the gradient statistics, and where those are small (early Atari training) steps are up to 32 times
+smaller.
 """
 
 from __future__ import annotations

@@ -362,6 +362,34 @@ def test_step_ended_by_a_lost_life_observes_the_max_of_its_last_two_raw_frames()
     assert env.unwrapped.ale.getEpisodeFrameNumber() % 4 != 0  # the life was lost inside a skip
 
 
+class _NoopAgent:
+    """Always NOOP: Breakout never launches the ball, so only a cap ends its episodes."""
+
+    num_actions = 1
+
+    def act(self, obs, epsilon, rng):
+        return 0
+
+
+@pytest.mark.parametrize(
+    "game, frame_skip, noop_max, steps",
+    [("Breakout", 4, 0, 75), ("SpaceInvaders", 3, 0, 100), ("Breakout", 4, 30, None)],
+)
+def test_evaluation_cap_counts_emulator_frames(game, frame_skip, noop_max, steps):
+    """A 300-frame cap: 75 agent steps at frame skip 4, 100 at 3; with no-op starts the no-op frames count too."""
+    from shared.rl.envs import AtariConfig, make_atari
+    from shared.rl.loop import evaluate
+
+    env = make_atari(game, AtariConfig(frame_skip=frame_skip, noop_max=noop_max))
+    result = evaluate(_NoopAgent(), env, 2, 0.0, seed=0, max_frames=300)
+    played = env.unwrapped.ale.getEpisodeFrameNumber()
+    assert 300 <= played < 300 + frame_skip  # cut on the step that reached the cap
+    if steps is not None:
+        assert result.steps == [steps, steps]
+    else:  # each episode's no-op frames (1..30) come out of the same cap: ceil((300 - 30) / 4) .. ceil(299 / 4)
+        assert all(68 <= n <= 75 for n in result.steps) and min(result.steps) < 75
+
+
 def test_space_invaders_frame_skip_and_unknown_game():
     from shared.rl.envs import AtariConfig, make_atari
 
@@ -415,7 +443,7 @@ def _chain_setup(checkpoint_every=0):
         eval_every=500,
         eval_episodes=2,
         eval_epsilon=0.0,
-        eval_max_steps=0,
+        eval_max_frames=0,
         clip_rewards=False,
         terminal_on_life_loss=False,
         checkpoint_every=checkpoint_every,

@@ -19,7 +19,7 @@ from shared.errors import ReplicateError
 from shared.models.qnets import Architecture, build_atari_cnn
 from shared.results import CurveLog
 from shared.rl.agents.dqn import DQNAgent, DQNConfig
-from shared.rl.envs import AtariConfig, atari_env_id, make_atari
+from shared.rl.envs import AtariConfig, atari_env_id, check_frame_caps, make_atari
 from shared.rl.loop import LoopConfig, train_dqn
 from shared.runner import RunContext
 
@@ -92,6 +92,9 @@ class Config:
     network: Architecture
     agent: DQNConfig
     loop: LoopConfig
+
+    def __post_init__(self):
+        check_frame_caps(self.atari.frame_skip, self.atari.max_episode_frames, self.loop.eval_max_frames)
 
 
 def parse_part(part: str) -> tuple[str, str | None]:

@@ -38,6 +38,25 @@ class AtariConfig:
     max_episode_frames: int = 108_000
     """Emulator frames after which an episode is truncated (108,000 = 30 minutes at 60 Hz)."""
 
+    def __post_init__(self):
+        if self.frame_skip < 1 or self.frame_stack < 1 or not 0.0 <= self.repeat_action_probability <= 1.0:
+            raise ReplicateError(f"bad Atari options: {self}")
+        check_frame_caps(self.frame_skip, self.max_episode_frames)
+
+
+def check_frame_caps(frame_skip: int, max_episode_frames: int, eval_max_frames: int = 0) -> None:
+    """Caps count emulator frames (60 per second): each must allow at least one agent step of `frame_skip` frames,
+    and an evaluation cap (0 = none) above the episode limit would never apply."""
+    if max_episode_frames < frame_skip:
+        raise ReplicateError(
+            f"max_episode_frames ({max_episode_frames}) must be at least one agent step ({frame_skip} frames)"
+        )
+    if eval_max_frames and not frame_skip <= eval_max_frames <= max_episode_frames:
+        raise ReplicateError(
+            f"loop.eval_max_frames ({eval_max_frames}) must be 0 or between one agent step ({frame_skip} frames) and "
+            f"the episode limit max_episode_frames ({max_episode_frames})"
+        )
+
 
 def atari_env_id(game: str) -> str:
     """'Breakout' -> 'ALE/Breakout-v5', or a clear error listing the games ale-py knows."""
@@ -122,8 +141,6 @@ class LifeLossInfo(gym.Wrapper):
 
 def make_atari(game: str, cfg: AtariConfig) -> gym.Env:
     """The Atari environment of a protocol: observations uint8 (frame_stack, screen, screen), raw rewards."""
-    if cfg.frame_skip < 1 or cfg.frame_stack < 1 or not 0.0 <= cfg.repeat_action_probability <= 1.0:
-        raise ReplicateError(f"bad Atari options: {cfg}")
     env = gym.make(
         atari_env_id(game),
         frameskip=1,  # AtariPreprocessing skips (and max-pools the last two frames)

@@ -156,3 +156,53 @@ def test_smoke_run_and_its_verdicts(tmp_path):
     verdict, results = evaluate_claim(claim, runs, "smoke")
     assert verdict == "reproduced", [(r.target.label, r.verdict, r.detail) for r in results]
     assert len(results) == 8
+
+
+# --- MinAtar (optional extra) -------------------------------------------------------------------------------------
+
+
+def test_minatar_environment_follows_the_protocol():
+    pytest.importorskip("minatar")
+    from shared.errors import ReplicateError
+    from shared.rl.envs import MinAtarConfig, frame_stack, make_minatar
+
+    env = make_minatar("Breakout", MinAtarConfig(max_episode_frames=5))
+    assert env.unwrapped.game.sticky_action_prob == 0.0  # MinAtar's default 0.1 switched off
+    asterix = make_minatar("Asterix", MinAtarConfig()).unwrapped.game.env
+    assert asterix.ramping is False  # MinAtar's default: on (Breakout has no ramping)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (10, 10, 4) and obs.dtype == np.uint8 and set(np.unique(obs)) <= {0, 1}
+    assert env.action_space.n == 3 and frame_stack(env) == 1  # Breakout's own actions; states are not stacked
+    ends = [env.step(0)[2:4] for _ in range(5)]
+    assert ends[-1] == (False, True) and not any(any(end) for end in ends[:-1])  # truncated at 5 frames
+    with pytest.raises(ReplicateError, match="unknown MinAtar game 'Pong'"):
+        make_minatar("Pong", MinAtarConfig())
+
+
+def _minatar_config(tmp_path, **paper):
+    import yaml
+
+    from shared.config import load_config
+    from shared.paths import replications_dir
+
+    raw = yaml.safe_load((replications_dir() / "double_dqn_overestimation" / "config.yaml").read_text())
+    raw["paper"].update(paper)
+    raw["profiles"]["smoke"]["parts"] = ["dqn_Breakout", "double_Breakout"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
+    return load_config(tmp_path / "config.yaml", "smoke", ddqn.Config).params
+
+
+def test_minatar_parts_run_at_smoke_size(tmp_path):
+    pytest.importorskip("minatar")
+    from shared.errors import ReplicateError
+    from shared.runner import RunContext
+
+    cfg = _minatar_config(tmp_path, suite="minatar", network="minatar")
+    ctx = RunContext(out_dir=tmp_path)
+    metrics = ddqn.run(cfg, 0, ctx)
+    for kind in ("dqn", "double"):
+        assert metrics[f"agent_steps_{kind}_Breakout"] == 300
+        assert np.isfinite(metrics[f"overestimation_{kind}_Breakout"])
+    assert any(name == "value_estimate/double_Breakout" for _, name, _ in ctx.curves.rows)
+    with pytest.raises(ReplicateError, match="does not fit suite"):
+        _minatar_config(tmp_path, suite="minatar")  # the Nature net on a 10x10 grid

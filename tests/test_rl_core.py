@@ -402,7 +402,7 @@ def test_space_invaders_frame_skip_and_unknown_game():
 
 
 def test_atari_q_networks_have_the_papers_sizes():
-    from shared.models.qnets import build_atari_cnn
+    from shared.models.qnets import build_atari_cnn, build_q_network
 
     # Mnih 2013: 16x8x8x4+16, 32x4x4x16+32, 2592x256+256, 256xA+A
     small = build_atari_cnn(4, "mnih2013")
@@ -413,6 +413,10 @@ def test_atari_q_networks_have_the_papers_sizes():
     # Nature 2015: 32 8x8 on 4 frames, 64 4x4, 64 3x3, 7x7x64 = 3136 -> 512 -> 6 actions (Pong)
     convs = (8 * 8 * 4 * 32 + 32) + (4 * 4 * 32 * 64 + 64) + (3 * 3 * 64 * 64 + 64)
     assert nature.count_params() == convs + (3136 * 512 + 512) + (512 * 6 + 6) == 1_687_206
+    # Young & Tian 2019 (MinAtar): 16 3x3 on the 10x10 grid's channels, 8x8x16 = 1024 -> 128 -> actions
+    minatar = build_q_network("minatar", 3, (10, 10, 4))
+    assert minatar.count_params() == (3 * 3 * 4 * 16 + 16) + (1024 * 128 + 128) + (128 * 3 + 3)
+    assert build_q_network("nature", 6, (4, 84, 84)).count_params() == 1_687_206
 
 
 # --- agent, loop, checkpoints -----------------------------------------------------------------------------------

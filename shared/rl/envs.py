@@ -1,4 +1,5 @@
-"""Environments: Atari through gymnasium + ale-py, configured per protocol, and a tiny deterministic chain MDP.
+"""Environments: Atari through gymnasium + ale-py, configured per protocol, MinAtar (optional extra), and a tiny
+deterministic chain MDP.
 
 Atari is gymnasium's own stack: `ALE/<Game>-v5` with frameskip 1 and the chosen sticky-action probability, then
 gymnasium's AtariPreprocessing (frame skip with max over the last two frames, 84x84 grayscale, optional no-op starts)
@@ -159,6 +160,58 @@ def make_atari(game: str, cfg: AtariConfig) -> gym.Env:
     )
     env = LifeLossInfo(env)
     return FrameStackObservation(env, cfg.frame_stack)
+
+
+def frame_stack(env: gym.Env) -> int:
+    """Frames per state: FrameStackObservation's stack size, 1 where states are not stacked (MinAtar, the chain)."""
+    try:
+        return int(env.get_wrapper_attr("stack_size"))
+    except AttributeError:
+        return 1
+
+
+MINATAR_GAMES = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
+
+
+@dataclass(frozen=True)
+class MinAtarConfig:
+    """MinAtar (Young & Tian 2019, arXiv:1903.03176): 10x10 versions of five Atari games, one frame per step."""
+
+    sticky_action_prob: float = 0.0
+    """Probability of repeating the previous action (MinAtar's default 0.1; 0 = none, as in the 2013/2015 Atari
+    protocols)."""
+    difficulty_ramping: bool = False
+    """MinAtar's default True makes games faster as they go on; False keeps them as they start."""
+    minimal_action_set: bool = True
+    """True: the game's own actions (MinAtar-v1 ids); False: all six (v0, MinAtar's paper)."""
+    max_episode_frames: int = 108_000
+    """Frames (= agent steps: MinAtar has no frame skip) after which an episode is truncated; some games (Breakout
+    for a good agent) never end on their own."""
+
+    def __post_init__(self):
+        if not 0.0 <= self.sticky_action_prob <= 1.0 or self.max_episode_frames < 1:
+            raise ReplicateError(f"bad MinAtar options: {self}")
+
+
+def make_minatar(game: str, cfg: MinAtarConfig) -> gym.Env:
+    """A MinAtar game through its gymnasium registration (`minatar` package, GPL-3.0, optional extra): observations
+    uint8 0/1 of shape (10, 10, channels), one channel per kind of object, not stacked; raw rewards."""
+    try:
+        from minatar.gym import register_envs
+    except ImportError as exc:
+        raise ReplicateError('MinAtar is not installed: pip install -e ".[minatar]"') from exc
+    if game not in MINATAR_GAMES:
+        raise ReplicateError(f"unknown MinAtar game {game!r} (MinAtar has: {', '.join(MINATAR_GAMES)})")
+    env_id = f"MinAtar/{game}-v{1 if cfg.minimal_action_set else 0}"
+    if env_id not in gym.registry:  # registering twice would only warn, but once is enough
+        register_envs()
+    env = gym.make(
+        env_id,
+        sticky_action_prob=cfg.sticky_action_prob,
+        difficulty_ramping=cfg.difficulty_ramping,
+        max_episode_steps=cfg.max_episode_frames,
+    )
+    return gym.wrappers.DtypeObservation(env, np.uint8)  # bool cells -> bytes the replay and the net take
 
 
 class ChainEnv(gym.Env):

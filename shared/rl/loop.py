@@ -26,7 +26,7 @@ import numpy as np
 from shared.errors import Diverged, ReplicateError
 from shared.results import CurveLog
 from shared.rl.agents.dqn import DQNAgent
-from shared.rl.envs import episode_frames
+from shared.rl.envs import episode_frames, frame_stack
 from shared.rl.replay import ReplayBuffer
 from shared.rl.schedules import LinearSchedule
 
@@ -221,7 +221,7 @@ def train_dqn(
     """Train `agent` on a fresh environment from make_env(); returns summary metrics (suffixed with the label)."""
     env, eval_env = make_env(), make_env()
     obs_shape = env.observation_space.shape
-    stack = obs_shape[0] if len(obs_shape) == 3 else 1
+    stack = frame_stack(env)
     frame_shape = obs_shape[1:] if stack > 1 else obs_shape
     replay = ReplayBuffer(cfg.replay_capacity, frame_shape, stack, env.observation_space.dtype, seed=seed + 1)
     explore = np.random.default_rng([seed, 2])

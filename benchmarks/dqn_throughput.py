@@ -60,7 +60,7 @@ def run_ours(steps: int, seed: int) -> dict[str, float]:
         eval_every=0,
         eval_episodes=0,
         eval_epsilon=0.05,
-        eval_max_steps=0,
+        eval_max_frames=0,
         clip_rewards=True,
         terminal_on_life_loss=False,
         checkpoint_every=0,

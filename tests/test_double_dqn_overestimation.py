@@ -131,7 +131,7 @@ def test_evaluation_values_on_the_chain():
     from shared.rl.loop import LoopConfig, evaluate
 
     cfg = SimpleNamespace(clip_rewards=False, terminal_on_life_loss=False)
-    result = evaluate(_RightwardAgent(), ChainEnv(8, horizon=25), 2, 0.0, seed=0, max_steps=0, values=cfg)
+    result = evaluate(_RightwardAgent(), ChainEnv(8, horizon=25), 2, 0.0, seed=0, max_frames=0, values=cfg)
     assert result.returns == [1.0, 1.0]
     assert math.isclose(result.value_estimate, np.mean(np.arange(1, 8)))  # states 0..6 visited
     assert math.isclose(result.true_value, np.mean(0.9 ** np.arange(6, -1, -1)))
@@ -159,3 +159,53 @@ def test_smoke_run_and_its_verdicts(tmp_path):
     # Two seeds of the exact part: deterministic values are judged exactly, seed-dependent ones need min_seeds.
     assert {r.verdict for r in results} <= {"reproduced", "inconclusive"}, [(r.target.label, r.detail) for r in results]
     assert all(r.verdict == "reproduced" for r in results if "deterministic" in r.detail)
+
+
+# --- MinAtar (optional extra) -------------------------------------------------------------------------------------
+
+
+def test_minatar_environment_follows_the_protocol():
+    pytest.importorskip("minatar")
+    from shared.errors import ReplicateError
+    from shared.rl.envs import MinAtarConfig, frame_stack, make_minatar
+
+    env = make_minatar("Breakout", MinAtarConfig(max_episode_frames=5))
+    assert env.unwrapped.game.sticky_action_prob == 0.0  # MinAtar's default 0.1 switched off
+    asterix = make_minatar("Asterix", MinAtarConfig()).unwrapped.game.env
+    assert asterix.ramping is False  # MinAtar's default: on (Breakout has no ramping)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (10, 10, 4) and obs.dtype == np.uint8 and set(np.unique(obs)) <= {0, 1}
+    assert env.action_space.n == 3 and frame_stack(env) == 1  # Breakout's own actions; states are not stacked
+    ends = [env.step(0)[2:4] for _ in range(5)]
+    assert ends[-1] == (False, True) and not any(any(end) for end in ends[:-1])  # truncated at 5 frames
+    with pytest.raises(ReplicateError, match="unknown MinAtar game 'Pong'"):
+        make_minatar("Pong", MinAtarConfig())
+
+
+def _minatar_config(tmp_path, **paper):
+    import yaml
+
+    from shared.config import load_config
+    from shared.paths import replications_dir
+
+    raw = yaml.safe_load((replications_dir() / "double_dqn_overestimation" / "config.yaml").read_text())
+    raw["paper"].update(paper)
+    raw["profiles"]["smoke"]["parts"] = ["dqn_Breakout", "double_Breakout"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
+    return load_config(tmp_path / "config.yaml", "smoke", ddqn.Config).params
+
+
+def test_minatar_parts_run_at_smoke_size(tmp_path):
+    pytest.importorskip("minatar")
+    from shared.errors import ReplicateError
+    from shared.runner import RunContext
+
+    cfg = _minatar_config(tmp_path, suite="minatar", network="minatar")
+    ctx = RunContext(out_dir=tmp_path)
+    metrics = ddqn.run(cfg, 0, ctx)
+    for kind in ("dqn", "double"):
+        assert metrics[f"agent_steps_{kind}_Breakout"] == 300
+        assert np.isfinite(metrics[f"overestimation_{kind}_Breakout"])
+    assert any(name == "value_estimate/double_Breakout" for _, name, _ in ctx.curves.rows)
+    with pytest.raises(ReplicateError, match="does not fit suite"):
+        _minatar_config(tmp_path, suite="minatar")  # the Nature net on a 10x10 grid

@@ -70,3 +70,64 @@ def test_random_part_alone(tmp_path):
     assert folder.name == "seed_3@random"
     metrics = json.loads((folder / "metrics.json").read_text())
     assert set(metrics) == {"random_return_Pong", "random_return_best_Pong"}
+
+
+class _Emulator:
+    """Never ends; reports ALE's frame counter for a given frame skip (stands in for a game the agent never loses)."""
+
+    def __init__(self, frame_skip: int):
+        self.frame_skip, self.steps = frame_skip, 0
+
+    def reset(self, seed=None):
+        self.steps = 0
+        return 0, {"episode_frame_number": 0}
+
+    def step(self, action):
+        self.steps += 1
+        return 0, 0.0, False, False, {"episode_frame_number": self.steps * self.frame_skip}
+
+
+class _AnyAgent:
+    num_actions = 1
+
+    def act(self, obs, epsilon, rng):
+        return 0
+
+
+@pytest.mark.parametrize("game, steps", [("SpaceInvaders", 6000), ("Breakout", 4500)])
+def test_paper_evaluation_cap_is_five_minutes_of_emulator_frames(game, steps):
+    from shared.rl.loop import evaluate
+    from shared.runner import load_module, resolve_config
+
+    cfg = resolve_config("dqn_atari2013", "paper").params
+    skip = load_module("dqn_atari2013").atari_config(cfg.atari, game).frame_skip
+    assert cfg.loop.eval_max_frames == 18_000 and skip == {"SpaceInvaders": 3, "Breakout": 4}[game]
+    result = evaluate(_AnyAgent(), _Emulator(skip), 1, 0.05, seed=0, max_frames=cfg.loop.eval_max_frames)
+    assert result.steps == [steps]
+    for profile in ("cpu", "paper"):  # the DQN row is the mean of at least 30 final evaluation episodes
+        assert resolve_config("dqn_atari2013", profile).params.loop.final_eval_episodes >= 30
+
+
+@pytest.mark.parametrize(
+    "loop, atari, message",
+    [
+        ({"eval_max_frames": -1}, {}, "eval_max_frames must be >= 0"),
+        ({"eval_max_frames": 2}, {}, r"between one agent step \(4 frames\)"),
+        ({"eval_max_frames": 200_000}, {}, "the episode limit max_episode_frames"),
+        ({}, {"max_episode_frames": 3}, r"must be at least one agent step \(4 frames\)"),
+        ({"final_eval_episodes": -2}, {}, "final_eval_episodes must be >= 0"),
+    ],
+)
+def test_bad_frame_caps_are_config_errors(tmp_path, loop, atari, message):
+    import yaml
+
+    from shared.config import load_config
+    from shared.paths import replications_dir
+    from shared.runner import load_module
+
+    raw = yaml.safe_load((replications_dir() / "dqn_atari2013" / "config.yaml").read_text())
+    raw["paper"]["loop"].update(loop)
+    raw["paper"]["atari"].update(atari)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ReplicateError, match=message):
+        load_config(tmp_path / "config.yaml", "cpu", load_module("dqn_atari2013").Config)

@@ -34,6 +34,104 @@ def test_huber_and_squared_td_loss():
     q, y = np.array([0.0, 0.0], np.float32), np.array([0.5, 3.0], np.float32)
     np.testing.assert_allclose(float(td_loss(q, y, "squared")), (0.125 + 4.5) / 2, rtol=1e-6)
     np.testing.assert_allclose(float(td_loss(q, y, "huber")), (0.125 + 2.5) / 2, rtol=1e-6)
+    np.testing.assert_allclose(float(td_loss(q, y, "huber", "sum")), 0.125 + 2.5, rtol=1e-6)  # DeepMind's
+
+
+# --- DeepMind's RMSProp -----------------------------------------------------------------------------------------
+
+_RMSPROP_CHILD = """
+import json, sys
+import keras, numpy as np
+from shared.rl.agents.dqn import DQNAgent, DQNConfig
+from shared.rl.replay import Batch
+
+case = json.loads(sys.argv[1])
+out = {}
+for reduction in ("sum", "mean"):
+    def linear():
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3)])
+        model.set_weights([np.asarray(case["W"], np.float32), np.asarray(case["b"], np.float32)])
+        return model
+    cfg = DQNConfig(gamma=case["gamma"], learning_rate=case["lr"], optimizer="rmsprop", loss="huber",
+                    target_period=0, loss_reduction=reduction)
+    agent = DQNAgent(linear, 3, cfg)
+    batch = Batch(*(np.asarray(case[k], t) for k, t in [("states", np.float32), ("actions", np.int32),
+                  ("rewards", np.float32), ("terminals", np.float32), ("next_states", np.float32)]),
+                  indices=np.arange(len(case["actions"])))
+    for update in range(1, 4):
+        agent.update(batch)
+        if update in (1, 3):
+            out[f"{reduction}_{update}"] = [w.tolist() for w in agent.learner.online.get_weights()]
+print("RESULT" + json.dumps(out))
+"""
+
+
+def deepmind_rmsprop(case: dict, updates: int) -> list[np.ndarray]:
+    """DeepMind's qLearnMinibatch on a linear Q(s) = s W + b without a target network, in float64 NumPy:
+    d = minus the gradient of the SUMMED Huber TD loss (the clipped errors back-propagated, batch not divided);
+    g = 0.95 g + 0.05 d; g2 = 0.95 g2 + 0.05 d^2; w += lr d / sqrt(g2 - g^2 + 0.01)."""
+    w, b = np.array(case["W"], float), np.array(case["b"], float)
+    s, s2 = np.array(case["states"]), np.array(case["next_states"])
+    a, r = np.array(case["actions"]), np.array(case["rewards"])
+    discount = case["gamma"] * (1.0 - np.array(case["terminals"]))
+    g = [np.zeros_like(w), np.zeros_like(b)]
+    g2 = [np.zeros_like(w), np.zeros_like(b)]
+    for _ in range(updates):
+        targets = r + discount * (s2 @ w + b).max(axis=1)
+        clipped = np.clip((s @ w + b)[np.arange(len(a)), a] - targets, -1.0, 1.0)
+        d = [np.zeros_like(w), np.zeros_like(b)]
+        for i, action in enumerate(a):
+            d[0][:, action] -= clipped[i] * s[i]
+            d[1][action] -= clipped[i]
+        for k, param in enumerate((w, b)):
+            g[k] = 0.95 * g[k] + 0.05 * d[k]
+            g2[k] = 0.95 * g2[k] + 0.05 * d[k] ** 2
+            param += case["lr"] * d[k] / np.sqrt(g2[k] - g[k] ** 2 + 0.01)
+    return [w, b]
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_rmsprop_with_summed_loss_is_deepminds_rule(backend):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    if backend == "jax":
+        pytest.importorskip("jax")
+    rng = np.random.default_rng(4)
+    case = {
+        "W": rng.normal(0.0, 0.5, (5, 3)).tolist(),
+        "b": rng.normal(0.0, 0.1, 3).tolist(),
+        "states": rng.normal(0.0, 1.0, (8, 5)).tolist(),
+        "next_states": rng.normal(0.0, 1.0, (8, 5)).tolist(),
+        "actions": [0, 1, 2, 0, 1, 2, 0, 1],
+        "rewards": [1.0, 0.0, -1.0, 0.0, 1.0, 0.0, 0.0, -1.0],
+        "terminals": [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0],
+        "gamma": 0.9,
+        "lr": 0.01,
+    }
+    w, b = np.array(case["W"]), np.array(case["b"])
+    s, a = np.array(case["states"]), np.array(case["actions"])
+    first = (s @ w + b)[np.arange(8), a] - (
+        np.array(case["rewards"])
+        + case["gamma"] * (1 - np.array(case["terminals"])) * (np.array(case["next_states"]) @ w + b).max(axis=1)
+    )
+    assert (np.abs(first) > 1).any() and (np.abs(first) < 1).any()  # the batch exercises the clipping both ways
+
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", _RMSPROP_CHILD, json.dumps(case)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    keras_weights = json.loads(done.stdout.split("RESULT")[-1])
+    for updates in (1, 3):
+        expected = deepmind_rmsprop(case, updates)
+        for got, want in zip(keras_weights[f"sum_{updates}"], expected, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"{backend}, {updates} updates")
+        # the usual mean loss is a different (smaller) step: the test can tell the two conventions apart
+        mean = keras_weights[f"mean_{updates}"][0]
+        assert np.max(np.abs(np.array(mean) - expected[0])) > 1e-3
 
 
 # --- schedules --------------------------------------------------------------------------------------------------
@@ -147,6 +245,7 @@ def test_replay_checkpoint_round_trip(tmp_path):
 
 
 def test_atari_preprocessing_matches_gymnasium_wrappers():
+    """gymnasium's stack on every step that does not end the episode (the ending step is fixed: see below)."""
     import ale_py
     import gymnasium as gym
     from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
@@ -167,12 +266,128 @@ def test_atari_preprocessing_matches_gymnasium_wrappers():
         a, ra, ta, tra, info = ours.step(action)
         b, rb, tb, trb, _ = reference.step(action)
         assert a.shape == (4, 84, 84) and a.dtype == np.uint8
-        np.testing.assert_array_equal(a, b)
         assert (ra, ta, tra) == (rb, tb, trb)
         lives_lost += info["life_lost"]
         if ta or tra:
             break
+        np.testing.assert_array_equal(a, b)
     assert lives_lost >= 1  # random play in Breakout loses a life within 300 steps
+
+
+def _raw_frames(actions, frame_skip, seed, max_frames=None, end_on_life_loss=False, game="Breakout"):
+    """Per agent step, the newest observation computed from raw ALE frames (`ALE/<game>-v5`, frameskip 1,
+    grayscale): cv2.resize(max(newest frame, the frame before), (84, 84), INTER_AREA); the step stops on game over,
+    at `max_frames` emulator frames, or on a life lost (end_on_life_loss). Also whether each step ended."""
+    import ale_py
+    import cv2
+    import gymnasium as gym
+
+    gym.register_envs(ale_py)
+    raw = gym.make(f"ALE/{game}-v5", frameskip=1, repeat_action_probability=0.0, obs_type="grayscale")
+    frame, info = raw.reset(seed=seed)
+    frames, lives = [np.zeros_like(frame), frame], info["lives"]
+    expected, ended = [], []
+    for action in actions:
+        done = False
+        for _ in range(frame_skip):
+            frame, _, terminated, _, info = raw.step(action)
+            frames.append(frame)
+            life_lost, lives = info["lives"] < lives, info["lives"]
+            done = terminated or len(frames) - 2 == max_frames or (end_on_life_loss and life_lost)
+            if done:
+                break
+        expected.append(cv2.resize(np.maximum(frames[-1], frames[-2]), (84, 84), interpolation=cv2.INTER_AREA))
+        ended.append(done)
+        if done:
+            break
+    return expected, ended
+
+
+@pytest.mark.parametrize("max_frames", [8, 9, 10, 11])
+def test_truncated_step_observation_is_the_max_of_its_last_two_raw_frames(max_frames):
+    """Issue 19's smallest input (8 frames: the second step truncates; gymnasium's stock wrapper gives
+    resize(max(f3, f4, f7)) there), and truncation on each other frame of a skip (9: the frame before is the
+    previous step's last)."""
+    from shared.rl.envs import AtariConfig, make_atari
+
+    env = make_atari("Breakout", AtariConfig(max_episode_frames=max_frames))
+    env.reset(seed=0)
+    expected, ended = _raw_frames([1] * 3, 4, seed=0, max_frames=max_frames)
+    truncated = False
+    for step, want in enumerate(expected):
+        obs, _, terminated, truncated, _ = env.step(1)
+        np.testing.assert_array_equal(obs[-1], want, err_msg=f"step {step + 1}")
+        assert truncated == ended[step] and not terminated
+    assert truncated and env.unwrapped.ale.getEpisodeFrameNumber() == max_frames
+
+
+@pytest.mark.parametrize("game, frame_skip, lives", [("Breakout", 4, 5), ("SpaceInvaders", 3, 3)])
+def test_every_observation_up_to_game_over_is_the_max_of_the_last_two_raw_frames(game, frame_skip, lives):
+    """Space Invaders (the 2013 paper's frame skip 3) changes its screen on the game-over frame, so the stock
+    wrapper's stale observation differs there; Breakout's does not, but it loses a life on each ball."""
+    from shared.rl.envs import AtariConfig, make_atari
+
+    env = make_atari(game, AtariConfig(frame_skip=frame_skip))
+    actions = np.random.default_rng(5).integers(env.action_space.n, size=5000).tolist()
+    expected, ended = _raw_frames(actions, frame_skip, seed=2, game=game)
+    assert ended[-1]  # random play ends the game
+    obs, _ = env.reset(seed=2)
+    lives_lost = 0
+    for step, want in enumerate(expected):
+        obs, _, terminated, truncated, info = env.step(actions[step])
+        np.testing.assert_array_equal(obs[-1], want, err_msg=f"step {step + 1} of {len(expected)}")
+        assert terminated == ended[step] and not truncated
+        lives_lost += info["life_lost"]  # a lost life does not end the step here: the skip plays on
+    assert lives_lost == lives  # the last one with the game over
+
+
+def test_step_ended_by_a_lost_life_observes_the_max_of_its_last_two_raw_frames():
+    """terminal_on_life_loss=True leaves the frame-skip loop on the frame the life was lost."""
+    import ale_py
+    import gymnasium as gym
+
+    from shared.rl.envs import MaxLastTwoFrames
+
+    gym.register_envs(ale_py)
+    raw = gym.make("ALE/Breakout-v5", frameskip=1, repeat_action_probability=0.0)
+    env = MaxLastTwoFrames(raw, noop_max=0, frame_skip=4, terminal_on_life_loss=True)
+    actions = np.random.default_rng(1).integers(4, size=2000).tolist()
+    expected, ended = _raw_frames(actions, 4, seed=7, end_on_life_loss=True)
+    assert ended[-1]
+    env.reset(seed=7)
+    for step, want in enumerate(expected):
+        obs, _, terminated, _, _ = env.step(actions[step])
+        np.testing.assert_array_equal(obs, want, err_msg=f"step {step + 1} of {len(expected)}")
+        assert terminated == ended[step]
+    assert env.unwrapped.ale.getEpisodeFrameNumber() % 4 != 0  # the life was lost inside a skip
+
+
+class _NoopAgent:
+    """Always NOOP: Breakout never launches the ball, so only a cap ends its episodes."""
+
+    num_actions = 1
+
+    def act(self, obs, epsilon, rng):
+        return 0
+
+
+@pytest.mark.parametrize(
+    "game, frame_skip, noop_max, steps",
+    [("Breakout", 4, 0, 75), ("SpaceInvaders", 3, 0, 100), ("Breakout", 4, 30, None)],
+)
+def test_evaluation_cap_counts_emulator_frames(game, frame_skip, noop_max, steps):
+    """A 300-frame cap: 75 agent steps at frame skip 4, 100 at 3; with no-op starts the no-op frames count too."""
+    from shared.rl.envs import AtariConfig, make_atari
+    from shared.rl.loop import evaluate
+
+    env = make_atari(game, AtariConfig(frame_skip=frame_skip, noop_max=noop_max))
+    result = evaluate(_NoopAgent(), env, 2, 0.0, seed=0, max_frames=300)
+    played = env.unwrapped.ale.getEpisodeFrameNumber()
+    assert 300 <= played < 300 + frame_skip  # cut on the step that reached the cap
+    if steps is not None:
+        assert result.steps == [steps, steps]
+    else:  # each episode's no-op frames (1..30) come out of the same cap: ceil((300 - 30) / 4) .. ceil(299 / 4)
+        assert all(68 <= n <= 75 for n in result.steps) and min(result.steps) < 75
 
 
 def test_space_invaders_frame_skip_and_unknown_game():
@@ -187,7 +402,7 @@ def test_space_invaders_frame_skip_and_unknown_game():
 
 
 def test_atari_q_networks_have_the_papers_sizes():
-    from shared.models.qnets import build_atari_cnn
+    from shared.models.qnets import build_atari_cnn, build_q_network
 
     # Mnih 2013: 16x8x8x4+16, 32x4x4x16+32, 2592x256+256, 256xA+A
     small = build_atari_cnn(4, "mnih2013")
@@ -198,6 +413,10 @@ def test_atari_q_networks_have_the_papers_sizes():
     # Nature 2015: 32 8x8 on 4 frames, 64 4x4, 64 3x3, 7x7x64 = 3136 -> 512 -> 6 actions (Pong)
     convs = (8 * 8 * 4 * 32 + 32) + (4 * 4 * 32 * 64 + 64) + (3 * 3 * 64 * 64 + 64)
     assert nature.count_params() == convs + (3136 * 512 + 512) + (512 * 6 + 6) == 1_687_206
+    # Young & Tian 2019 (MinAtar): 16 3x3 on the 10x10 grid's channels, 8x8x16 = 1024 -> 128 -> actions
+    minatar = build_q_network("minatar", 3, (10, 10, 4))
+    assert minatar.count_params() == (3 * 3 * 4 * 16 + 16) + (1024 * 128 + 128) + (128 * 3 + 3)
+    assert build_q_network("nature", 6, (4, 84, 84)).count_params() == 1_687_206
 
 
 # --- agent, loop, checkpoints -----------------------------------------------------------------------------------
@@ -228,7 +447,7 @@ def _chain_setup(checkpoint_every=0):
         eval_every=500,
         eval_episodes=2,
         eval_epsilon=0.0,
-        eval_max_steps=0,
+        eval_max_frames=0,
         clip_rewards=False,
         terminal_on_life_loss=False,
         checkpoint_every=checkpoint_every,

@@ -4,7 +4,7 @@ approximate.
 Reads top to bottom: config; part `exact` (Theorem 1 checked on random and constructed error vectors, the
 uniform-error result, Fig. 1's toy, Fig. 2's polynomial fits); part `mdp` (tabular Q-learning vs Double Q-learning
 on a chain whose Q* is known); parts `dqn_<Game>` / `double_<Game>` (Fig. 3: value estimates vs the discounted
-return actually obtained, on Atari, checkpointed).
+return actually obtained, on Atari or, with `suite: minatar`, on a MinAtar game; checkpointed).
 """
 
 from __future__ import annotations
@@ -16,10 +16,18 @@ from typing import Literal
 import numpy as np
 
 from shared.errors import ReplicateError
-from shared.models.qnets import Architecture, build_atari_cnn
+from shared.models.qnets import Architecture, build_q_network
 from shared.results import CurveLog
 from shared.rl.agents.dqn import DQNAgent, DQNConfig
-from shared.rl.envs import AtariConfig, atari_env_id, make_atari
+from shared.rl.envs import (
+    MINATAR_GAMES,
+    AtariConfig,
+    MinAtarConfig,
+    atari_env_id,
+    check_frame_caps,
+    make_atari,
+    make_minatar,
+)
 from shared.rl.loop import LoopConfig, train_dqn
 from shared.runner import RunContext
 
@@ -88,20 +96,41 @@ class Config:
     fig1: Fig1Config
     fig2: Fig2Config
     mdp: MDPConfig
+    suite: Literal["atari", "minatar"]
+    """Where the dqn_/double_ parts play: the Atari games (the paper), or MinAtar's 10x10 versions of them."""
     atari: AtariConfig
+    minatar: MinAtarConfig
     network: Architecture
+    """mnih2013 / nature on Atari frames, minatar on MinAtar grids."""
     agent: DQNConfig
     loop: LoopConfig
 
+    def __post_init__(self):
+        if (self.suite == "minatar") != (self.network == "minatar"):
+            raise ReplicateError(
+                f"network {self.network!r} does not fit suite {self.suite!r} (minatar goes with minatar)"
+            )
+        if self.suite == "atari":
+            check_frame_caps(self.atari.frame_skip, self.atari.max_episode_frames, self.loop.eval_max_frames)
+        elif self.loop.eval_max_frames > self.minatar.max_episode_frames:
+            raise ReplicateError(
+                f"loop.eval_max_frames ({self.loop.eval_max_frames}) is above minatar.max_episode_frames "
+                f"({self.minatar.max_episode_frames}), which would cut evaluation episodes first"
+            )
 
-def parse_part(part: str) -> tuple[str, str | None]:
+
+def parse_part(part: str, suite: str = "atari") -> tuple[str, str | None]:
     """'exact' -> ('exact', None); 'double_Asterix' -> ('double', 'Asterix'); anything else is an error."""
     if part in ("exact", "mdp"):
         return part, None
     kind, _, game = part.partition("_")
     if kind not in ATARI_KINDS or not game:
         raise ReplicateError(f"unknown part {part!r}: exact, mdp, dqn_<Game> or double_<Game>")
-    atari_env_id(game)  # an unknown game fails here, naming the known ones
+    if suite == "minatar":
+        if game not in MINATAR_GAMES:
+            raise ReplicateError(f"unknown MinAtar game {game!r} (MinAtar has: {', '.join(MINATAR_GAMES)})")
+    else:
+        atari_env_id(game)  # an unknown game fails here, naming the known ones
     return kind, game
 
 
@@ -336,23 +365,26 @@ def chain_mdp(cfg: MDPConfig, rng: np.random.Generator, curves: CurveLog) -> dic
 
 
 # --- parts dqn_<Game> / double_<Game>: Fig. 3 ---------------------------------------------------------------------
-def train_atari(kind: str, game: str, cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
+def train_dqn_part(kind: str, game: str, cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
     import keras
 
     keras.utils.set_random_seed(seed)
-    make_env = lambda: make_atari(game, cfg.atari)  # noqa: E731
+    if cfg.suite == "minatar":
+        make_env = lambda: make_minatar(game, cfg.minatar)  # noqa: E731
+    else:
+        make_env = lambda: make_atari(game, cfg.atari)  # noqa: E731
     probe_env = make_env()
-    num_actions = int(probe_env.action_space.n)
+    num_actions, obs_shape = int(probe_env.action_space.n), probe_env.observation_space.shape
     probe_env.close()
     agent_cfg = replace(cfg.agent, double=kind == "double")
-    agent = DQNAgent(lambda: build_atari_cnn(num_actions, cfg.network, cfg.atari.frame_stack), num_actions, agent_cfg)
+    agent = DQNAgent(lambda: build_q_network(cfg.network, num_actions, obs_shape), num_actions, agent_cfg)
     label = f"{kind}_{game}"
     folder = ctx.checkpoint_dir / label if ctx.checkpoint_dir is not None else None
     return train_dqn(make_env, agent, cfg.loop, seed, ctx.curves, label=label, checkpoint_dir=folder, resume=ctx.resume)
 
 
 def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
-    parsed = [parse_part(part) for part in cfg.parts]  # every bad part fails before anything runs
+    parsed = [parse_part(part, cfg.suite) for part in cfg.parts]  # every bad part fails before anything runs
     if cfg.loop.eval_episodes < 1:
         raise ReplicateError("loop.eval_episodes must be >= 1 (value estimates are taken on evaluation episodes)")
     metrics: dict[str, float] = {}
@@ -365,5 +397,5 @@ def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
         elif kind == "mdp":
             metrics.update(chain_mdp(cfg.mdp, np.random.default_rng([seed, 2]), ctx.curves))
         else:
-            metrics.update(train_atari(kind, game, cfg, seed, ctx))
+            metrics.update(train_dqn_part(kind, game, cfg, seed, ctx))
     return metrics

@@ -13,7 +13,7 @@ import numpy as np
 from shared.errors import ReplicateError
 from shared.models.qnets import Architecture, build_atari_cnn
 from shared.rl.agents.dqn import DQNAgent, DQNConfig
-from shared.rl.envs import AtariConfig, atari_env_id, make_atari
+from shared.rl.envs import AtariConfig, atari_env_id, check_frame_caps, make_atari
 from shared.rl.loop import LoopConfig, train_dqn
 from shared.runner import RunContext
 
@@ -35,7 +35,7 @@ class AtariProtocol:
     noop_max: int
     """Random no-op starts (paper: none)."""
     max_episode_frames: int
-    """Emulator frames after which an episode is cut (training and random play)."""
+    """Emulator frames after which an episode is cut (training and random play; 108,000 = 30 minutes at 60 Hz)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,11 @@ class Config:
     agent: DQNConfig
     loop: LoopConfig
     random: RandomConfig
+
+    def __post_init__(self):
+        skips = {self.atari.frame_skip, *(o.frame_skip for o in self.atari.frame_skip_overrides)}
+        for skip in sorted(skips, reverse=True):  # every cap counts emulator frames, whatever the frame skip
+            check_frame_caps(skip, self.atari.max_episode_frames, self.loop.eval_max_frames)
 
 
 def atari_config(protocol: AtariProtocol, game: str) -> AtariConfig:

@@ -1,7 +1,8 @@
-"""Q-networks: the convolutional nets of Mnih et al. 2013 and 2015 (Nature) and a small MLP for toy tasks.
+"""Q-networks: the convolutional nets of Mnih et al. 2013 and 2015 (Nature), MinAtar's, and a small MLP for toy
+tasks.
 
-The CNNs take the stacked uint8 frames as the environment gives them, (stack, 84, 84), and scale them to [0, 1]
-inside the model, so replay and acting move bytes, not floats.
+The Atari CNNs take the stacked uint8 frames as the environment gives them, (stack, 84, 84), and scale them to
+[0, 1] inside the model, so replay and acting move bytes, not floats; MinAtar's takes its uint8 0/1 grid.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ ARCHITECTURES = {
     # Mnih et al. 2015 (Nature), Methods: 32 8x8 s4, 64 4x4 s2, 64 3x3 s1, 512 rectifier units.
     "nature": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),
 }
-Architecture = Literal["mnih2013", "nature"]
+Architecture = Literal["mnih2013", "nature", "minatar"]
 
 
 def build_atari_cnn(num_actions: int, arch: Architecture = "nature", stack: int = 4, size: int = 84) -> keras.Model:
@@ -35,6 +36,29 @@ def build_atari_cnn(num_actions: int, arch: Architecture = "nature", stack: int 
     x = layers.Dense(hidden, activation="relu", name="hidden")(x)
     outputs = layers.Dense(num_actions, name="q_values")(x)
     return keras.Model(inputs, outputs, name=f"q_{arch}")
+
+
+def build_minatar_cnn(num_actions: int, channels: int, size: int = 10) -> keras.Model:
+    """The DQN network of Young & Tian 2019 (MinAtar, arXiv:1903.03176): 16 3x3 filters stride 1, 128 rectifier
+    units, one linear output per action, on the uint8 0/1 grid (size, size, channels)."""
+    inputs = keras.Input((size, size, channels), dtype="uint8", name="grid")
+    x = layers.Rescaling(1.0, name="to_float")(inputs)
+    x = layers.Conv2D(16, 3, 1, activation="relu", name="conv1")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, activation="relu", name="hidden")(x)
+    return keras.Model(inputs, layers.Dense(num_actions, name="q_values")(x), name="q_minatar")
+
+
+def build_q_network(arch: Architecture, num_actions: int, obs_shape: tuple[int, ...]) -> keras.Model:
+    """The Q-net named by a config for an environment's observation shape: (stack, 84, 84) Atari frames for
+    mnih2013 / nature, the (10, 10, channels) grid for minatar."""
+    if arch == "minatar":
+        if len(obs_shape) != 3 or obs_shape[0] != obs_shape[1]:
+            raise ValueError(f"the minatar net takes (size, size, channels) grids, not {obs_shape}")
+        return build_minatar_cnn(num_actions, obs_shape[2], obs_shape[0])
+    if len(obs_shape) != 3 or obs_shape[1] != obs_shape[2]:
+        raise ValueError(f"the {arch} net takes (stack, size, size) frames, not {obs_shape}")
+    return build_atari_cnn(num_actions, arch, obs_shape[0], obs_shape[1])
 
 
 def build_q_mlp(input_dim: int, num_actions: int, hidden: tuple[int, ...] = (64,)) -> keras.Model:

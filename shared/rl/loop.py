@@ -17,7 +17,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import gymnasium as gym
@@ -26,6 +26,7 @@ import numpy as np
 from shared.errors import Diverged, ReplicateError
 from shared.results import CurveLog
 from shared.rl.agents.dqn import DQNAgent
+from shared.rl.envs import episode_frames, frame_stack
 from shared.rl.replay import ReplayBuffer
 from shared.rl.schedules import LinearSchedule
 
@@ -48,21 +49,33 @@ class LoopConfig:
     eval_every: int
     """Evaluate every this many steps (and at the end); 0 = only at the end."""
     eval_episodes: int
+    """Episodes of each evaluation during training."""
     eval_epsilon: float
     """Mnih 2013/2015: 0.05."""
-    eval_max_steps: int
-    """Cap on one evaluation episode's agent steps; 0 = the environment's own limit."""
+    eval_max_frames: int
+    """Cap on one evaluation episode in emulator frames since reset, no-op starts included (Nature: 18,000 = 5
+    minutes at 60 Hz, i.e. 4,500 agent steps at frame skip 4 and 6,000 at 3); the episode ends with the agent step
+    on which the count reaches the cap; 0 = the environment's own limit. Environments without an emulator (the chain,
+    MinAtar) count one frame per agent step."""
     clip_rewards: bool
     """Train on sign(reward) (Mnih 2013); evaluation and logged returns stay raw."""
     terminal_on_life_loss: bool
     """Treat a lost life as terminal in the TD target (the game continues)."""
     checkpoint_every: int
     """Save a checkpoint every this many steps; 0 = never."""
+    final_eval_episodes: int = 0
+    """Episodes of the evaluation at the end of training, whose mean is the run's final return; 0 = eval_episodes."""
     q_probe_states: int = 0
     """Track the mean max-Q on this many fixed states drawn from replay when learning starts (Mnih 2013, Fig. 2)."""
     track_values: bool = False
     """At every evaluation also log the mean max-Q over the states the evaluation visits and the actual discounted
     (training-reward) return from those states (van Hasselt et al. 2016, Fig. 3)."""
+
+    def __post_init__(self):
+        if self.final_eval_episodes < 0:
+            raise ReplicateError(f"loop.final_eval_episodes must be >= 0, got {self.final_eval_episodes}")
+        if self.eval_max_frames < 0:
+            raise ReplicateError(f"loop.eval_max_frames must be >= 0 (0 = no cap), got {self.eval_max_frames}")
 
 
 def newest_frame(obs: np.ndarray, stack: int) -> np.ndarray:
@@ -73,6 +86,8 @@ def newest_frame(obs: np.ndarray, stack: int) -> np.ndarray:
 class Evaluation:
     returns: list[float]
     """Raw full-game return of each episode."""
+    steps: list[int] = field(default_factory=list)
+    """Agent steps of each episode."""
     value_estimate: float = float("nan")
     """Mean of max_a Q(s, a) over the visited states (with track_values)."""
     true_value: float = float("nan")
@@ -106,16 +121,17 @@ def evaluate(
     episodes: int,
     epsilon: float,
     seed: int,
-    max_steps: int,
+    max_frames: int,
     values: LoopConfig | None = None,
 ) -> Evaluation:
-    """Full-game raw returns of `episodes` epsilon-greedy episodes, seeded so that a given (seed) repeats exactly.
+    """Full-game raw returns of `episodes` epsilon-greedy episodes, seeded so that a given (seed) repeats exactly;
+    an episode is cut once it has played `max_frames` emulator frames (`episode_frames`; 0 = no cap).
 
     With `values` (a loop config with track_values), also the value estimate and the true discounted return over
     the visited states, with the loop's reward clipping and terminals (life loss) and the agent's gamma.
     """
     rng = np.random.default_rng([seed, 7])
-    returns, estimates, truths = [], [], []
+    returns, lengths, estimates, truths = [], [], [], []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed * 1000 + episode)
         total, steps, done, cut = 0.0, 0, False, False
@@ -129,18 +145,19 @@ def evaluate(
                 action = int(rng.integers(agent.num_actions)) if rng.random() < epsilon else int(np.argmax(q))
             obs, reward, terminated, truncated, info = env.step(action)
             total, steps = total + float(reward), steps + 1
-            done = terminated or truncated or (max_steps > 0 and steps >= max_steps)
+            done = terminated or truncated or (max_frames > 0 and episode_frames(info, steps) >= max_frames)
             if values is not None:
                 rewards.append(float(np.sign(reward)) if values.clip_rewards else float(reward))
                 ends.append(terminated or (values.terminal_on_life_loss and bool(info.get("life_lost", False))))
                 cut = done and not terminated
         returns.append(total)
+        lengths.append(steps)
         if values is not None:
             ends_arr = np.asarray(ends, dtype=bool)
             keep = observed_return_mask(ends_arr, agent.cfg.gamma, cut)
             estimates.extend(np.asarray(q_max)[keep])
             truths.extend(discounted_returns(np.asarray(rewards), ends_arr, agent.cfg.gamma)[keep])
-    result = Evaluation(returns)
+    result = Evaluation(returns, lengths)
     if values is not None and estimates:
         result.value_estimate, result.true_value = float(np.mean(estimates)), float(np.mean(truths))
     return result
@@ -204,7 +221,7 @@ def train_dqn(
     """Train `agent` on a fresh environment from make_env(); returns summary metrics (suffixed with the label)."""
     env, eval_env = make_env(), make_env()
     obs_shape = env.observation_space.shape
-    stack = obs_shape[0] if len(obs_shape) == 3 else 1
+    stack = frame_stack(env)
     frame_shape = obs_shape[1:] if stack > 1 else obs_shape
     replay = ReplayBuffer(cfg.replay_capacity, frame_shape, stack, env.observation_space.dtype, seed=seed + 1)
     explore = np.random.default_rng([seed, 2])
@@ -269,17 +286,18 @@ def train_dqn(
     def log_evaluation(step: int) -> None:
         if cfg.eval_episodes == 0:  # benchmarks: no evaluation at all
             return
+        final = step == cfg.total_steps and cfg.final_eval_episodes > 0
         evaluation = evaluate(
             agent,
             eval_env,
-            cfg.eval_episodes,
+            cfg.final_eval_episodes if final else cfg.eval_episodes,
             cfg.eval_epsilon,
             seed + 10_000 + step,
-            cfg.eval_max_steps,
+            cfg.eval_max_frames,
             values=cfg if cfg.track_values else None,
         )
         returns = evaluation.returns
-        s["eval_means"].append([step, float(np.mean(returns)), float(np.max(returns))])
+        s["eval_means"].append([step, float(np.mean(returns)), float(np.max(returns)), len(returns)])
         values = {f"eval_return/{label}": float(np.mean(returns)), f"epsilon/{label}": epsilon(step)}
         recent = [r for t, r in s["train_returns"] if t > step - max(cfg.eval_every, 1)]
         if recent:
@@ -335,6 +353,7 @@ def train_dqn(
     metrics = {}
     if s["eval_means"]:
         metrics[f"eval_return_{label}"] = s["eval_means"][-1][1]
+        metrics[f"eval_episodes_final_{label}"] = s["eval_means"][-1][3]
         metrics[f"eval_return_best_mean_{label}"] = max(row[1] for row in s["eval_means"])
         metrics[f"eval_return_best_episode_{label}"] = max(row[2] for row in s["eval_means"])
     if s["last_values"] is not None:

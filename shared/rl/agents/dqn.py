@@ -4,6 +4,18 @@ Double DQN targets (van Hasselt et al. 2016), Huber or squared loss, RMSProp or 
 The update is a Keras model whose `compute_loss` builds the TD error, so Keras compiles the whole step
 (tf.function on TensorFlow, jax.jit on JAX) and there is no backend-specific gradient code here at all. Acting uses
 the compiled predict step on one state; no `model.predict` in the loop.
+
+DeepMind's RMSProp (the Lua `NeuralQLearner:qLearnMinibatch` of the Nature 2015 code: the centered RMSProp of
+Graves 2013, arXiv:1308.0850 Sec. 4, without momentum) is `loss_reduction="sum"` with the centered RMSprop below:
+with d = minus the gradient of the clipped-TD loss SUMMED over the minibatch,
+
+    g = 0.95 g + 0.05 d;   g2 = 0.95 g2 + 0.05 d^2;   w += lr * d / sqrt(g2 - g^2 + 0.01).
+
+Keras 3's `RMSprop(rho=0.95, epsilon=0.01, centered=True, momentum=0)` is exactly this rule (both moments start at
+zero, epsilon inside the square root, the squared mean subtracted); tests/test_rl_core.py checks it against NumPy on
+TensorFlow and JAX. With a mean loss over 32 transitions the gradient is 1/32 as large, so epsilon weighs 32^2 times
+more against the gradient statistics, and where those are small (early Atari training) steps are up to 32 times
+smaller.
 """
 
 from __future__ import annotations
@@ -32,10 +44,16 @@ class DQNConfig:
     """Copy the online net into the target net every this many updates; 0 = no target network (Mnih 2013)."""
     double: bool = False
     """Double DQN target: the online net picks the next action, the target net values it."""
+    loss_reduction: Literal["mean", "sum"] = "mean"
+    """How the per-transition losses of a minibatch are combined: sum = DeepMind's convention (qLearnMinibatch
+    back-propagates the clipped TD errors of the batch without dividing by its size), which the RMSProp epsilon
+    0.01 of the Nature paper assumes; mean = the usual Keras / Stable-Baselines3 / Dopamine convention."""
     rmsprop_rho: float = 0.95
     rmsprop_momentum: float = 0.0
     rmsprop_epsilon: float = 0.01
+    """Inside the square root, as in DeepMind's rule (Keras 3's RMSprop puts it there too)."""
     rmsprop_centered: bool = True
+    """Subtract the squared running mean gradient from the running mean square (DeepMind's variant)."""
     adam_epsilon: float = 1e-7
     max_grad_norm: float | None = None
     """Clip the gradient's global norm (Stable-Baselines3 uses 10); None = no clipping."""
@@ -54,13 +72,22 @@ def td_targets(rewards, discounts, next_q_target, next_q_online=None):
     return rewards + discounts * value
 
 
-def td_loss(q_taken, targets, kind: str):
+def td_loss(q_taken, targets, kind: str, reduction: str = "mean"):
+    """Loss of a minibatch (scalar) from Q(s, a) and the TD targets, both (batch,): per transition 0.5 * error^2
+    (squared), or its Huber version whose gradient is the error clipped to [-1, 1] (huber); then the mean or the
+    sum over the minibatch (`reduction`). The targets are held constant (stop_gradient)."""
     error = q_taken - ops.stop_gradient(targets)
     if kind == "huber":
         absolute = ops.abs(error)
         quadratic = ops.minimum(absolute, 1.0)
-        return ops.mean(0.5 * ops.square(quadratic) + (absolute - quadratic))
-    return ops.mean(0.5 * ops.square(error))
+        per_transition = 0.5 * ops.square(quadratic) + (absolute - quadratic)
+    else:
+        per_transition = 0.5 * ops.square(error)
+    if reduction == "sum":
+        return ops.sum(per_transition)
+    if reduction == "mean":
+        return ops.mean(per_transition)
+    raise ValueError(f"unknown loss reduction {reduction!r} (mean or sum)")
 
 
 class QLearner(keras.Model):
@@ -86,7 +113,7 @@ class QLearner(keras.Model):
             next_target = self.target(next_states, training=False)
         targets = td_targets(rewards, discounts, next_target, next_online if self.cfg.double else None)
         taken = ops.take_along_axis(y_pred, ops.expand_dims(ops.cast(actions, "int32"), 1), axis=1)[:, 0]
-        return td_loss(taken, targets, self.cfg.loss)
+        return td_loss(taken, targets, self.cfg.loss, self.cfg.loss_reduction)
 
 
 def make_optimizer(cfg: DQNConfig) -> keras.optimizers.Optimizer:

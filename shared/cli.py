@@ -68,6 +68,9 @@ def cmd_list(args: argparse.Namespace) -> None:
     print(f"{'id':<{width}}  seeds  targets ({args.profile})")
     for rep in reports:
         print(f"{rep.claim.replication:<{width}}  {len(rep.runs):>5}  {rep.counts}")
+        for run in rep.runs:
+            if run.problems:
+                print(f"{'':<{width}}    invalid seed {run.seed}: {'; '.join(run.problems)}")
         if args.targets:
             for result in rep.targets:
                 label = result.target.label or result.target.metric

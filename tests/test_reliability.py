@@ -408,8 +408,16 @@ def test_an_interrupted_run_prints_one_line_and_cleans_up(tmp_path, sig, code, c
 # --- 6, 13: configs and YAML ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key, value", [("lr_values", [float("nan")]), ("momentum", float("inf"))])
-def test_non_finite_config_numbers_are_refused(tmp_path, monkeypatch, capsys, key, value):
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("lr_values", [float("nan")], "lr_values[0]: expected a finite number, got nan"),
+        ("momentum", float("inf"), "momentum: expected a finite number, got inf"),
+        ("lr_values", [-0.1], "lr_values[0] must be in (0, inf), got -0.1"),
+        ("momentum", 1.0, "momentum must be in [0, 1), got 1.0"),
+    ],
+)
+def test_config_numbers_must_be_finite_and_in_range(tmp_path, monkeypatch, capsys, key, value, message):
     import shutil
 
     import yaml
@@ -421,8 +429,7 @@ def test_non_finite_config_numbers_are_refused(tmp_path, monkeypatch, capsys, ke
     (broken / "config.yaml").write_text(yaml.safe_dump(raw))
     monkeypatch.setattr(shared.runner, "replication_path", lambda rep_id: broken)
     assert main(["run", "lenet5_mnist", "--profile", "cpu", "--out", str(tmp_path / "r")]) == 1
-    line = one_error_line(capsys.readouterr().err, f"config.yaml: cpu.train.{key}")
-    assert "expected a finite number" in line
+    one_error_line(capsys.readouterr().err, f"config.yaml: cpu.train.{message}")
 
 
 def test_deep_yaml_is_refused_quickly(tmp_path):

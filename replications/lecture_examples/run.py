@@ -8,12 +8,14 @@ the source of the checked values.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import keras
 import numpy as np
 from keras import layers, ops
 
 from shared.autodiff import gradients
+from shared.config import POSITIVE
 from shared.runner import RunContext
 
 
@@ -62,7 +64,7 @@ class InitConfig:
 
 @dataclass(frozen=True)
 class AdamConfig:
-    learning_rate: float
+    learning_rate: Annotated[float, POSITIVE]
     beta_1: float
     beta_2: float
     epsilon: float

@@ -3,25 +3,52 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
 
-from shared.errors import ReplicateError
+from shared.errors import Interrupted, ReplicateError
+
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are unsigned 32-bit
+MAX_SEEDS = 10_000  # a longer list is a typo (0-10000000), not a plan
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one `error:` line (exit 2), like every other bad input (exit 1)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _seed(text: str) -> int:
+    """One seed: a whole number in [0, 2^32 - 1]."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad seed {text!r} (expected a whole number >= 0)") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed {value} is out of range (expected 0 to {MAX_SEED})")
+    return value
 
 
 def _parse_seeds(text: str) -> list[int]:
-    """'0,1,2' or '0-2' -> [0, 1, 2]."""
+    """'0,1,2' or '0-2' -> [0, 1, 2]; repeats are run once; a reversed range (2-0) or a negative seed is an error."""
     seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            if "-" in part:
-                low, high = (int(p) for p in part.split("-", 1))
-                seeds.extend(range(low, high + 1))
-            else:
-                seeds.append(int(part))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad seed list {text!r} (expected e.g. 0,1,2 or 0-2)") from None
-    return seeds
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not dash:
+            seeds.append(_seed(low))
+            continue
+        if not low.strip():
+            raise argparse.ArgumentTypeError(f"bad seed list {text!r}: seeds are >= 0 (expected e.g. 0,1,2 or 0-2)")
+        first, last = _seed(low), _seed(high)
+        if first > last:
+            raise argparse.ArgumentTypeError(f"reversed seed range {part.strip()!r} (write it low-high, e.g. 0-2)")
+        if last - first >= MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"seed range {part.strip()!r} holds more than {MAX_SEEDS} seeds")
+        seeds.extend(range(first, last + 1))
+    return list(dict.fromkeys(seeds))
 
 
 def _check_profile(profile: str) -> None:
@@ -41,6 +68,9 @@ def cmd_list(args: argparse.Namespace) -> None:
     print(f"{'id':<{width}}  seeds  targets ({args.profile})")
     for rep in reports:
         print(f"{rep.claim.replication:<{width}}  {len(rep.runs):>5}  {rep.counts}")
+        for run in rep.runs:
+            if run.problems:
+                print(f"{'':<{width}}    invalid seed {run.seed}: {'; '.join(run.problems)}")
         if args.targets:
             for result in rep.targets:
                 label = result.target.label or result.target.metric
@@ -48,25 +78,61 @@ def cmd_list(args: argparse.Namespace) -> None:
                 print(f"{'':<{width}}    {result.verdict:<15} {label}{why}")
 
 
+def _run_name(args: argparse.Namespace, seed: int) -> str:
+    return f"{args.id} {args.profile} seed {seed}" + (f" variant {args.variant}" if args.variant else "")
+
+
+def _interrupted(args: argparse.Namespace, seed: int) -> str:
+    """What an interrupted run left and how to continue it (where the replication checkpoints)."""
+    from shared.paths import results_dir
+    from shared.runner import checkpoint_folder
+
+    checkpoints = checkpoint_folder(Path(args.out), args.id, args.profile, seed, args.variant)
+    stopped = f"{_run_name(args, seed)} stopped; nothing was written to results"
+    if not any(checkpoints.rglob("LATEST")):
+        return f"{stopped} (it left no checkpoint: run it again to start over)"
+    again = f"replicate run {args.id} --profile {args.profile} --seed {seed}"
+    again += f" --variant {args.variant}" if args.variant else ""
+    again += f" --out {args.out}" if Path(args.out).resolve() != results_dir().resolve() else ""
+    return f"{stopped}; `{again} --resume` continues it from its checkpoint in {checkpoints}"
+
+
 def cmd_run(args: argparse.Namespace) -> None:
-    from shared.backend import import_backend_quietly
-    from shared.runner import replication_path, resolve_config, run_replication
+    from shared.results import has_run_files, run_folder
+    from shared.runner import replication_path
 
     replication_path(args.id)  # unknown ids and profiles fail before the backend is imported
     _check_profile(args.profile)
+    seeds = []
+    for seed in args.seeds:
+        folder = run_folder(Path(args.out), args.id, args.profile, seed, args.variant)
+        if has_run_files(folder) and not args.force:
+            print(f"{_run_name(args, seed)}: kept the existing result in {folder} (--force replaces it)")
+        else:
+            seeds.append(seed)
+    if not seeds:
+        return
+
+    from shared.backend import import_backend_quietly
+    from shared.runner import resolve_config, run_replication
+
     import_backend_quietly()
     resolve_config(args.id, args.profile)
-    for seed in args.seeds:
-        folder = run_replication(
-            args.id,
-            args.profile,
-            seed,
-            results_root=Path(args.out),
-            deterministic=not args.no_determinism,
-            resume=args.resume,
-            variant=args.variant,
-        )
-        print(f"{args.id} {args.profile} seed {seed}: wrote {folder}")
+    for seed in seeds:
+        try:
+            folder = run_replication(
+                args.id,
+                args.profile,
+                seed,
+                results_root=Path(args.out),
+                deterministic=not args.no_determinism,
+                resume=args.resume,
+                variant=args.variant,
+                force=args.force,
+            )
+        except KeyboardInterrupt as exc:
+            raise Interrupted(getattr(exc, "signal_name", "SIGINT"), _interrupted(args, seed)) from None
+        print(f"{_run_name(args, seed)}: wrote {folder}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
@@ -126,7 +192,7 @@ def cmd_verify_data(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from shared.paths import reports_dir, results_dir
 
-    parser = argparse.ArgumentParser(prog="replicate", description=__doc__)
+    parser = _Parser(prog="replicate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="the replications and the mix of their target verdicts")
@@ -139,13 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--profile", default="cpu")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--seed", type=int, dest="seeds", action="append", help="repeatable")
+    group.add_argument("--seed", type=_seed, dest="seeds", action="append", help="repeatable")
     group.add_argument("--seeds", type=_parse_seeds, dest="seed_list", help="e.g. 0,1,2 or 0-2")
     p.add_argument("--out", default=str(results_dir()), help="results root (default: results/)")
     p.add_argument("--no-determinism", action="store_true", help="allow non-deterministic (faster) kernels")
     p.add_argument(
         "--resume", action="store_true", help="continue a killed run from its last checkpoint (if it left one)"
     )
+    p.add_argument("--force", action="store_true", help="replace an existing complete result (by default it is kept)")
     p.add_argument("--variant", help="run one variant only (an Atari game, a ResNet depth...) into seed_<n>@<variant>/")
     p.set_defaults(func=cmd_run)
 
@@ -174,17 +241,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_interrupted(signum: int, frame) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError (read-only folder, full disk, permission) as one line naming the path."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc} (errno {exc.errno})" if exc.errno else f"{where}{exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; bad input prints one `error:` line and returns 1."""
+    """Entry point. Every failure prints one `error:` line: a bad command line exits 2, bad input or an OS error
+    (read-only folder, full disk) 1, an interruption 130 (Ctrl-C) or 143 (SIGTERM), after cleaning up."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":
-        args.seeds = args.seed_list or args.seeds or [0]
+        args.seeds = list(dict.fromkeys(args.seed_list or args.seeds or [0]))
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)  # SIGTERM cleans up as Ctrl-C does
     try:
         args.func(args)
     except ReplicateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`replicate list | head`): stop quietly, as SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        name = getattr(exc, "signal_name", "SIGINT")
+        context = getattr(exc, "context", "") or f"replicate {args.command} stopped"
+        print(f"error: interrupted ({name}): {context}", file=sys.stderr)
+        return Interrupted.EXIT_CODES.get(name, 130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -18,9 +19,34 @@ from typing import Any
 
 import yaml
 
-from shared.errors import ReplicateError
+from shared.errors import ReplicateError, brief
 
 PROFILES = ("smoke", "cpu", "paper")
+MAX_DEPTH = 50
+"""Deepest nesting a YAML file may have (ours use 4); deeper is refused before it can exhaust the stack."""
+MAX_NODES = 100_000
+"""Most values a YAML file may expand to, counting every use of an alias (an alias bomb expands to billions)."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds of a number field, declared as `Annotated[float, Range(0, 1, high_open=True)]` on a Config field."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def check(self, value: float, path: str) -> None:
+        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if below or above:
+            low = "(-inf" if self.low is None else ("(" if self.low_open else "[") + f"{self.low:g}"
+            high = "inf)" if self.high is None else f"{self.high:g}" + (")" if self.high_open else "]")
+            raise ReplicateError(f"{path} must be in {low}, {high}, got {value!r}")
+
+
+POSITIVE = Range(0, None, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -44,15 +70,75 @@ class ResolvedConfig:
     resources: Resources = Resources()
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses nesting deeper than MAX_DEPTH while composing (before any deep recursion)."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise ReplicateError(f"nested deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph that expands to more than MAX_NODES values or nests deeper than MAX_DEPTH through
+    aliases (each alias is one more use of a shared node), or that refers to itself. Iterative: no recursion."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        children = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if children_done:
+            open_nodes.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            if size[key] > MAX_NODES:
+                raise ReplicateError(f"expands to more than {MAX_NODES} values (aliases repeat what they refer to)")
+            if depth[key] > MAX_DEPTH:
+                raise ReplicateError(f"nested deeper than {MAX_DEPTH} levels (counting aliases)")
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise ReplicateError("an alias refers to the value that contains it")
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping with yaml.safe_load; anything else is a clear error."""
+    """Read a YAML mapping with a safe loader (nesting depth and alias expansion bounded); anything else is a clear
+    error."""
     try:
         with open(path) as handle:
-            data = yaml.safe_load(handle)
+            loader = _BoundedLoader(handle)
+            try:
+                node = loader.get_single_node()
+                if node is not None:
+                    _check_expansion(node)
+                data = None if node is None else loader.construct_document(node)
+            finally:
+                loader.dispose()
     except FileNotFoundError:
         raise ReplicateError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise ReplicateError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
-        raise ReplicateError(f"{path}: invalid YAML ({' '.join(str(exc).split())})") from None
+        raise ReplicateError(f"{path}: invalid YAML ({brief(' '.join(str(exc).split()))})") from None
+    except ReplicateError as exc:
+        raise ReplicateError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise ReplicateError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
@@ -67,7 +153,7 @@ def merge_override(base: dict[str, Any], override: dict[str, Any], where: str) -
             raise ReplicateError(f"{path}: unknown key (the paper block has: {', '.join(sorted(base))})")
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
-                raise ReplicateError(f"{path}: expected a mapping of overrides, got {value!r}")
+                raise ReplicateError(f"{path}: expected a mapping of overrides, got {brief(value)}")
             merged[key] = merge_override(base[key], value, path)
         else:
             merged[key] = copy.deepcopy(value)
@@ -101,11 +187,18 @@ def _type_name(tp: Any) -> str:
 def coerce(tp: Any, value: Any, path: str) -> Any:
     """Check value against a type hint (dataclass, list[...], Literal, Optional, scalars) and convert it."""
     origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        base, *extras = typing.get_args(tp)
+        value = coerce(base, value, path)
+        for extra in extras:
+            if isinstance(extra, Range):
+                extra.check(value, path)
+        return value
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, path)
     if origin is typing.Literal:
         if value not in typing.get_args(tp):
-            raise ReplicateError(f"{path}: {value!r} is not one of {list(typing.get_args(tp))}")
+            raise ReplicateError(f"{path}: {brief(value)} is not one of {list(typing.get_args(tp))}")
         return value
     if origin in (typing.Union, types.UnionType):
         errors = []
@@ -118,31 +211,33 @@ def coerce(tp: Any, value: Any, path: str) -> Any:
                 return coerce(option, value, path)
             except ReplicateError as exc:
                 errors.append(str(exc))
-        raise ReplicateError(errors[0] if errors else f"{path}: expected {_type_name(tp)}, got {value!r}")
+        raise ReplicateError(errors[0] if errors else f"{path}: expected {_type_name(tp)}, got {brief(value)}")
     if origin in (list, tuple):
         if not isinstance(value, list):
-            raise ReplicateError(f"{path}: expected a list, got {value!r}")
+            raise ReplicateError(f"{path}: expected a list, got {brief(value)}")
         (item_type, *_) = typing.get_args(tp) or (Any,)
         items = [coerce(item_type, v, f"{path}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if tp is Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     if tp in (int, float, str, bool) and (type(value) is not tp):
-        raise ReplicateError(f"{path}: expected {tp.__name__}, got {value!r}")
+        raise ReplicateError(f"{path}: expected {tp.__name__}, got {brief(value)}")
+    if tp is float and not math.isfinite(value):
+        raise ReplicateError(f"{path}: expected a finite number, got {value}")
     return value
 
 
 def from_dict(schema: type, values: Any, path: str) -> Any:
     """Build a (nested) dataclass from a mapping; unknown or missing keys are errors that name the key."""
     if not isinstance(values, dict):
-        raise ReplicateError(f"{path}: expected a mapping, got {values!r}")
+        raise ReplicateError(f"{path}: expected a mapping, got {brief(values)}")
     fields = {f.name: f for f in dataclasses.fields(schema)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ReplicateError(f"{path}.{unknown[0]}: unknown key (expected one of: {', '.join(fields)})")
-    hints = typing.get_type_hints(schema)
+    hints = typing.get_type_hints(schema, include_extras=True)
     kwargs = {}
     for name, field in fields.items():
         if name in values:
@@ -152,10 +247,14 @@ def from_dict(schema: type, values: Any, path: str) -> Any:
     return schema(**kwargs)
 
 
-def _typed(config_path: Path, raw: dict[str, Any], profile: str, schema: type) -> ResolvedConfig:
+def _typed(
+    config_path: Path, raw: dict[str, Any], profile: str, schema: type, overrides: dict[str, Any] | None = None
+) -> ResolvedConfig:
     values = resolve(raw, profile, str(config_path))
     if profile != "paper" and "budget" not in (raw["profiles"][profile] or {}):
         raise ReplicateError(f"{config_path}: profiles.{profile} needs its own 'budget' string (what this run costs)")
+    if overrides:
+        values = merge_override(values, overrides, f"{config_path}: {profile} + overrides")
     budget = values.pop("budget", None)
     if not isinstance(budget, str) or not budget.strip():
         raise ReplicateError(f"{config_path}: profile {profile!r} needs a 'budget' string (what this run costs)")
@@ -164,8 +263,12 @@ def _typed(config_path: Path, raw: dict[str, Any], profile: str, schema: type) -
     return ResolvedConfig(profile=profile, budget=budget, values=values, params=params, resources=resources)
 
 
-def load_config(config_path: Path, profile: str, schema: type) -> ResolvedConfig:
-    """Read config.yaml, apply the profile, and validate it against the replication's Config dataclass.
+def load_config(
+    config_path: Path, profile: str, schema: type, overrides: dict[str, Any] | None = None
+) -> ResolvedConfig:
+    """Read config.yaml, apply the profile (then `overrides`, e.g. a tuning candidate, as a further override of the
+    same keys), and validate it against the replication's Config dataclass. The one way a config is loaded: the
+    runner and tuning both come here.
 
     Every profile is validated, not only the one asked for, so a typo anywhere in the file fails at once.
     """
@@ -173,4 +276,4 @@ def load_config(config_path: Path, profile: str, schema: type) -> ResolvedConfig
         raise ReplicateError(f"unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
     raw = read_yaml(config_path)
     resolved = {p: _typed(config_path, raw, p, schema) for p in PROFILES}
-    return resolved[profile]
+    return _typed(config_path, raw, profile, schema, overrides) if overrides else resolved[profile]

@@ -83,13 +83,19 @@ def _claim_at(commit: str, rel_path: str, root: str) -> tuple[str, Any]:
     return "ok", raw.get("targets") if isinstance(raw, dict) else None
 
 
-def _part_commits(run: RunRecord) -> dict[str, str | None]:
-    """metric -> commit of the variant part (seed_<n>@<variant>/) that measured it."""
-    found: dict[str, str | None] = {}
+def _meta_commits(meta: dict[str, Any]) -> list[str | None]:
+    """The commit of every segment of a run (a resumed run has several), else the one it recorded."""
+    segments = meta.get("segments") or []
+    return [seg.get("commit") for seg in segments if isinstance(seg, dict)] or [meta.get("git", {}).get("commit")]
+
+
+def _part_commits(run: RunRecord) -> dict[str, list[str | None]]:
+    """metric -> the commits of the variant part (seed_<n>@<variant>/) that measured it."""
+    found: dict[str, list[str | None]] = {}
     for folder in run.parts:
-        commit = read_json(folder / META_FILE).get("git", {}).get("commit")
+        commits = _meta_commits(read_json(folder / META_FILE))
         for name in read_json(folder / METRICS_FILE):
-            found[name] = commit
+            found[name] = commits
     return found
 
 
@@ -100,9 +106,10 @@ def run_commits(runs: list[RunRecord], metrics: list[str] | None = None) -> list
     for run in runs:
         if run.parts:
             by_metric = _part_commits(run)
-            found = list(by_metric.values()) if metrics is None else [by_metric[m] for m in metrics if m in by_metric]
+            chosen = list(by_metric.values()) if metrics is None else [by_metric[m] for m in metrics if m in by_metric]
+            found = [commit for commits in chosen for commit in commits]
         else:
-            found = [run.meta.get("git", {}).get("commit")]
+            found = _meta_commits(run.meta)
         for commit in found:
             if commit and commit not in commits:
                 commits.append(str(commit))

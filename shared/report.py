@@ -153,6 +153,8 @@ def _runs_table(runs: list[RunRecord]) -> list[str]:
         ("device", lambda r: _escape(str(r.meta.get("device", "?")))),
     ):
         lines.append(f"| {label} | " + " | ".join(cell(r) for r in runs) + " |")
+    if any(r.problems for r in runs):  # non-finite values read back: the run is `invalid`, out of every verdict
+        lines.append("| problems | " + " | ".join(_escape("; ".join(r.problems)) or "—" for r in runs) + " |")
     for name in names:
         lines.append(f"| {name} | " + " | ".join(_fmt(r.metrics.get(name)) for r in runs) + " |")
     return lines
@@ -292,6 +294,7 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                     {
                         "seed": r.seed,
                         "status": r.status,
+                        "problems": list(r.problems),
                         "path": f"results/{rep.claim.replication}/{profile}/{r.path.name}",
                         "commit": r.meta.get("git", {}).get("commit"),
                         "wall_seconds": r.meta.get("wall_seconds"),

@@ -5,17 +5,21 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.errors import ReplicateError
+from shared.errors import ReplicateError, brief
 
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.csv"
 META_FILE = "run_meta.json"
 RUN_FILES = (METRICS_FILE, CURVES_FILE, META_FILE)
 CURVE_COLUMNS = ("step", "metric", "value")
+TIMING = re.compile(r"(^|_)(seconds|per_second)(_|$)")
+"""Metric names that are wall-clock measurements (train_seconds_Pong, train_images_per_second_resnet20): they differ
+between two runs of the same seed, so they are kept in run_meta's `timings`, never in metrics.json."""
 
 
 @dataclass
@@ -50,6 +54,12 @@ def check_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return clean
 
 
+def split_timings(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(metrics without wall-clock timings, the timings), so metrics.json is byte-identical for the same seed."""
+    timings = {name: value for name, value in metrics.items() if TIMING.search(name)}
+    return {name: value for name, value in metrics.items() if name not in timings}, timings
+
+
 def write_json(path: Path, payload: Any) -> None:
     """JSON with sorted keys and no NaN (NaN would be invalid JSON)."""
     with open(path, "w") as handle:
@@ -58,36 +68,94 @@ def write_json(path: Path, payload: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    """Read a JSON file."""
-    with open(path) as handle:
-        return json.load(handle)
+    """Read a JSON file; a file that cannot be read or parsed is a ReplicateError naming it and the problem."""
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ReplicateError(f"{path}: damaged (not UTF-8 text)") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem = "empty" if not text.strip() else f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        raise ReplicateError(f"{path}: {problem}; restore it from git or run that seed again") from None
+
+
+def read_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object (metrics.json, run_meta.json)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ReplicateError(f"{path}: expected a JSON object, got {type(data).__name__} {brief(data)}")
+    return data
+
+
+def read_metrics(path: Path) -> tuple[dict[str, float], list[str]]:
+    """metrics.json as (the finite metrics, problems): a value that is not a number is an error; a NaN or infinite
+    one is left out and named in the problems (the run then reads as `invalid`, never a NaN in a report)."""
+    metrics, problems = {}, []
+    for name, value in read_object(path).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ReplicateError(f"{path}: metric {name!r} is not a number: {brief(value)}")
+        if math.isfinite(value):
+            metrics[name] = value
+        else:
+            problems.append(f"{path.name}: {name} is {value}")
+    return metrics, problems
+
+
+def read_curve_file(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """curves.csv as (rows with step (int), metric (str), value (float), problems): a malformed row is an error
+    naming the line; a non-finite value is left out and named in the problems."""
+    rows, problems = [], []
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None or tuple(header) != CURVE_COLUMNS:
+                raise ReplicateError(f"{path}: header {brief(header)} is not {','.join(CURVE_COLUMNS)}")
+            for row in reader:
+                try:
+                    step, metric, text = row
+                    value = float(text)
+                    rows.append({"step": int(step), "metric": metric, "value": value})
+                except ValueError:
+                    raise ReplicateError(
+                        f"{path}: line {reader.line_num}: expected step,metric,value, got {brief(','.join(row))}"
+                    ) from None
+                if not math.isfinite(value):
+                    rows.pop()
+                    problems.append(f"{path.name}: line {reader.line_num}: {metric} is {value}")
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ReplicateError(f"{path}: damaged ({exc})") from None
+    return rows, problems
 
 
 @dataclass(frozen=True)
 class RunRecord:
     """A completed run of one seed as read back: its metrics, meta and folder. A seed run as separate variant runs
     (`seed_<n>@<variant>` folders, e.g. one Atari game each) is read back as one record: metrics united, curves
-    concatenated, `parts` listing the folders."""
+    concatenated, `parts` listing the folders. `problems` names non-finite values found on reading (left out of
+    metrics and curves); a run with problems reads as status `invalid` and takes no part in a verdict."""
 
     path: Path
     seed: int
     metrics: dict[str, float]
     meta: dict[str, Any]
     parts: tuple[Path, ...] = ()
+    problems: tuple[str, ...] = ()
+    curves: tuple[dict[str, Any], ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def status(self) -> str:
-        return self.meta.get("status", "unknown")
+        status = str(self.meta.get("status", "unknown"))
+        return "invalid" if self.problems and status == "ok" else status
 
     def read_curves(self) -> list[dict[str, Any]]:
         """curves.csv rows as dicts with step (int), metric (str), value (float)."""
+        if self.curves is not None:
+            return [dict(row) for row in self.curves]
         rows = []
         for folder in self.parts or (self.path,):
-            with open(folder / CURVES_FILE, newline="") as handle:
-                rows += [
-                    {"step": int(r["step"]), "metric": r["metric"], "value": float(r["value"])}
-                    for r in csv.DictReader(handle)
-                ]
+            rows += read_curve_file(folder / CURVES_FILE)[0]
         return rows
 
 
@@ -96,16 +164,41 @@ def run_folder(results_root: Path, replication_id: str, profile: str, seed: int,
     return results_root / replication_id / profile / (f"seed_{seed}@{variant}" if variant else f"seed_{seed}")
 
 
+def has_run_files(folder: Path) -> bool:
+    """A run folder holding all three files (the runner only renames complete folders into place)."""
+    return all((folder / name).is_file() for name in RUN_FILES)
+
+
+def _read_part(folder: Path) -> tuple[dict[str, float], dict[str, Any], list[dict[str, Any]], list[str]]:
+    """One run folder, validated: (metrics, meta, curves, problems). Timings in an older metrics.json move to meta."""
+    metrics, problems = read_metrics(folder / METRICS_FILE)
+    meta = read_object(folder / META_FILE)
+    if not isinstance(meta.get("status", ""), str):
+        raise ReplicateError(f"{folder / META_FILE}: status is not a string: {brief(meta['status'])}")
+    curves, curve_problems = read_curve_file(folder / CURVES_FILE)
+    metrics, timings = split_timings(metrics)
+    if timings:
+        meta = {**meta, "timings": {**meta.get("timings", {}), **timings}}
+    return metrics, meta, curves, [f"{folder.name}/{p}" for p in problems + curve_problems]
+
+
 def _merge(seed: int, folders: list[Path]) -> RunRecord:
     """One record from the variant folders of a seed; a metric measured twice must agree (e.g. a Random row that
     every game's run computes with the same seed)."""
+    if len(folders) == 1:
+        metrics, meta, curves, problems = _read_part(folders[0])
+        return RunRecord(folders[0], seed, metrics, meta, (), tuple(problems), tuple(curves))
     metrics: dict[str, float] = {}
-    metas = [read_json(f / META_FILE) for f in folders]
+    metas, curves, problems = [], [], []
     for folder in folders:
-        for name, value in read_json(folder / METRICS_FILE).items():
+        part_metrics, meta, part_curves, part_problems = _read_part(folder)
+        for name, value in part_metrics.items():
             if name in metrics and metrics[name] != value:
                 raise ReplicateError(f"{folder}: metric {name} = {value} conflicts with another part of seed {seed}")
             metrics[name] = value
+        metas.append(meta)
+        curves += part_curves
+        problems += part_problems
     statuses = {m.get("status") for m in metas}
     meta = {
         **metas[0],
@@ -114,23 +207,23 @@ def _merge(seed: int, folders: list[Path]) -> RunRecord:
         "variants": [m.get("variant") for m in metas],
         "parts": [f.name for f in folders],
     }
-    return RunRecord(path=folders[0], seed=seed, metrics=metrics, meta=meta, parts=tuple(folders))
+    return RunRecord(folders[0], seed, metrics, meta, tuple(folders), tuple(problems), tuple(curves))
 
 
 def read_runs(results_root: Path, replication_id: str, profile: str) -> list[RunRecord]:
-    """Every complete run folder (all three files present) for a replication and profile, by seed."""
+    """Every run folder for a replication and profile, by seed, validated as it is read: a damaged file (missing,
+    truncated, not JSON, a metric that is not a number) is a ReplicateError naming the file and the problem."""
     folder = results_root / replication_id / profile
     by_seed: dict[int, list[Path]] = {}
     for path in sorted(folder.glob("seed_*")):
         seed_text = path.name.removeprefix("seed_").split("@", 1)[0]
-        if not seed_text.isdigit() or not all((path / name).is_file() for name in RUN_FILES):
+        if not seed_text.isdigit() or not path.is_dir():
             continue
+        missing = [name for name in RUN_FILES if not (path / name).is_file()]
+        if missing:
+            raise ReplicateError(
+                f"{path}: incomplete run folder (no {', '.join(missing)}); the runner never leaves one, so it was "
+                "damaged: restore it from git, or delete it and run that seed again"
+            )
         by_seed.setdefault(int(seed_text), []).append(path)
-    records = []
-    for seed, paths in sorted(by_seed.items()):
-        if len(paths) == 1:
-            path = paths[0]
-            records.append(RunRecord(path, seed, read_json(path / METRICS_FILE), read_json(path / META_FILE)))
-        else:
-            records.append(_merge(seed, paths))
-    return records
+    return [_merge(seed, paths) for seed, paths in sorted(by_seed.items())]

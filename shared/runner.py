@@ -17,8 +17,24 @@ from typing import Any
 
 from shared.config import ResolvedConfig, load_config
 from shared.errors import Diverged, ReplicateError
+from shared.locks import exclusive
 from shared.paths import replications_dir, results_dir
-from shared.results import META_FILE, METRICS_FILE, CurveLog, check_metrics, run_folder, write_json
+from shared.results import (
+    META_FILE,
+    METRICS_FILE,
+    CurveLog,
+    check_metrics,
+    has_run_files,
+    read_json,
+    run_folder,
+    split_timings,
+    write_json,
+)
+
+MAX_SEED = 2**32 - 1
+SEGMENTS_FILE = "segments.json"
+"""In a run's checkpoint folder: the commit and start of every process that worked on the run (a resumed run may
+span commits); run_meta's `segments`."""
 
 
 @dataclass
@@ -67,10 +83,10 @@ def load_module(replication_id: str) -> ModuleType:
     return module
 
 
-def resolve_config(replication_id: str, profile: str) -> ResolvedConfig:
-    """The validated config of a replication for a profile."""
+def resolve_config(replication_id: str, profile: str, overrides: dict[str, Any] | None = None) -> ResolvedConfig:
+    """The validated config of a replication for a profile (with optional further overrides, e.g. for tuning)."""
     module = load_module(replication_id)
-    return load_config(replication_path(replication_id) / "config.yaml", profile, module.Config)
+    return load_config(replication_path(replication_id) / "config.yaml", profile, module.Config, overrides)
 
 
 def variant_field(replication_id: str) -> str | None:
@@ -102,6 +118,35 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def checkpoint_folder(
+    results_root: Path, replication_id: str, profile: str, seed: int, variant: str | None = None
+) -> Path:
+    """Where a run keeps its checkpoints until it completes: <root>/.checkpoints/<id>/<profile>/seed_<n>[@<v>]/."""
+    name = run_folder(results_root, replication_id, profile, seed, variant).name
+    return Path(results_root) / ".checkpoints" / replication_id / profile / name
+
+
+def _prune(folder: Path, root: Path) -> None:
+    """Remove folder and then its parents up to (not including) root, as long as they are empty."""
+    while folder != root and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+def _segments(checkpoints: Path, resume: bool, code: dict[str, Any], started: str) -> list[dict[str, Any]]:
+    """The run's segments so far (kept in its checkpoint folder while it runs) plus this one, recorded there."""
+    path = checkpoints / SEGMENTS_FILE
+    has_checkpoint = checkpoints.is_dir() and any(checkpoints.rglob("LATEST"))
+    segments = read_json(path) if has_checkpoint and path.is_file() else []
+    if not isinstance(segments, list):
+        raise ReplicateError(f"{path}: expected a list of segments, got {type(segments).__name__}")
+    segments.append({"started": started, "resumed": resume and has_checkpoint, **code["git"]})
+    if resume or not has_checkpoint:  # else the run refuses to touch the left-over checkpoint: leave its record
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        write_json(path, segments)
+    return segments
+
+
 def run_replication(
     replication_id: str,
     profile: str,
@@ -110,20 +155,19 @@ def run_replication(
     deterministic: bool = True,
     resume: bool = False,
     variant: str | None = None,
+    force: bool = False,
 ) -> Path:
     """Validate, run, and move the finished folder to results/<id>/<profile>/seed_<n>/; returns that folder.
 
-    A run that raises leaves no result behind. A run whose loss became non-finite is a result (status `diverged`).
-    Replications that checkpoint keep their checkpoints in <results root>/.checkpoints/<id>/<profile>/seed_<n>/
-    until the run completes; with resume=True a killed run continues from there. With a variant (one value of the
-    replication's VARIANT_FIELD) only that variant runs, into seed_<n>@<variant>/.
+    A run that raises (or is interrupted) leaves no result behind. A run whose loss became non-finite is a result
+    (status `diverged`). An existing complete result is an error unless force=True, which replaces it. One process
+    at a time works on a run folder (an OS lock; a second one fails at once). Replications that checkpoint keep their
+    checkpoints in checkpoint_folder(...) until the run completes; with resume=True a killed run continues from
+    there. With a variant (one value of the replication's VARIANT_FIELD) only that variant runs, into
+    seed_<n>@<variant>/.
     """
-    # These import the Keras backend; only a run needs them (bad input fails before, and fast).
-    from shared.environment import environment
-    from shared.seeding import seed_everything
-
-    if seed < 0:
-        raise ReplicateError(f"seed must be >= 0, got {seed}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ReplicateError(f"seed must be in 0..{MAX_SEED}, got {seed}")
     module = load_module(replication_id)
     cfg = resolve_config(replication_id, profile)
     if variant is not None:
@@ -132,13 +176,32 @@ def run_replication(
     final = run_folder(root, replication_id, profile, seed, variant)
     created_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = root / f".{replication_id}-{profile}-{final.name}.lock"
+        with exclusive(lock, f"{replication_id} {profile} {final.name} in {root}"):
+            if has_run_files(final) and not force:
+                raise ReplicateError(f"{final} already holds a complete run; --force replaces it")
+            checkpoints = checkpoint_folder(root, replication_id, profile, seed, variant)
+            return _run_locked(module, cfg, replication_id, seed, variant, root, final, checkpoints, deterministic,
+                               resume)  # fmt: skip
+    finally:
+        if created_root and root.is_dir() and not any(root.iterdir()):
+            root.rmdir()
+
+
+def _run_locked(module, cfg, replication_id, seed, variant, root, final, checkpoints, deterministic, resume) -> Path:
+    # These import the Keras backend; only a run needs them (bad input fails before, and fast).
+    from shared.environment import environment
+    from shared.seeding import seed_everything
+
+    profile = cfg.profile
     tmp = Path(tempfile.mkdtemp(prefix=f".{replication_id}-{profile}-{final.name}-", dir=root))
-    checkpoints = root / ".checkpoints" / replication_id / profile / final.name
     moved = False
     try:
         started, t0 = _now(), time.perf_counter()
         code = environment()  # at the start: the code that runs, whatever is committed while it runs
-        resuming = resume and checkpoints.is_dir() and any(checkpoints.rglob("LATEST"))
+        segments = _segments(checkpoints, resume, code, started)
+        resuming = segments[-1]["resumed"]
         seed_everything(seed, deterministic=deterministic)
         ctx = RunContext(out_dir=tmp, checkpoint_dir=checkpoints, resume=resume)
         status, extra = "ok", {}
@@ -148,7 +211,8 @@ def run_replication(
             status, extra = "diverged", {"diverged_step": exc.step, "diverged_metric": exc.metric}
             metrics = {"diverged_step": exc.step}
         wall = time.perf_counter() - t0
-        write_json(tmp / METRICS_FILE, check_metrics(metrics))
+        metrics, timings = split_timings(check_metrics(metrics))
+        write_json(tmp / METRICS_FILE, metrics)
         ctx.curves.write(tmp)
         meta = {
             "replication": replication_id,
@@ -164,8 +228,10 @@ def run_replication(
             "started": started,
             "finished": _now(),
             "wall_seconds": round(wall, 3),
+            "timings": timings,
             "command": " ".join(sys.argv),
             "resumed_from_checkpoint": resuming,
+            "segments": segments,
             **code,
         }
         write_json(tmp / META_FILE, meta)
@@ -177,11 +243,13 @@ def run_replication(
         os.replace(tmp, final)
         moved = True
         shutil.rmtree(checkpoints, ignore_errors=True)  # the run is complete: its checkpoints are spent
+        _prune(checkpoints.parent, root)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return final
     finally:
         if not moved:
             shutil.rmtree(tmp, ignore_errors=True)
-            if created_root and not any(root.iterdir()):
-                root.rmdir()
+            if not any(checkpoints.rglob("LATEST")):  # nothing to resume from: no checkpoint folder either
+                shutil.rmtree(checkpoints, ignore_errors=True)
+                _prune(checkpoints.parent, root)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.errors import ReplicateError
-from shared.results import META_FILE, RUN_FILES, read_json, run_folder
+from shared.results import META_FILE, has_run_files, read_object, run_folder
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,7 @@ def expand(profile: str, replications: list[str], seeds: list[int]) -> list[Task
 
 
 def _finished(folder: Path) -> bool:
-    if not all((folder / name).is_file() for name in RUN_FILES):  # what read_runs counts as a run
-        return False
-    return read_json(folder / META_FILE).get("status") in ("ok", "diverged")
+    return has_run_files(folder) and read_object(folder / META_FILE).get("status") in ("ok", "diverged")
 
 
 def is_complete(root: Path, task: Task) -> bool:

@@ -12,7 +12,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from shared.config import from_dict, merge_override, read_yaml, resolve
+from shared.config import ResolvedConfig
+
+
+def candidate_config(replication_id: str, profile: str, overrides: dict[str, Any]) -> ResolvedConfig:
+    """A profile's config with a candidate's overrides, loaded and validated exactly as the runner loads configs."""
+    from shared.runner import resolve_config
+
+    return resolve_config(replication_id, profile, overrides)
 
 
 def _run_candidate(replication_id: str, profile: str, overrides: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -24,14 +31,11 @@ def _run_candidate(replication_id: str, profile: str, overrides: dict[str, Any],
 
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    from shared.runner import RunContext, load_module, replication_path
+    from shared.runner import RunContext, load_module
     from shared.seeding import seed_everything
 
     module = load_module(replication_id)
-    path = replication_path(replication_id) / "config.yaml"
-    values = merge_override(resolve(read_yaml(path), profile, str(path)), overrides, "candidate")
-    values.pop("budget")
-    params = from_dict(module.Config, values, "candidate")
+    params = candidate_config(replication_id, profile, overrides).params
     seed_everything(seed)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:

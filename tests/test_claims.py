@@ -291,5 +291,10 @@ def test_a_rule_edited_after_its_runs_commit_is_flagged(tmp_path):
     original = Target(metric="e", rule={"kind": "below", "bound": 1}, binds=("cpu",))
     assert registration_flag("demo", original, "cpu", records, root=tmp_path) == ""
     assert registration_flag("demo", original, "paper", records, root=tmp_path).startswith(AFTER_RESULTS)
+    # A run resumed across commits is checked at every segment's commit: here its last segment started after the edit.
+    second = _git(tmp_path, "rev-parse", "HEAD")
+    resumed = runs({"e": 1.5}, commit=second)
+    resumed[0].meta["segments"] = [{"commit": first}, {"commit": second}]
+    assert registration_flag("demo", registered, "cpu", resumed, root=tmp_path).startswith(AFTER_RESULTS)
     unknown = runs({"e": 1.5}, commit="0" * 40)
     assert registration_flag("demo", original, "cpu", unknown, root=tmp_path).startswith(UNVERIFIABLE)

@@ -1,4 +1,5 @@
-"""The runner writes a run folder only on success; divergence is a recorded result; reruns replace atomically."""
+"""The runner writes a run folder only on success; divergence is a recorded result; a complete result is kept unless
+forced, then replaced atomically; wall-clock timings live in run_meta, not metrics.json."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from shared.errors import Diverged
+from shared.errors import Diverged, ReplicateError
 from shared.runner import load_module, run_replication
 
 
@@ -46,13 +47,27 @@ def test_nan_metric_is_rejected(tiny_mnist, tmp_path, monkeypatch):
     assert not (tmp_path / "r").exists()
 
 
-def test_rerun_replaces_the_folder(tiny_mnist, tmp_path, monkeypatch):
+def test_rerun_keeps_a_complete_result_unless_forced(tiny_mnist, tmp_path, monkeypatch):
     module = load_module("lenet5_mnist")
     monkeypatch.setattr(module, "run", lambda cfg, seed, ctx: {"x": 1})
-    folder = run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path)
+    root = tmp_path / "r"
+    folder = run_replication("lenet5_mnist", "smoke", 0, results_root=root)
     (folder / "stale.txt").write_text("from the old run")
     monkeypatch.setattr(module, "run", lambda cfg, seed, ctx: {"x": 2})
-    assert run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path) == folder
+    with pytest.raises(ReplicateError, match="already holds a complete run; --force replaces it"):
+        run_replication("lenet5_mnist", "smoke", 0, results_root=root)
+    assert json.loads((folder / "metrics.json").read_text()) == {"x": 1}
+    assert run_replication("lenet5_mnist", "smoke", 0, results_root=root, force=True) == folder
     assert json.loads((folder / "metrics.json").read_text()) == {"x": 2}
     assert not (folder / "stale.txt").exists()
     assert sorted(p.name for p in folder.parent.iterdir()) == ["seed_0"]
+    assert sorted(p.name for p in root.iterdir()) == ["lenet5_mnist"]  # no lock, temp or checkpoint left
+
+
+def test_timings_go_to_run_meta_and_segments_are_recorded(tiny_mnist, tmp_path, monkeypatch):
+    monkeypatch.setattr(load_module("lenet5_mnist"), "run", lambda cfg, seed, ctx: {"x": 1, "train_seconds_Pong": 12.5})
+    folder = run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path)
+    meta = json.loads((folder / "run_meta.json").read_text())
+    assert json.loads((folder / "metrics.json").read_text()) == {"x": 1}
+    assert meta["timings"] == {"train_seconds_Pong": 12.5}
+    assert [s["commit"] for s in meta["segments"]] == [meta["git"]["commit"]]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import keras
 import numpy as np
 
+from shared.config import POSITIVE
 from shared.data.mnist import Split, flat_pixels, load_mnist, train_eval_split
 from shared.models.mlp import MLPSpec, build_mlp
 from shared.monitors import layer_probe, unit_percentiles
@@ -36,7 +37,7 @@ class TrainConfig:
     """Parameter updates (paper: 50,000)."""
     batch_size: int
     """Examples per update (paper: 60)."""
-    learning_rate: float
+    learning_rate: Annotated[float, POSITIVE]
     """SGD step size (not given in the paper)."""
 
 

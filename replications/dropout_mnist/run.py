@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import keras
 import numpy as np
 
+from shared.config import POSITIVE, Range
 from shared.data.mnist import flat_pixels, load_mnist, train_eval_split
 from shared.models.mlp import MLPSpec, build_mlp
 from shared.runner import RunContext
@@ -39,11 +40,11 @@ class TrainConfig:
     epochs: int
     """Passes over the training set."""
     batch_size: int
-    learning_rate: float
+    learning_rate: Annotated[float, POSITIVE]
     """Initial SGD learning rate."""
     lr_decay_per_epoch: float
     """The learning rate is multiplied by this after every pass."""
-    momentum: float
+    momentum: Annotated[float, Range(0, 1, high_open=True)]
 
 
 @dataclass(frozen=True)

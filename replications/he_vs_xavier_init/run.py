@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import keras
 import numpy as np
 from keras import ops
 
 from shared.autodiff import gradients
+from shared.config import POSITIVE, Range
 from shared.data.mnist import flat_pixels, load_mnist, train_eval_split
 from shared.models.mlp import MLPSpec, build_mlp
 from shared.monitors import layer_probe, output_variances
@@ -38,8 +39,8 @@ class NetConfig:
 class TrainConfig:
     steps: int
     batch_size: int
-    learning_rate: float
-    momentum: float
+    learning_rate: Annotated[float, POSITIVE]
+    momentum: Annotated[float, Range(0, 1, high_open=True)]
 
 
 @dataclass(frozen=True)

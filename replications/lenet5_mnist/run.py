@@ -6,11 +6,12 @@ Reads top to bottom: the config fields, the input preprocessing, then the traini
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import keras
 import numpy as np
 
+from shared.config import POSITIVE, Range
 from shared.data.mnist import load_mnist, train_eval_split
 from shared.errors import ReplicateError
 from shared.models.lenet5 import MAPLoss, build_lenet5, paper_layers_trainable_params
@@ -53,9 +54,9 @@ class TrainConfig:
     """Examples per update (paper: 1, online updates)."""
     optimizer: Literal["sgd", "adam"]
     """sgd stands in for the paper's stochastic diagonal Levenberg-Marquardt; adam: as in Keras."""
-    momentum: float
+    momentum: Annotated[float, Range(0, 1, high_open=True)]
     """SGD momentum (sgd only)."""
-    lr_values: list[float]
+    lr_values: list[Annotated[float, POSITIVE]]
     """Learning rate per phase of the per-pass schedule."""
     lr_boundaries_epochs: list[int]
     """Epochs at which the next lr value starts (len = len(lr_values) - 1)."""

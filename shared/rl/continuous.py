@@ -20,7 +20,7 @@ import numpy as np
 from shared.errors import Diverged, ReplicateError
 from shared.results import CurveLog
 from shared.rl.agents.ddpg import DDPGAgent
-from shared.rl.loop import Checkpointer
+from shared.rl.checkpoint import Checkpointer
 from shared.rl.noise import OrnsteinUhlenbeck
 
 

@@ -12,8 +12,6 @@ counters still continue).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +24,7 @@ import numpy as np
 from shared.errors import Diverged, ReplicateError
 from shared.results import CurveLog
 from shared.rl.agents.dqn import DQNAgent
+from shared.rl.checkpoint import Checkpointer
 from shared.rl.envs import episode_frames, frame_stack
 from shared.rl.replay import ReplayBuffer
 from shared.rl.schedules import LinearSchedule
@@ -161,50 +160,6 @@ def evaluate(
     if values is not None and estimates:
         result.value_estimate, result.true_value = float(np.mean(estimates)), float(np.mean(truths))
     return result
-
-
-class Checkpointer:
-    """A folder of numbered checkpoints; the newest complete one is named in LATEST (written last, atomically)."""
-
-    def __init__(self, folder: Path | None):
-        self.folder = folder
-
-    def latest(self) -> Path | None:
-        if self.folder is None or not (self.folder / "LATEST").is_file():
-            return None
-        path = self.folder / (self.folder / "LATEST").read_text().strip()
-        return path if path.is_dir() else None
-
-    def resumable(self, resume: bool, config: dict) -> tuple[Path, dict] | None:
-        """The newest checkpoint and its state.json, to resume from; None when there is none. A left-over checkpoint
-        without `resume`, or one written with another loop config, is an error (never silently overwritten)."""
-        latest = self.latest()
-        if latest is None:
-            return None
-        if not resume:
-            raise ReplicateError(f"{self.folder} holds a checkpoint of an interrupted run: resume it or delete it")
-        state = json.loads((latest / "state.json").read_text())
-        if state["config"] != json.loads(json.dumps(config)):
-            raise ReplicateError(f"{latest}: checkpoint was written with a different loop config; not resuming")
-        return latest, state
-
-    def save(self, step: int, write: Callable[[Path], None]) -> None:
-        assert self.folder is not None
-        self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"step_{step:012d}"
-        tmp = self.folder / f".{name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        write(tmp)
-        final = self.folder / name
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        pointer = self.folder / ".LATEST.tmp"
-        pointer.write_text(name)
-        os.replace(pointer, self.folder / "LATEST")
-        for old in self.folder.glob("step_*"):
-            if old.name != name:
-                shutil.rmtree(old, ignore_errors=True)
 
 
 def train_dqn(

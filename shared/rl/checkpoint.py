@@ -1,0 +1,139 @@
+"""RL checkpoints that a resumed run can trust: numbered folders, each with a manifest (format version, step, the
+SHA-256 of every file), the newest complete one named in LATEST (written last, atomically). Before a run resumes,
+the manifest is checked; a damaged, edited, incomplete or differently versioned checkpoint is refused with one
+line that names the file and what to do, never half-read.
+
+Format history: 1 = no manifest (before the integrity check; refused, its contents cannot be verified);
+2 = manifest.json with `format`, `step`, `files`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shared.errors import ReplicateError, brief
+
+FORMAT_VERSION = 2
+MANIFEST = "manifest.json"
+STATE = "state.json"
+POINTER = "LATEST"
+_STEP_FOLDER = re.compile(r"step_(\d{12})")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Checkpointer:
+    """A folder of numbered checkpoints of one training loop; the newest complete one is named in LATEST."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+
+    def _refuse(self, problem: str) -> ReplicateError:
+        return ReplicateError(
+            f"{problem}; not resuming from a damaged checkpoint: restore it, or delete {self.folder} to start over"
+        )
+
+    def latest(self) -> Path | None:
+        """The checkpoint LATEST names; None when there is none. A LATEST that is empty, unreadable or names a
+        missing folder is an error (a run must not silently restart from step 0)."""
+        if self.folder is None:
+            return None
+        pointer = self.folder / POINTER
+        if not pointer.exists():
+            return None
+        try:
+            name = pointer.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self._refuse(f"{pointer}: unreadable ({exc})") from None
+        if not _STEP_FOLDER.fullmatch(name):
+            raise self._refuse(f"{pointer}: {'empty' if not name else 'damaged: ' + brief(name)}")
+        if not (self.folder / name).is_dir():
+            raise self._refuse(f"{pointer} names {name}, which is missing")
+        return self.folder / name
+
+    def verify(self, checkpoint: Path) -> dict[str, Any]:
+        """Check a checkpoint against its manifest (version, every file's SHA-256, no file missing or extra, the
+        step in state.json and in the folder name); returns its state.json."""
+        manifest_path = checkpoint / MANIFEST
+        if not manifest_path.is_file():
+            raise self._refuse(
+                f"{checkpoint}: no {MANIFEST} (checkpoint format 1, written before checkpoints were verified, or "
+                f"damaged; this code reads format {FORMAT_VERSION})"
+            )
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            version, step, files = manifest["format"], manifest["step"], manifest["files"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise self._refuse(f"{manifest_path}: damaged") from None
+        if version != FORMAT_VERSION:
+            raise ReplicateError(
+                f"{checkpoint}: checkpoint format {brief(version)}, this code reads format {FORMAT_VERSION}: finish "
+                f"the run with the code that wrote it, or delete {self.folder} to start over"
+            )
+        present = {p.name for p in checkpoint.iterdir()} - {MANIFEST}
+        for name in sorted(set(files) | present):
+            if name not in files:
+                raise self._refuse(f"{checkpoint / name}: not in the checkpoint's manifest")
+            if name not in present:
+                raise self._refuse(f"{checkpoint / name}: missing")
+            if _sha256(checkpoint / name) != files[name]:
+                raise self._refuse(f"{checkpoint / name}: checksum mismatch (damaged or edited)")
+        state = json.loads((checkpoint / STATE).read_text())  # its bytes are the ones written: it parses
+        if state.get("step") != step or checkpoint.name != f"step_{step:012d}":
+            raise self._refuse(f"{checkpoint}: step {state.get('step')} in {STATE} disagrees with its manifest")
+        return state
+
+    def resumable(self, resume: bool, config: dict) -> tuple[Path, dict] | None:
+        """The newest checkpoint, verified, and its state.json, to resume from; None when there is none. A left-over
+        checkpoint without `resume`, or one written with another loop config, is an error (never silently
+        overwritten)."""
+        latest = self.latest()
+        if latest is None:
+            return None
+        if not resume:
+            raise ReplicateError(f"{self.folder} holds a checkpoint of an interrupted run: resume it or delete it")
+        state = self.verify(latest)
+        if state.get("config") != json.loads(json.dumps(config)):
+            raise ReplicateError(f"{latest}: checkpoint was written with a different loop config; not resuming")
+        return latest, state
+
+    def save(self, step: int, write: Callable[[Path], None]) -> None:
+        """Write a checkpoint with write(folder) (which must write state.json holding `step`), add its manifest,
+        then point LATEST at it and drop older ones. A failure (a full disk) leaves the previous checkpoint as it
+        was and nothing partial."""
+        assert self.folder is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"step_{step:012d}"
+        tmp, pointer = self.folder / f".{name}.tmp", self.folder / f".{POINTER}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            tmp.mkdir()
+            write(tmp)
+            files = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+            manifest = {"format": FORMAT_VERSION, "step": step, "files": files}
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+            final = self.folder / name
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            pointer.write_text(name)
+            os.replace(pointer, self.folder / POINTER)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            pointer.unlink(missing_ok=True)
+            raise
+        for old in self.folder.glob("step_*"):
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,470 @@
+"""Faults injected on purpose (issue #18): bad arguments, a second process, damaged checkpoints and result files,
+full or read-only disks, signals, hostile YAML. Each ends in a correct result or one `error:` line, never a
+traceback, a half-written file, or a result that looks right and is not."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import shared.runner
+from shared.cli import _parse_seeds, main
+from shared.config import read_yaml
+from shared.errors import ReplicateError
+from shared.paths import PROJECT_ROOT
+from shared.results import read_runs
+from shared.rl.checkpoint import FORMAT_VERSION, MANIFEST, Checkpointer
+from shared.runner import load_module, run_replication
+
+
+def one_error_line(stderr: str, fragment: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], stderr
+    return lines[0]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+
+
+# --- 1, 12, 14: seed arguments -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "3-1"], "reversed seed range '3-1'"),
+        (["--seeds", "2-0"], "reversed seed range '2-0'"),
+        (["--seeds", "0-x"], "bad seed 'x'"),
+        (["--seeds", "-1"], "seeds are >= 0"),
+        (["--seed", "-1"], "seed -1 is out of range"),
+        (["--seed", str(2**32)], f"seed {2**32} is out of range"),
+        (["--seeds", "0-99999999"], "more than 10000 seeds"),
+    ],
+)
+def test_bad_seed_arguments_are_one_line_exit_2(capsys, tmp_path, args, message):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "lenet5_mnist", "--out", str(tmp_path / "r"), *args])
+    assert stop.value.code == 2
+    one_error_line(capsys.readouterr().err, message)
+    assert not (tmp_path / "r").exists()
+
+
+def test_repeated_seeds_run_once(tmp_path, monkeypatch, capsys):
+    assert _parse_seeds("1,1") == [1] and _parse_seeds("2,0-2") == [2, 0, 1]
+    ran = []
+    monkeypatch.setattr("shared.backend.import_backend_quietly", lambda: None)
+    monkeypatch.setattr(shared.runner, "resolve_config", lambda rid, profile: None)
+    monkeypatch.setattr(shared.runner, "run_replication", lambda rid, profile, seed, **kw: ran.append(seed) or "f")
+    assert main(["run", "lenet5_mnist", "--profile", "smoke", "--seeds", "1,1", "--out", str(tmp_path)]) == 0
+    assert (
+        main(["run", "lenet5_mnist", "--profile", "smoke", "--seed", "4", "--seed", "4", "--out", str(tmp_path)]) == 0
+    )
+    assert ran == [1, 4]
+
+
+def test_bad_arguments_fail_before_the_backend_is_imported(tmp_path):
+    probe = (
+        "import sys\nfrom shared.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))"
+    )
+    for args in (["--seed", "-1"], ["--profile", "laptop"], ["--seeds", "3-1"]):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, "run", "lenet5_mnist", "--out", str(tmp_path), *args],
+            capture_output=True, text=True, env=child_env(), timeout=60,
+        )  # fmt: skip
+        assert done.stdout.strip() == "[]", (args, done.stdout, done.stderr)
+        one_error_line(done.stderr, "")
+
+
+# --- 2: an existing complete result is kept ------------------------------------------------------------------------
+
+
+def test_cli_keeps_an_existing_result_and_says_so(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "lenet5_mnist" / "smoke" / "seed_0"
+    folder.mkdir(parents=True)
+    for name in ("metrics.json", "curves.csv", "run_meta.json"):
+        (folder / name).write_text("kept")
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the existing result was replaced")
+
+    monkeypatch.setattr(shared.runner, "run_replication", must_not_run)
+    assert main(["run", "lenet5_mnist", "--profile", "smoke", "--seed", "0", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "lenet5_mnist smoke seed 0: kept the existing result in" in out and "(--force replaces it)" in out
+    assert (folder / "metrics.json").read_text() == "kept"
+
+
+# --- 3: one process per run folder ---------------------------------------------------------------------------------
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from shared.locks import exclusive
+with exclusive(Path(sys.argv[1]), "test"):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_second_process_is_refused_while_the_first_holds_the_lock(tiny_mnist, tmp_path, monkeypatch):
+    root = tmp_path / "r"
+    root.mkdir()
+    lock = root / ".lenet5_mnist-smoke-seed_0.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True, env=child_env()
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        monkeypatch.setattr(load_module("lenet5_mnist"), "run", lambda cfg, seed, ctx: {"x": 1})
+        with pytest.raises(ReplicateError, match="another process is running lenet5_mnist smoke seed_0"):
+            run_replication("lenet5_mnist", "smoke", 0, results_root=root)
+        assert not (root / "lenet5_mnist").exists()
+    finally:
+        holder.kill()  # SIGKILL: the OS releases the lock, no stale lock file blocks the next run
+        holder.wait()
+    assert run_replication("lenet5_mnist", "smoke", 0, results_root=root).is_dir()
+    assert not lock.exists()
+
+
+# --- 4, 9: checkpoints are verified before a run resumes ------------------------------------------------------------
+
+
+def _checkpointer(tmp_path: Path) -> tuple[Checkpointer, dict]:
+    import numpy as np
+
+    config = {"total_steps": 100}
+    checkpoints = Checkpointer(tmp_path / "ckpt")
+
+    def write(step):
+        def writer(folder: Path) -> None:
+            np.savez(folder / "agent.npz", w=np.arange(50.0) * step)
+            np.save(folder / "probe.npy", np.ones((4, 8)))
+            (folder / "state.json").write_text(json.dumps({"step": step, "updates": step // 2, "config": config}))
+
+        return writer
+
+    checkpoints.save(26, write(26))
+    checkpoints.save(51, write(51))
+    return checkpoints, config
+
+
+def test_a_sound_checkpoint_resumes(tmp_path):
+    checkpoints, config = _checkpointer(tmp_path)
+    found, state = checkpoints.resumable(True, config)
+    assert found.name == "step_000000000051" and state["step"] == 51
+    assert json.loads((found / MANIFEST).read_text())["format"] == FORMAT_VERSION
+    assert sorted(p.name for p in checkpoints.folder.iterdir()) == ["LATEST", "step_000000000051"]
+
+
+def _flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _edit_step(path: Path) -> None:
+    path.write_text(path.read_text().replace('"step": 51', '"step": 26'))
+
+
+def _set_format(checkpoint: Path, version) -> None:
+    manifest = json.loads((checkpoint / MANIFEST).read_text())
+    (checkpoint / MANIFEST).write_text(json.dumps({**manifest, "format": version}))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda c: (c.parent / "LATEST").write_text("step_000000000077"), "names step_000000000077, which is missing"),
+        (lambda c: (c.parent / "LATEST").write_text(""), "LATEST: empty"),
+        (lambda c: (c.parent / "LATEST").write_text("../../etc"), "LATEST: damaged"),
+        (lambda c: _flip_byte(c / "probe.npy"), "probe.npy: checksum mismatch"),
+        (lambda c: _edit_step(c / "state.json"), "state.json: checksum mismatch"),
+        (lambda c: (c / "state.json").write_text((c / "state.json").read_text()[:20]), "state.json: checksum"),
+        (lambda c: (c / "agent.npz").write_bytes(b"PK\x03\x04"), "agent.npz: checksum mismatch"),
+        (lambda c: (c / "agent.npz").unlink(), "agent.npz: missing"),
+        (lambda c: (c / "extra.bin").write_bytes(b"x"), "extra.bin: not in the checkpoint's manifest"),
+        (lambda c: (c / MANIFEST).unlink(), "no manifest.json (checkpoint format 1"),
+        (lambda c: (c / MANIFEST).write_text("{"), "manifest.json: damaged"),
+        (lambda c: _set_format(c, FORMAT_VERSION + 1), f"format {FORMAT_VERSION + 1}, this code reads format"),
+    ],
+)
+def test_a_damaged_checkpoint_is_refused_with_one_line(tmp_path, damage, message):
+    checkpoints, config = _checkpointer(tmp_path)
+    damage(checkpoints.folder / "step_000000000051")
+    with pytest.raises(ReplicateError, match=message.replace("(", r"\(").replace(".", r"\.")) as error:
+        checkpoints.resumable(True, config)
+    assert "\n" not in str(error.value) and str(checkpoints.folder) in str(error.value)
+
+
+def test_a_failed_checkpoint_save_leaves_the_previous_one_intact(tmp_path):
+    checkpoints, config = _checkpointer(tmp_path)
+
+    def disk_full(folder: Path) -> None:
+        (folder / "agent.npz").write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "agent.npz"))
+
+    with pytest.raises(OSError):
+        checkpoints.save(76, disk_full)
+    assert sorted(p.name for p in checkpoints.folder.iterdir()) == ["LATEST", "step_000000000051"]
+    assert checkpoints.resumable(True, config)[1]["step"] == 51
+
+
+def test_a_resumed_run_records_every_segments_commit(tiny_mnist, tmp_path, monkeypatch):
+    import shared.environment
+
+    module = load_module("lenet5_mnist")
+
+    def killed(cfg, seed, ctx):
+        (ctx.checkpoint_dir / "part").mkdir(parents=True)
+        (ctx.checkpoint_dir / "part" / "LATEST").write_text("step_000000000001")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "run", killed)
+    monkeypatch.setattr(shared.environment, "git_state", lambda: {"commit": "a" * 40, "dirty": False})
+    with pytest.raises(KeyboardInterrupt):
+        run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path / "r", resume=True)
+    monkeypatch.setattr(module, "run", lambda cfg, seed, ctx: {"x": 1})
+    monkeypatch.setattr(shared.environment, "git_state", lambda: {"commit": "b" * 40, "dirty": False})
+    folder = run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path / "r", resume=True)
+    meta = json.loads((folder / "run_meta.json").read_text())
+    assert [(s["commit"][0], s["resumed"]) for s in meta["segments"]] == [("a", False), ("b", True)]
+    assert meta["resumed_from_checkpoint"] is True
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["lenet5_mnist"]  # checkpoints spent, no lock
+
+
+# --- 5, 10: result files are validated when read -------------------------------------------------------------------
+
+
+def write_run(root: Path, seed: int, metrics: str, curves: str = "step,metric,value\n1,loss,0.5\n", meta=None):
+    folder = root / "lenet5_mnist" / "cpu" / f"seed_{seed}"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(metrics)
+    (folder / "curves.csv").write_text(curves)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout
+    meta = {"status": "ok", "git": {"commit": commit.strip(), "dirty": False}} if meta is None else meta
+    (folder / "run_meta.json").write_text(meta if isinstance(meta, str) else json.dumps(meta))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"metrics": '{"test_error": 0.01, "paper_la'}, "metrics.json: not valid JSON"),
+        ({"metrics": ""}, "metrics.json: empty"),
+        ({"metrics": "[0.01]"}, "metrics.json: expected a JSON object, got list"),
+        ({"metrics": '{"test_error": "low"}'}, "metric 'test_error' is not a number: 'low'"),
+        ({"metrics": "{}", "meta": '{"status": "ok"'}, "run_meta.json: not valid JSON"),
+        ({"metrics": "{}", "meta": {"status": ["ok"]}}, "run_meta.json: status is not a string"),
+        ({"metrics": "{}", "curves": "step,metric,value\n1,loss\n"}, "curves.csv: line 2: expected step,metric,value"),
+        ({"metrics": "{}", "curves": "step,metric,value\n1,loss,low\n"}, "curves.csv: line 2"),
+        ({"metrics": "{}", "curves": "when,what\n"}, "curves.csv: header"),
+        ({"metrics": "{}", "curves": b"\xff\xfe".decode("latin-1")}, "curves.csv"),
+    ],
+)
+def test_a_damaged_result_file_is_named_in_one_line(tmp_path, fields, message):
+    write_run(tmp_path, 0, **fields)
+    with pytest.raises(ReplicateError, match=message.replace("(", r"\(").replace("[", r"\[")) as error:
+        read_runs(tmp_path, "lenet5_mnist", "cpu")
+    assert str(tmp_path / "lenet5_mnist" / "cpu" / "seed_0") in str(error.value)
+
+
+def test_an_incomplete_run_folder_is_an_error_not_skipped(tmp_path, capsys):
+    folder = write_run(tmp_path, 0, "{}")
+    (folder / "curves.csv").unlink()
+    assert main(["list", "--profile", "cpu", "--results", str(tmp_path)]) == 1
+    one_error_line(capsys.readouterr().err, f"{folder}: incomplete run folder (no curves.csv)")
+
+
+def test_non_finite_values_flag_the_run_and_the_report_stays_valid_json(tmp_path, capsys):
+    write_run(tmp_path, 0, '{"test_error": NaN, "paper_layers_trainable_params": 60000}')
+    write_run(tmp_path, 1, '{"test_error": 0.01, "paper_layers_trainable_params": Infinity}')
+    write_run(tmp_path, 2, '{"test_error": 0.01}', curves="step,metric,value\n1,loss,nan\n2,loss,0.5\n")
+    write_run(tmp_path, 3, '{"test_error": 0.01, "train_seconds_x": 5.0}')
+    runs = read_runs(tmp_path, "lenet5_mnist", "cpu")
+    assert [r.status for r in runs] == ["invalid", "invalid", "invalid", "ok"]
+    assert runs[0].metrics == {"paper_layers_trainable_params": 60000}
+    assert runs[0].problems == ("seed_0/metrics.json: test_error is nan",)
+    assert runs[2].read_curves() == [{"step": 2, "metric": "loss", "value": 0.5}]
+    assert runs[3].metrics == {"test_error": 0.01} and runs[3].meta["timings"] == {"train_seconds_x": 5.0}
+
+    reports = tmp_path / "reports"
+    args = ["--profile", "cpu", "--results", str(tmp_path), "--reports", str(reports), "--no-figures"]
+    assert main(["report", *args]) == 0
+    text = (reports / "cpu" / "claims.json").read_text()
+    claims = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in claims.json"))
+    runs_json = next(r for r in claims["replications"] if r["id"] == "lenet5_mnist")["runs"]
+    assert [r["status"] for r in runs_json] == ["invalid", "invalid", "invalid", "ok"]
+    assert "test_error is nan" in (reports / "cpu" / "comparison.md").read_text()
+    assert main(["list", "--profile", "cpu", "--results", str(tmp_path)]) == 0
+    assert "invalid seed 1: seed_1/metrics.json: paper_layers_trainable_params is inf" in capsys.readouterr().out
+
+
+# --- 11: full disk, read-only folder --------------------------------------------------------------------------------
+
+
+def test_a_full_disk_during_a_run_is_one_line_and_leaves_nothing(tiny_mnist, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(load_module("lenet5_mnist"), "run", lambda cfg, seed, ctx: {"x": 1})
+    real_write = shared.runner.write_json
+
+    def disk_full(path, payload):
+        if path.name == "run_meta.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, payload)
+
+    monkeypatch.setattr(shared.runner, "write_json", disk_full)
+    root = tmp_path / "r"
+    assert main(["run", "lenet5_mnist", "--profile", "smoke", "--out", str(root)]) == 1
+    one_error_line(capsys.readouterr().err, "run_meta.json: No space left on device (errno 28)")
+    assert not root.exists()
+
+
+def test_a_read_only_results_folder_is_one_line(tiny_mnist, tmp_path, monkeypatch, capsys):
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "r"))
+
+    monkeypatch.setattr(shared.runner.tempfile, "mkdtemp", read_only)
+    assert main(["run", "lenet5_mnist", "--profile", "smoke", "--out", str(tmp_path / "r")]) == 1
+    one_error_line(capsys.readouterr().err, "Read-only file system (errno 30)")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_full_disk_during_a_report_keeps_the_previous_report(tmp_path, monkeypatch, capsys):
+    import shared.report
+
+    previous = tmp_path / "reports" / "cpu"
+    previous.mkdir(parents=True)
+    (previous / "comparison.md").write_text("previous report")
+    (previous / "claims.json").write_text("{}")
+
+    def disk_full(path, payload):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(shared.report, "write_json", disk_full)
+    args = ["--results", str(tmp_path / "results"), "--reports", str(tmp_path / "reports"), "--no-figures"]
+    assert main(["report", "--profile", "cpu", *args]) == 1
+    one_error_line(capsys.readouterr().err, "No space left on device")
+    assert (previous / "comparison.md").read_text() == "previous report"
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["cpu"]
+
+
+# --- 8: Ctrl-C and SIGTERM ------------------------------------------------------------------------------------------
+
+SLOW_RUN = """
+import sys, time
+from shared.backend import import_backend_quietly
+import_backend_quietly()
+import shared.runner
+from shared.cli import main
+
+def slow(cfg, seed, ctx):
+    if sys.argv[2] == "checkpoint":
+        (ctx.checkpoint_dir / "part").mkdir(parents=True)
+        (ctx.checkpoint_dir / "part" / "LATEST").write_text("step_000000000001")
+    print("running", flush=True)
+    time.sleep(120)
+
+shared.runner.load_module("lenet5_mnist").run = slow
+sys.exit(main(["run", "lenet5_mnist", "--profile", "smoke", "--seed", "0", "--out", sys.argv[1]]))
+"""
+
+
+@pytest.mark.parametrize(
+    "sig, code, checkpoint, hint",
+    [
+        (signal.SIGINT, 130, "none", "it left no checkpoint: run it again"),
+        (signal.SIGTERM, 143, "checkpoint", "--resume` continues it from its checkpoint in"),
+    ],
+)
+def test_an_interrupted_run_prints_one_line_and_cleans_up(tmp_path, sig, code, checkpoint, hint):
+    root = tmp_path / "r"
+    child = subprocess.Popen(
+        [sys.executable, "-c", SLOW_RUN, str(root), checkpoint],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+    )  # fmt: skip
+    try:
+        assert child.stdout.readline().strip() == "running", child.stderr.read()
+        child.send_signal(sig)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == code
+    line = one_error_line(stderr, f"error: interrupted ({sig.name}): lenet5_mnist smoke seed 0 stopped; nothing")
+    assert hint in line
+    left = sorted(p.name for p in root.iterdir()) if root.exists() else []  # no temporary folder, lock or result
+    assert left == ([".checkpoints"] if checkpoint == "checkpoint" else [])
+
+
+# --- 6, 13: configs and YAML ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("lr_values", [float("nan")], "lr_values[0]: expected a finite number, got nan"),
+        ("momentum", float("inf"), "momentum: expected a finite number, got inf"),
+        ("lr_values", [-0.1], "lr_values[0] must be in (0, inf), got -0.1"),
+        ("momentum", 1.0, "momentum must be in [0, 1), got 1.0"),
+    ],
+)
+def test_config_numbers_must_be_finite_and_in_range(tmp_path, monkeypatch, capsys, key, value, message):
+    import shutil
+
+    import yaml
+
+    broken = tmp_path / "lenet5_mnist"
+    shutil.copytree(PROJECT_ROOT / "replications" / "lenet5_mnist", broken)
+    raw = yaml.safe_load((broken / "config.yaml").read_text())
+    raw["profiles"]["cpu"]["train"][key] = value
+    (broken / "config.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.setattr(shared.runner, "replication_path", lambda rep_id: broken)
+    assert main(["run", "lenet5_mnist", "--profile", "cpu", "--out", str(tmp_path / "r")]) == 1
+    one_error_line(capsys.readouterr().err, f"config.yaml: cpu.train.{message}")
+
+
+def test_deep_yaml_is_refused_quickly(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("a: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    started = time.perf_counter()
+    with pytest.raises(ReplicateError, match="nested deeper than 50 levels"):
+        read_yaml(path)
+    assert time.perf_counter() - started < 5
+
+
+def test_an_alias_bomb_is_refused_without_expanding_it(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    lines += ["paper: {budget: b, train: *a8}", "profiles: {smoke: {train: *a8}, cpu: {}}"]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    started = time.perf_counter()
+    with pytest.raises(ReplicateError, match="expands to more than 100000 values") as error:
+        read_yaml(path)
+    assert time.perf_counter() - started < 5 and len(str(error.value)) < 300
+    path.write_text("a: &a [1, *a]\n")
+    with pytest.raises(ReplicateError, match="refers to the value that contains it"):
+        read_yaml(path)
+
+
+# --- 15: tuning loads configs the way the runner does ---------------------------------------------------------------
+
+
+def test_tuning_candidates_load_through_the_runners_config_path():
+    from shared.tuning import candidate_config
+
+    cfg = candidate_config("ddpg_continuous", "smoke", {"loop": {"total_steps": 10}})  # a `resources` block
+    assert cfg.params.loop.total_steps == 10 and cfg.resources.cpus == 1
+    with pytest.raises(ReplicateError, match="unknown key"):
+        candidate_config("ddpg_continuous", "smoke", {"loop": {"total_stepz": 10}})
+    with pytest.raises(ReplicateError, match="expected a finite number"):
+        candidate_config("lenet5_mnist", "smoke", {"train": {"momentum": float("nan")}})

@@ -32,6 +32,9 @@ class RunContext:
     """Where a long run keeps its checkpoints (outside out_dir, so they survive a kill); None = none."""
     resume: bool = False
     """Continue from the checkpoint in checkpoint_dir if there is one (`replicate run --resume`)."""
+    measured: dict[str, Any] = field(default_factory=dict)
+    """Facts about this execution, not results (wall seconds of a part, the steps a run resumed at): written to
+    run_meta.json under `measured`, never to metrics.json, so that two runs of one seed give identical metrics."""
 
     def record_data(self, name: str, variant: str, sources: dict[str, str]) -> None:
         """Note which data variant was read and where each file came from (shown in run_meta and the report)."""
@@ -166,6 +169,7 @@ def run_replication(
             "wall_seconds": round(wall, 3),
             "command": " ".join(sys.argv),
             "resumed_from_checkpoint": resuming,
+            "measured": ctx.measured,
             **code,
         }
         write_json(tmp / META_FILE, meta)

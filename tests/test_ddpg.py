@@ -151,20 +151,39 @@ def _loop(**changes):
     return ContinuousLoopConfig(**{**base, **changes})
 
 
-def test_a_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
-    import gymnasium as gym
-
+def _small_agent():
     from shared.models.actor_critic import build_actor, build_critic
-    from shared.results import CurveLog
-    from shared.rl import continuous
     from shared.rl.agents.ddpg import DDPGAgent, DDPGConfig
 
-    def agent():
-        cfg = DDPGConfig(0.99, 0.005, 1e-4, 1e-3, 1e-2, [16, 16], 3e-3, False)
-        low, high = np.array([-2.0]), np.array([2.0])
-        return DDPGAgent(
-            lambda: build_actor(3, low, high, (16, 16)), lambda: build_critic(3, 1, (16, 16)), low, high, cfg
-        )
+    cfg = DDPGConfig(0.99, 0.005, 1e-4, 1e-3, 1e-2, [16, 16], 3e-3, False)
+    low, high = np.array([-2.0]), np.array([2.0])
+    return DDPGAgent(lambda: build_actor(3, low, high, (16, 16)), lambda: build_critic(3, 1, (16, 16)), low, high, cfg)
+
+
+class _RecordResets:
+    """Makes Pendulums that record the seeds they are reset with, one list per environment made (the loop makes
+    its training environment first, then its evaluation environment)."""
+
+    def __init__(self):
+        self.resets: list[list] = []
+
+    def __call__(self):
+        import gymnasium as gym
+
+        seeds = []
+        self.resets.append(seeds)
+
+        class Recording(gym.Wrapper):
+            def reset(self, *, seed=None, options=None):
+                seeds.append(seed)
+                return self.env.reset(seed=seed, options=options)
+
+        return Recording(gym.make("Pendulum-v1"))
+
+
+def _kill_after_first_checkpoint(monkeypatch, make, loop, folder):
+    from shared.results import CurveLog
+    from shared.rl import continuous
 
     save = continuous.Checkpointer.save
 
@@ -172,21 +191,73 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
         save(self, step, write)
         raise KeyboardInterrupt
 
+    keras_seed(0)
     monkeypatch.setattr(continuous.Checkpointer, "save", save_then_die)
-    make = lambda: gym.make("Pendulum-v1")  # noqa: E731
     with pytest.raises(KeyboardInterrupt):
-        continuous.train_ddpg(make, agent(), _loop(), 0, CurveLog(), "p", tmp_path, progress=False)
+        continuous.train_ddpg(make, _small_agent(), loop, 0, CurveLog(), "p", folder, progress=False)
     monkeypatch.setattr(continuous.Checkpointer, "save", save)
-    assert (tmp_path / "LATEST").read_text() == "step_000000000150"
-    from shared.errors import ReplicateError
 
+
+def keras_seed(seed):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+# The checkpoint at step 120 falls mid-episode (Pendulum: 200 steps) and mid loss window (update 57 of 0-99), and
+# the evaluation at 150 reports a loss averaged across it: a resumed run must restore all of that exactly.
+RESUME_LOOP = dict(total_steps=300, checkpoint_every=120, eval_every=150)
+
+
+def test_a_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tmp_path, monkeypatch):
+    from shared.errors import ReplicateError
+    from shared.results import CurveLog
+    from shared.rl import continuous
+
+    make, loop = _RecordResets(), _loop(**RESUME_LOOP)
+    keras_seed(0)
+    straight_curves, measured = CurveLog(), {}
+    straight_agent = _small_agent()
+    straight = continuous.train_ddpg(
+        make, straight_agent, loop, 0, straight_curves, "p", progress=False, measured=measured
+    )
+    assert set(measured) == {"train_seconds_p", "resumed_at_p"} and measured["resumed_at_p"] == []
+    assert not any("seconds" in name for name in straight)  # wall-clock figures are not results
+
+    _kill_after_first_checkpoint(monkeypatch, make, loop, tmp_path)
+    assert (tmp_path / "LATEST").read_text() == "step_000000000120"
     with pytest.raises(ReplicateError, match="resume it or delete it"):
-        continuous.train_ddpg(make, agent(), _loop(), 0, CurveLog(), "p", tmp_path, progress=False)
-    curves = CurveLog()
-    metrics = continuous.train_ddpg(make, agent(), _loop(), 0, curves, "p", tmp_path, resume=True, progress=False)
-    assert metrics["env_steps_p"] == 300 and metrics["resumes_p"] == 1
-    assert metrics["updates_p"] == 300 - 64 + 1
+        continuous.train_ddpg(make, _small_agent(), loop, 0, CurveLog(), "p", tmp_path, progress=False)
+    make.resets.clear()
+    keras_seed(1)  # the checkpoint, not the initialisation, decides the resumed run
+    curves, measured, agent = CurveLog(), {}, _small_agent()
+    resumed = continuous.train_ddpg(
+        make, agent, loop, 0, curves, "p", tmp_path, resume=True, progress=False, measured=measured
+    )
+    assert measured["resumed_at_p"] == [120]
+    # the training environment: a seeded reset, then the saved state; the next episode starts unseeded at step 200
+    assert make.resets[0] == [0, None]
+    assert resumed == straight and curves.rows == straight_curves.rows
     assert [row[0] for row in curves.rows if row[1] == "eval_return/p"] == [150, 300]
+    assert straight["train_episodes_p"] == 1  # the episode the checkpoint cut through finished at step 200
+    for name, value in straight_agent.state_arrays().items():
+        np.testing.assert_array_equal(value, agent.state_arrays()[name], err_msg=name)
+
+
+def test_without_the_environment_state_a_resumed_run_starts_a_new_seeded_episode(tmp_path, monkeypatch):
+    from shared.results import CurveLog
+    from shared.rl import continuous
+
+    monkeypatch.setattr(continuous, "env_snapshot", lambda env: None)  # an environment whose state cannot be read
+    make, loop = _RecordResets(), _loop(**RESUME_LOOP)
+    _kill_after_first_checkpoint(monkeypatch, make, loop, tmp_path)
+    make.resets.clear()
+    metrics = continuous.train_ddpg(
+        make, _small_agent(), loop, 0, CurveLog(), "p", tmp_path, resume=True, progress=False
+    )
+    assert make.resets[0] == [0 + 120]  # seed + step: a new episode from the checkpoint's step, no other reset
+    # the unfinished episode is dropped: the new one (steps 121-320) does not end by step 300
+    assert metrics["train_episodes_p"] == 0 and metrics["env_steps_p"] == 300 and metrics["updates_p"] == 300 - 63
 
 
 def test_smoke_run_and_bad_task(tmp_path):

@@ -112,7 +112,7 @@ def _mujoco_env(env: gym.Env):
     """The MujocoEnv under the wrappers, or None (also when MuJoCo is not installed)."""
     try:
         from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
-    except ImportError:
+    except (ImportError, gym.error.DependencyNotInstalled):
         return None
     return env.unwrapped if isinstance(env.unwrapped, MujocoEnv) else None
 

@@ -39,7 +39,8 @@ class Target:
 
     `curve`/`curves` + `last_k`: the per-seed value is the mean of the last K points of that curve (RL evaluations).
     `not_run`: profile -> reason for the profiles outside `binds`. `seeds`: only these seeds count (a target revised
-    after first results runs on fresh seeds). `revised`: the note saying when and why a target was added or revised.
+    after first results runs on fresh seeds): a list for every profile, or a mapping profile -> list. `revised`: the
+    note saying when and why a target was added or revised.
     """
 
     metric: str
@@ -52,7 +53,7 @@ class Target:
     last_k: int | None = None
     min_seeds: int = DEFAULT_MIN_SEEDS
     not_run: tuple[tuple[str, str], ...] = ()
-    seeds: tuple[int, ...] | None = None
+    seeds: tuple[tuple[str, tuple[int, ...]], ...] | None = None  # (profile, seeds) pairs; None: every seed counts
     revised: str = ""
     caveat: str = ""  # a fact about how the evidence was gathered (e.g. the test set seen while tuning)
 
@@ -60,6 +61,12 @@ class Target:
     def names(self) -> list[str]:
         """The metrics the rule reads, in rule order."""
         return list(self.rule["metrics"]) if self.rule["kind"] == "ordering" else [self.metric]
+
+    def seeds_for(self, profile: str) -> tuple[int, ...] | None:
+        """The seeds that count on a profile (None: all)."""
+        if self.seeds is None:
+            return None
+        return dict(self.seeds).get(profile)
 
     def reason(self, profile: str) -> str:
         """Why this target is not run on a profile it does not bind."""
@@ -156,6 +163,23 @@ def _check_reasons(raw: Any, where: str) -> dict[str, str]:
     return {p: str(r) for p, r in raw.items()}
 
 
+def _check_seeds(raw: Any, where: str) -> tuple[tuple[str, tuple[int, ...]], ...] | None:
+    """`seeds: [10, 11]` (every profile) or `seeds: {cpu: [0, 1]}` -> ((profile, seeds), ...); None when absent."""
+    if raw is None:
+        return None
+    by_profile = raw if isinstance(raw, dict) else {p: raw for p in PROFILES}
+    if not set(by_profile) <= set(PROFILES):
+        raise ReplicateError(f"{where}.seeds: profiles must come from {PROFILES}, got {sorted(by_profile)}")
+    for seeds in by_profile.values():
+        if (
+            not isinstance(seeds, list)
+            or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        ):
+            raise ReplicateError(f"{where}.seeds: expected a list of seeds (integers >= 0), got {str(seeds)[:80]!r}")
+    return tuple(sorted((p, tuple(s)) for p, s in by_profile.items()))
+
+
 def _parse_target(raw: Any, where: str, default_reasons: dict[str, str]) -> Target:
     if not isinstance(raw, dict):
         raise ReplicateError(f"{where}: expected a mapping, got {str(raw)[:80]!r}")
@@ -194,11 +218,7 @@ def _parse_target(raw: Any, where: str, default_reasons: dict[str, str]) -> Targ
     min_seeds = raw.get("min_seeds", DEFAULT_MIN_SEEDS)
     if isinstance(min_seeds, bool) or not isinstance(min_seeds, int) or min_seeds < 2:
         raise ReplicateError(f"{where}.min_seeds: expected an integer >= 2, got {min_seeds!r}")
-    seeds = raw.get("seeds")
-    if seeds is not None and (
-        not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds)
-    ):
-        raise ReplicateError(f"{where}.seeds: expected a list of seeds (integers >= 0), got {seeds!r}")
+    seeds = _check_seeds(raw.get("seeds"), where)
     reasons = {**default_reasons, **_check_reasons(raw.get("not_run"), f"{where}.not_run")}
     bound_with_reason = set(binds) & set(_check_reasons(raw.get("not_run"), f"{where}.not_run"))
     if bound_with_reason:
@@ -220,7 +240,7 @@ def _parse_target(raw: Any, where: str, default_reasons: dict[str, str]) -> Targ
         last_k=last_k,
         min_seeds=min_seeds,
         not_run=tuple(sorted((p, r) for p, r in reasons.items() if p not in binds)),
-        seeds=tuple(seeds) if seeds is not None else None,
+        seeds=seeds,
         revised=str(raw.get("revised", "")),
         caveat=str(raw.get("caveat", "")),
     )

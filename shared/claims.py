@@ -76,9 +76,10 @@ def _seed_value(target: Target, run: RunRecord, index: int) -> float | None:
     return None if value is None else float(value)
 
 
-def per_seed_values(target: Target, runs: list[RunRecord]) -> dict[str, dict[int, float]]:
+def per_seed_values(target: Target, runs: list[RunRecord], profile: str | None = None) -> dict[str, dict[int, float]]:
     """metric -> {seed: value} over the runs (only the target's `seeds` when it names them)."""
-    chosen = [r for r in runs if target.seeds is None or r.seed in target.seeds]
+    allowed = target.seeds_for(profile) if profile is not None else None
+    chosen = [r for r in runs if allowed is None or r.seed in allowed]
     table: dict[str, dict[int, float]] = {}
     for index, name in enumerate(target.names):
         values = {}
@@ -193,7 +194,7 @@ def evaluate_target(target: Target, runs: list[RunRecord], profile: str) -> Targ
 
 
 def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
-    table = per_seed_values(target, runs)
+    table = per_seed_values(target, runs, profile)
     if any(not v for v in table.values()):
         return TargetResult(target, "not_run", detail="no completed run has this metric", per_seed=table)
     summaries = {name: summarize(list(v.values())) for name, v in table.items()}

@@ -19,7 +19,7 @@ RUN_FILES = (METRICS_FILE, CURVES_FILE, META_FILE)
 CURVE_COLUMNS = ("step", "metric", "value")
 TIMING = re.compile(r"(^|_)(seconds|per_second)(_|$)")
 """Metric names that are wall-clock measurements (train_seconds_Pong, train_images_per_second_resnet20): they differ
-between two runs of the same seed, so they are kept in run_meta's `timings`, never in metrics.json."""
+between two runs of the same seed, so they are kept in run_meta's `measured`, never in metrics.json."""
 
 
 @dataclass
@@ -178,7 +178,7 @@ def _read_part(folder: Path) -> tuple[dict[str, float], dict[str, Any], list[dic
     curves, curve_problems = read_curve_file(folder / CURVES_FILE)
     metrics, timings = split_timings(metrics)
     if timings:
-        meta = {**meta, "timings": {**meta.get("timings", {}), **timings}}
+        meta = {**meta, "measured": {**meta.get("measured", {}), **timings}}
     return metrics, meta, curves, [f"{folder.name}/{p}" for p in problems + curve_problems]
 
 

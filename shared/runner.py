@@ -48,6 +48,9 @@ class RunContext:
     """Where a long run keeps its checkpoints (outside out_dir, so they survive a kill); None = none."""
     resume: bool = False
     """Continue from the checkpoint in checkpoint_dir if there is one (`replicate run --resume`)."""
+    measured: dict[str, Any] = field(default_factory=dict)
+    """Facts about this execution, not results (wall seconds of a part, the steps a run resumed at): written to
+    run_meta.json under `measured`, never to metrics.json, so that two runs of one seed give identical metrics."""
 
     def record_data(self, name: str, variant: str, sources: dict[str, str]) -> None:
         """Note which data variant was read and where each file came from (shown in run_meta and the report)."""
@@ -228,7 +231,8 @@ def _run_locked(module, cfg, replication_id, seed, variant, root, final, checkpo
             "started": started,
             "finished": _now(),
             "wall_seconds": round(wall, 3),
-            "timings": timings,
+            # What differs between two runs of one seed (wall-clock figures, resume points): never in metrics.json.
+            "measured": {**timings, **ctx.measured},
             "command": " ".join(sys.argv),
             "resumed_from_checkpoint": resuming,
             "segments": segments,

@@ -77,6 +77,99 @@ def test_actor_maps_onto_the_action_bounds_and_paper_sizes():
     assert np.allclose(agent.act(np.zeros(3), np.array([10.0, -10.0])), [2.0, -1.0])  # noise clipped to bounds
 
 
+def _bounds_by_layer(obs_dim, action_dim):
+    """Sec. 7: final layers U(+-3e-3); the others U(+-1/sqrt(fan-in)), biases with their layer's fan-in too."""
+    first, second = 1 / math.sqrt(obs_dim), 1 / math.sqrt(400)
+    return {
+        "actor": {"fc1": first, "fc2": second, "out": 3e-3},
+        "critic": {"fc1": first, "fc2": 1 / math.sqrt(400 + action_dim), "q": 3e-3},  # the action joins at fc2
+    }
+
+
+@pytest.mark.parametrize("obs_dim, action_dim", [(3, 1), (17, 6)])  # Pendulum; HalfCheetah
+def test_every_layer_is_initialised_within_its_papers_bound(obs_dim, action_dim):
+    import keras
+
+    from shared.models.actor_critic import build_actor, build_critic
+
+    keras.utils.set_random_seed(0)
+    nets = {
+        "actor": build_actor(obs_dim, -np.ones(action_dim), np.ones(action_dim)),
+        "critic": build_critic(obs_dim, action_dim),
+    }
+    for net_name, bounds in _bounds_by_layer(obs_dim, action_dim).items():
+        dense = [layer for layer in nets[net_name].layers if isinstance(layer, keras.layers.Dense)]
+        assert [layer.name for layer in dense] == list(bounds)
+        for layer in dense:
+            for weight in (layer.kernel, layer.bias):
+                values = np.abs(np.asarray(weight))
+                bound, n = bounds[layer.name], values.size
+                assert values.max() <= bound, f"{net_name} {weight.path}: {values.max()} > {bound}"
+                if n >= 100:  # P(max of n uniform draws < bound * (1 - 20 / n)) ~ exp(-20)
+                    assert values.max() > bound * (1 - 20 / n), f"{net_name} {weight.path}: {values.max()} << {bound}"
+    # every layer draws from its own stream: actor and critic fc1 have the same shape but not the same weights
+    assert not np.array_equal(nets["actor"].get_layer("fc1").kernel, nets["critic"].get_layer("fc1").kernel)
+
+
+def test_the_issues_smallest_case_fan_in_bounds_of_the_biases():
+    # build_actor(3, [-2], [2]) / build_critic(3, 1): fc1 biases +-0.5774 (they were +-1/sqrt(400) = 0.05 when the
+    # bias used its own width as fan-in), actor fc2 +-0.05, critic fc2 +-1/sqrt(401)
+    import keras
+
+    from shared.models.actor_critic import build_actor, build_critic
+
+    keras.utils.set_random_seed(1)
+    actor, critic = build_actor(3, [-2.0], [2.0]), build_critic(3, 1)
+    top = {
+        f"{net.name} {name}": float(np.max(np.abs(net.get_layer(name).bias)))
+        for net in (actor, critic)
+        for name in ("fc1", "fc2")
+    }
+    assert 0.55 < top["actor fc1"] <= 1 / math.sqrt(3) and 0.55 < top["critic fc1"] <= 1 / math.sqrt(3)
+    assert 0.049 < top["actor fc2"] <= 0.05 and 0.049 < top["critic fc2"] <= 1 / math.sqrt(401)
+
+
+def test_the_networks_follow_section_7():
+    """ReLU hidden layers, tanh actor output, the action joining the critic at its second layer, batch norm on the
+    state input and every hidden actor layer and the critic's layers before the action (Sec. 3 and 7)."""
+    import keras
+
+    from shared.models.actor_critic import build_actor, build_critic
+
+    actor = build_actor(17, -np.ones(6), np.ones(6), batch_norm=True)
+    critic = build_critic(17, 6, batch_norm=True)
+    norms = lambda net: [layer.name for layer in net.layers if isinstance(layer, keras.layers.BatchNormalization)]  # noqa: E731
+    assert norms(actor) == ["obs_bn", "fc1_bn", "fc2_bn"] and norms(critic) == ["obs_bn", "fc1_bn"]
+    assert actor.get_layer("out").activation is keras.activations.tanh
+    assert critic.get_layer("q").activation is keras.activations.linear
+    assert critic.get_layer("fc2").activation is keras.activations.relu
+    relus = [layer for layer in actor.layers if isinstance(layer, keras.layers.Activation)]
+    assert [layer.activation for layer in relus] == [keras.activations.relu] * 2
+    joined = critic.get_layer("with_action")
+    assert [t.shape[-1] for t in joined.input] == [400, 6] and critic.get_layer("fc2").kernel.shape == (406, 300)
+
+
+def test_the_paper_profile_holds_section_7s_numbers():
+    import yaml
+
+    from shared.paths import replications_dir
+
+    paper = yaml.safe_load((replications_dir() / "ddpg_continuous" / "config.yaml").read_text())["paper"]
+    assert paper["agent"] == {
+        "gamma": 0.99,
+        "tau": 0.001,
+        "actor_learning_rate": 1e-4,
+        "critic_learning_rate": 1e-3,
+        "critic_weight_decay": 1e-2,
+        "hidden": [400, 300],
+        "final_init": 3e-3,
+        "batch_norm": True,
+        "adam_epsilon": 1e-8,
+    }
+    loop = paper["loop"]
+    assert (loop["batch_size"], loop["replay_capacity"], loop["ou_theta"], loop["ou_sigma"]) == (64, 10**6, 0.15, 0.2)
+
+
 def test_soft_update_runs_in_the_compiled_step():
     from shared.rl.agents.ddpg import soft_update
 
@@ -151,20 +244,39 @@ def _loop(**changes):
     return ContinuousLoopConfig(**{**base, **changes})
 
 
-def test_a_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
-    import gymnasium as gym
-
+def _small_agent():
     from shared.models.actor_critic import build_actor, build_critic
-    from shared.results import CurveLog
-    from shared.rl import continuous
     from shared.rl.agents.ddpg import DDPGAgent, DDPGConfig
 
-    def agent():
-        cfg = DDPGConfig(0.99, 0.005, 1e-4, 1e-3, 1e-2, [16, 16], 3e-3, False)
-        low, high = np.array([-2.0]), np.array([2.0])
-        return DDPGAgent(
-            lambda: build_actor(3, low, high, (16, 16)), lambda: build_critic(3, 1, (16, 16)), low, high, cfg
-        )
+    cfg = DDPGConfig(0.99, 0.005, 1e-4, 1e-3, 1e-2, [16, 16], 3e-3, False)
+    low, high = np.array([-2.0]), np.array([2.0])
+    return DDPGAgent(lambda: build_actor(3, low, high, (16, 16)), lambda: build_critic(3, 1, (16, 16)), low, high, cfg)
+
+
+class _RecordResets:
+    """Makes Pendulums that record the seeds they are reset with, one list per environment made (the loop makes
+    its training environment first, then its evaluation environment)."""
+
+    def __init__(self):
+        self.resets: list[list] = []
+
+    def __call__(self):
+        import gymnasium as gym
+
+        seeds = []
+        self.resets.append(seeds)
+
+        class Recording(gym.Wrapper):
+            def reset(self, *, seed=None, options=None):
+                seeds.append(seed)
+                return self.env.reset(seed=seed, options=options)
+
+        return Recording(gym.make("Pendulum-v1"))
+
+
+def _kill_after_first_checkpoint(monkeypatch, make, loop, folder):
+    from shared.results import CurveLog
+    from shared.rl import continuous
 
     save = continuous.Checkpointer.save
 
@@ -172,21 +284,73 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
         save(self, step, write)
         raise KeyboardInterrupt
 
+    keras_seed(0)
     monkeypatch.setattr(continuous.Checkpointer, "save", save_then_die)
-    make = lambda: gym.make("Pendulum-v1")  # noqa: E731
     with pytest.raises(KeyboardInterrupt):
-        continuous.train_ddpg(make, agent(), _loop(), 0, CurveLog(), "p", tmp_path, progress=False)
+        continuous.train_ddpg(make, _small_agent(), loop, 0, CurveLog(), "p", folder, progress=False)
     monkeypatch.setattr(continuous.Checkpointer, "save", save)
-    assert (tmp_path / "LATEST").read_text() == "step_000000000150"
-    from shared.errors import ReplicateError
 
+
+def keras_seed(seed):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+# The checkpoint at step 120 falls mid-episode (Pendulum: 200 steps) and mid loss window (update 57 of 0-99), and
+# the evaluation at 150 reports a loss averaged across it: a resumed run must restore all of that exactly.
+RESUME_LOOP = dict(total_steps=300, checkpoint_every=120, eval_every=150)
+
+
+def test_a_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tmp_path, monkeypatch):
+    from shared.errors import ReplicateError
+    from shared.results import CurveLog
+    from shared.rl import continuous
+
+    make, loop = _RecordResets(), _loop(**RESUME_LOOP)
+    keras_seed(0)
+    straight_curves, measured = CurveLog(), {}
+    straight_agent = _small_agent()
+    straight = continuous.train_ddpg(
+        make, straight_agent, loop, 0, straight_curves, "p", progress=False, measured=measured
+    )
+    assert set(measured) == {"train_seconds_p", "resumed_at_p"} and measured["resumed_at_p"] == []
+    assert not any("seconds" in name for name in straight)  # wall-clock figures are not results
+
+    _kill_after_first_checkpoint(monkeypatch, make, loop, tmp_path)
+    assert (tmp_path / "LATEST").read_text() == "step_000000000120"
     with pytest.raises(ReplicateError, match="resume it or delete it"):
-        continuous.train_ddpg(make, agent(), _loop(), 0, CurveLog(), "p", tmp_path, progress=False)
-    curves = CurveLog()
-    metrics = continuous.train_ddpg(make, agent(), _loop(), 0, curves, "p", tmp_path, resume=True, progress=False)
-    assert metrics["env_steps_p"] == 300 and metrics["resumes_p"] == 1
-    assert metrics["updates_p"] == 300 - 64 + 1
+        continuous.train_ddpg(make, _small_agent(), loop, 0, CurveLog(), "p", tmp_path, progress=False)
+    make.resets.clear()
+    keras_seed(1)  # the checkpoint, not the initialisation, decides the resumed run
+    curves, measured, agent = CurveLog(), {}, _small_agent()
+    resumed = continuous.train_ddpg(
+        make, agent, loop, 0, curves, "p", tmp_path, resume=True, progress=False, measured=measured
+    )
+    assert measured["resumed_at_p"] == [120]
+    # the training environment: a seeded reset, then the saved state; the next episode starts unseeded at step 200
+    assert make.resets[0] == [0, None]
+    assert resumed == straight and curves.rows == straight_curves.rows
     assert [row[0] for row in curves.rows if row[1] == "eval_return/p"] == [150, 300]
+    assert straight["train_episodes_p"] == 1  # the episode the checkpoint cut through finished at step 200
+    for name, value in straight_agent.state_arrays().items():
+        np.testing.assert_array_equal(value, agent.state_arrays()[name], err_msg=name)
+
+
+def test_without_the_environment_state_a_resumed_run_starts_a_new_seeded_episode(tmp_path, monkeypatch):
+    from shared.results import CurveLog
+    from shared.rl import continuous
+
+    monkeypatch.setattr(continuous, "env_snapshot", lambda env: None)  # an environment whose state cannot be read
+    make, loop = _RecordResets(), _loop(**RESUME_LOOP)
+    _kill_after_first_checkpoint(monkeypatch, make, loop, tmp_path)
+    make.resets.clear()
+    metrics = continuous.train_ddpg(
+        make, _small_agent(), loop, 0, CurveLog(), "p", tmp_path, resume=True, progress=False
+    )
+    assert make.resets[0] == [0 + 120]  # seed + step: a new episode from the checkpoint's step, no other reset
+    # the unfinished episode is dropped: the new one (steps 121-320) does not end by step 300
+    assert metrics["train_episodes_p"] == 0 and metrics["env_steps_p"] == 300 and metrics["updates_p"] == 300 - 63
 
 
 def test_smoke_run_and_bad_task(tmp_path):
@@ -199,3 +363,57 @@ def test_smoke_run_and_bad_task(tmp_path):
     assert metrics["random_return_Pendulum"] < -500  # a random policy does badly on Pendulum
     with pytest.raises(ReplicateError, match="unknown task"):
         load_module("ddpg_continuous").env_id("Cheetah")
+
+
+# Two processes per backend: a fresh smoke run; a run killed right after its checkpoint at step 150 and resumed.
+# Both must write byte-identical metrics.json and curves.csv: the resumed run repeats the fresh one's first 150 steps
+# in another process, then continues from the checkpoint. Separate processes matter: a seed drawn at import time
+# (as the initialisers once did) is the same within one process.
+_DETERMINISM_CHILD = """
+import sys
+from pathlib import Path
+
+from shared.rl import loop
+from shared.runner import run_replication
+
+root = Path(ROOT)
+if MODE == "fresh":
+    run_replication("ddpg_continuous", "smoke", 0, results_root=root / "fresh")
+    sys.exit(0)
+save = loop.Checkpointer.save
+
+def save_then_die(self, step, write):
+    save(self, step, write)
+    raise KeyboardInterrupt
+
+loop.Checkpointer.save = save_then_die
+try:
+    run_replication("ddpg_continuous", "smoke", 0, results_root=root / "resumed")
+except KeyboardInterrupt:
+    pass
+else:
+    sys.exit("the run was not killed")
+loop.Checkpointer.save = save
+run_replication("ddpg_continuous", "smoke", 0, results_root=root / "resumed", resume=True)
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_same_seed_gives_byte_identical_results_fresh_and_resumed(backend, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    if backend == "jax":
+        pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for mode in ("fresh", "resumed"):
+        script = f"ROOT = {str(tmp_path)!r}\nMODE = {mode!r}\n" + _DETERMINISM_CHILD
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    fresh, resumed = (tmp_path / run / "ddpg_continuous" / "smoke" / "seed_0" for run in ("fresh", "resumed"))
+    metas = [json.loads((folder / "run_meta.json").read_text()) for folder in (fresh, resumed)]
+    assert [meta["backend"] for meta in metas] == [backend] * 2
+    assert [meta["measured"]["resumed_at_Pendulum"] for meta in metas] == [[], [150]]
+    for name in ("metrics.json", "curves.csv"):
+        assert (fresh / name).read_bytes() == (resumed / name).read_bytes(), name

@@ -20,7 +20,7 @@ def test_smoke_run_and_table(tmp_path):
     assert metrics["updates_Pong"] == (300 - 100) // 4 + 1
     assert -21.0 <= metrics["eval_return_Pong"] <= metrics["eval_return_best_episode_Pong"] <= 21.0
     meta = json.loads((folder / "run_meta.json").read_text())  # wall-clock timings differ run to run: not metrics
-    assert "train_seconds_Pong" not in metrics and meta["timings"]["train_seconds_Pong"] > 0
+    assert "train_seconds_Pong" not in metrics and meta["measured"]["train_seconds_Pong"] > 0
     curves = (folder / "curves.csv").read_text()
     assert "eval_return/Pong" in curves and "avg_max_q/Pong" in curves
     assert not (tmp_path / ".checkpoints" / "dqn_atari2013" / "smoke" / "seed_0").exists()  # spent on success

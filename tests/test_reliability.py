@@ -296,7 +296,7 @@ def test_non_finite_values_flag_the_run_and_the_report_stays_valid_json(tmp_path
     assert runs[0].metrics == {"paper_layers_trainable_params": 60000}
     assert runs[0].problems == ("seed_0/metrics.json: test_error is nan",)
     assert runs[2].read_curves() == [{"step": 2, "metric": "loss", "value": 0.5}]
-    assert runs[3].metrics == {"test_error": 0.01} and runs[3].meta["timings"] == {"train_seconds_x": 5.0}
+    assert runs[3].metrics == {"test_error": 0.01} and runs[3].meta["measured"] == {"train_seconds_x": 5.0}
 
     reports = tmp_path / "reports"
     args = ["--profile", "cpu", "--results", str(tmp_path), "--reports", str(reports), "--no-figures"]

@@ -69,5 +69,5 @@ def test_timings_go_to_run_meta_and_segments_are_recorded(tiny_mnist, tmp_path, 
     folder = run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path)
     meta = json.loads((folder / "run_meta.json").read_text())
     assert json.loads((folder / "metrics.json").read_text()) == {"x": 1}
-    assert meta["timings"] == {"train_seconds_Pong": 12.5}
+    assert meta["measured"] == {"train_seconds_Pong": 12.5}
     assert [s["commit"] for s in meta["segments"]] == [meta["git"]["commit"]]

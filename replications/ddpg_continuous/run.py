@@ -84,7 +84,9 @@ def train_task(task: str, cfg: Config, seed: int, ctx: RunContext) -> dict[str, 
         a,
     )
     folder = ctx.checkpoint_dir / task if ctx.checkpoint_dir is not None else None
-    return train_ddpg(lambda: make_env(task), agent, loop, seed, ctx.curves, task, folder, ctx.resume)
+    return train_ddpg(
+        lambda: make_env(task), agent, loop, seed, ctx.curves, task, folder, ctx.resume, measured=ctx.measured
+    )
 
 
 def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:

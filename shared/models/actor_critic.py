@@ -1,23 +1,54 @@
 """DDPG's actor and critic for low-dimensional observations (Lillicrap et al. 2016, Sec. 7 "Experiment details").
 
 Actor: obs -> 400 ReLU -> 300 ReLU -> tanh, scaled to the action bounds. Critic: obs -> 400 ReLU, then the action
-joins -> 300 ReLU -> one linear Q output ("actions were not included until the 2nd hidden layer of Q"). Final
-layers are drawn uniformly from +-3e-3, the others from +-1/sqrt(fan-in). With batch_norm, the state input and every
-actor layer, and the critic's layers before the action joins, are batch-normalised (the paper's low-dimensional
-setting).
+joins -> 300 ReLU -> one linear Q output ("actions were not included until the 2nd hidden layer of Q").
+
+Initialisation (Sec. 7): the final layers' weights and biases from U(-3e-3, 3e-3); "the other layers" from
+U(-1/sqrt(f), 1/sqrt(f)), f the layer's fan-in. The fan-in is applied to the biases too (an interpretation: the paper
+says "layers"): fc1 +-1/sqrt(obs_dim), actor fc2 +-1/sqrt(400), critic fc2 +-1/sqrt(400 + action_dim), since the
+action joins there. Every layer gets its own initialiser, made when the network is built, so its seed comes from
+Python's `random` as seeded by the run (keras.utils.set_random_seed) and no two layers share a random stream.
+
+With batch_norm, the state input and every hidden actor layer, and the critic's layers before the action joins, are
+batch-normalised (the paper's low-dimensional setting).
 """
 
 from __future__ import annotations
+
+import math
 
 import keras
 import numpy as np
 from keras import layers
 
-FAN_IN_UNIFORM = keras.initializers.VarianceScaling(scale=1 / 3, mode="fan_in", distribution="uniform")  # +-1/sqrt(f)
+
+def fan_in_bound(fan_in: int) -> float:
+    """1/sqrt(f): the half-width of the uniform initialisation of a hidden layer with fan-in f (Sec. 7)."""
+    return 1.0 / math.sqrt(fan_in)
 
 
-def _final(final_init: float, seed: int | None) -> keras.initializers.Initializer:
-    return keras.initializers.RandomUniform(-final_init, final_init, seed=seed)
+def _uniform(bound: float) -> keras.initializers.Initializer:
+    # A new instance per weight: its seed is drawn now, from the run's seeded Python `random`.
+    return keras.initializers.RandomUniform(-bound, bound)
+
+
+def _dense(width: int, fan_in: int, name: str, activation: str | None = None) -> layers.Dense:
+    """A hidden layer: kernel and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = fan_in_bound(fan_in)
+    return layers.Dense(
+        width, activation=activation, kernel_initializer=_uniform(bound), bias_initializer=_uniform(bound), name=name
+    )
+
+
+def _final(width: int, final_init: float, name: str, activation: str | None = None) -> layers.Dense:
+    """A final layer: kernel and bias from U(-final_init, final_init) (paper: 3e-3)."""
+    return layers.Dense(
+        width,
+        activation=activation,
+        kernel_initializer=_uniform(final_init),
+        bias_initializer=_uniform(final_init),
+        name=name,
+    )
 
 
 def build_actor(
@@ -29,19 +60,18 @@ def build_actor(
     batch_norm: bool = False,
     name: str = "actor",
 ) -> keras.Model:
-    """mu(s): tanh outputs mapped affinely onto [action_low, action_high]."""
+    """mu(s): (batch, obs_dim) -> (batch, action_dim), tanh outputs mapped affinely onto [action_low, action_high]."""
     low, high = np.asarray(action_low, np.float32), np.asarray(action_high, np.float32)
     obs = keras.Input((obs_dim,), name="obs")
     x = layers.BatchNormalization(name="obs_bn")(obs) if batch_norm else obs
+    fan_in = obs_dim
     for i, width in enumerate(hidden):
-        x = layers.Dense(width, kernel_initializer=FAN_IN_UNIFORM, bias_initializer=FAN_IN_UNIFORM, name=f"fc{i + 1}")(
-            x
-        )
+        x = _dense(width, fan_in, f"fc{i + 1}")(x)
         if batch_norm:
             x = layers.BatchNormalization(name=f"fc{i + 1}_bn")(x)
         x = layers.Activation("relu")(x)
-    init = _final(final_init, None)
-    x = layers.Dense(len(low), activation="tanh", kernel_initializer=init, bias_initializer=init, name="out")(x)
+        fan_in = width
+    x = _final(len(low), final_init, "out", activation="tanh")(x)
     scale, centre = (high - low) / 2.0, (high + low) / 2.0
     action = layers.Rescaling(scale, offset=centre, name="to_bounds")(x)
     return keras.Model(obs, action, name=name)
@@ -55,18 +85,15 @@ def build_critic(
     batch_norm: bool = False,
     name: str = "critic",
 ) -> keras.Model:
-    """Q(s, a): the action enters at the second hidden layer."""
+    """Q(s, a): [(batch, obs_dim), (batch, action_dim)] -> (batch, 1); the action enters at the second hidden layer."""
     obs = keras.Input((obs_dim,), name="obs")
     action = keras.Input((action_dim,), name="action")
     x = layers.BatchNormalization(name="obs_bn")(obs) if batch_norm else obs
-    x = layers.Dense(hidden[0], kernel_initializer=FAN_IN_UNIFORM, bias_initializer=FAN_IN_UNIFORM, name="fc1")(x)
+    x = _dense(hidden[0], obs_dim, "fc1")(x)
     if batch_norm:
         x = layers.BatchNormalization(name="fc1_bn")(x)
     x = layers.Activation("relu")(x)
     x = layers.Concatenate(name="with_action")([x, action])
-    x = layers.Dense(
-        hidden[1], activation="relu", kernel_initializer=FAN_IN_UNIFORM, bias_initializer=FAN_IN_UNIFORM, name="fc2"
-    )(x)
-    init = _final(final_init, None)
-    q = layers.Dense(1, kernel_initializer=init, bias_initializer=init, name="q")(x)
+    x = _dense(hidden[1], hidden[0] + action_dim, "fc2", activation="relu")(x)
+    q = _final(1, final_init, "q")(x)
     return keras.Model([obs, action], q, name=name)

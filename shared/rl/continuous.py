@@ -3,6 +3,15 @@ noise-free evaluation episodes, curves, checkpoints a killed run resumes from).
 
 Termination vs truncation: a transition that ended the episode because the task ended (`terminated`) is not
 bootstrapped; one cut by the time limit (`truncated`) is, as the state was not terminal.
+
+Determinism: a seed fixes everything a run computes (the environment is reset with a seed once and then draws from
+its own generator; replay sampling and OU noise have their own seeded generators; wall-clock figures go to
+run_meta, not to the metrics). A checkpoint holds the networks, Adam, the loss window, replay, noise, counters,
+curves, the current observation and the environment's full state (env_snapshot: MuJoCo's integration state or
+Pendulum's (theta, theta_dot), the environment's generator, the time limit's step count), so a run resumed from it
+ends exactly like an uninterrupted one. For an environment whose state env_snapshot cannot read, a resumed run
+instead drops the unfinished episode (its return is not logged) and starts a new one with reset(seed=seed + step)
+and the noise reset.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
 from shared.errors import Diverged, ReplicateError
 from shared.results import CurveLog
@@ -90,6 +100,64 @@ class ContinuousLoopConfig:
     """Save a checkpoint every this many steps; 0 = never."""
 
 
+def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return env
+        env = env.env
+    return None
+
+
+def _mujoco_env(env: gym.Env):
+    """The MujocoEnv under the wrappers, or None (also when MuJoCo is not installed)."""
+    try:
+        from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
+    except (ImportError, gym.error.DependencyNotInstalled):
+        return None
+    return env.unwrapped if isinstance(env.unwrapped, MujocoEnv) else None
+
+
+def env_snapshot(env: gym.Env) -> dict | None:
+    """The state a reset environment continues from exactly, as JSON-able values: the simulator's state (MuJoCo:
+    mj_getState with mjSTATE_INTEGRATION: time, qpos, qvel, act, warm start, controls and applied forces; Pendulum:
+    (theta, theta_dot)), the environment's random generator and its time limit's step count. None for another kind
+    of environment."""
+    base = env.unwrapped
+    snapshot = {"np_random": base.np_random.bit_generator.state}
+    limit = _time_limit(env)
+    if limit is not None:
+        snapshot["elapsed_steps"] = limit._elapsed_steps
+    if _mujoco_env(env) is not None:
+        import mujoco
+
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        state = np.empty(mujoco.mj_stateSize(base.model, spec))
+        mujoco.mj_getState(base.model, base.data, state, spec)
+        snapshot["mujoco"] = state.tolist()
+    elif isinstance(base, PendulumEnv):
+        snapshot["pendulum"] = np.asarray(base.state, np.float64).tolist()
+    else:
+        return None
+    return snapshot
+
+
+def restore_env(env: gym.Env, snapshot: dict, seed: int) -> None:
+    """Put a fresh environment into the state env_snapshot() read (a seeded reset first: gymnasium refuses a step
+    before a reset, and the reset makes the generator that the snapshot's state then overwrites)."""
+    env.reset(seed=seed)
+    base = env.unwrapped
+    base.np_random.bit_generator.state = snapshot["np_random"]
+    if "elapsed_steps" in snapshot:
+        _time_limit(env)._elapsed_steps = snapshot["elapsed_steps"]
+    if "mujoco" in snapshot:
+        import mujoco
+
+        state = np.asarray(snapshot["mujoco"], np.float64)
+        mujoco.mj_setState(base.model, base.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+    else:
+        base.state = np.asarray(snapshot["pendulum"], np.float64)
+
+
 def episode_returns(env: gym.Env, choose: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int) -> list[float]:
     """Returns of `episodes` episodes with actions choose(obs), seeded so that a given seed repeats exactly."""
     returns = []
@@ -125,8 +193,11 @@ def train_ddpg(
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    measured: dict | None = None,
 ) -> dict[str, float]:
-    """Train `agent` on make_env(); returns summary metrics (suffixed with the label)."""
+    """Train `agent` on make_env(); returns summary metrics (suffixed with the label): the last evaluation's mean
+    return, the mean of the last 3 evaluations' means, the best evaluation mean, episodes, steps and updates. The
+    wall seconds of training (summed over resumes) and the steps it resumed at go into `measured` (run_meta)."""
     env, eval_env = make_env(), make_env()
     obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
     replay = TransitionReplay(cfg.replay_capacity, obs_dim, action_dim, seed=seed + 1)
@@ -150,6 +221,8 @@ def train_ddpg(
         state = {
             **s,
             "elapsed": s["elapsed"] + time.perf_counter() - started,
+            "obs": np.asarray(obs, np.float32).tolist(),
+            "env": env_snapshot(env),
             "noise": noise.get_state(),
             "curves": curves.rows,
             "config": asdict(cfg),
@@ -167,9 +240,13 @@ def train_ddpg(
         curves.rows[:] = [tuple(row) for row in state["curves"]]
         s.update({k: state[k] for k in s if k in state})
         s["resumed_at"].append(s["step"])
-        s["episode_return"] = 0.0
-        obs, _ = env.reset(seed=seed + s["step"])  # MuJoCo state is not restored: a new episode from here
-        noise.reset()
+        if state.get("env") is not None:
+            restore_env(env, state["env"], seed)
+            obs = np.asarray(state["obs"], np.float32)
+        else:  # the environment's state was not saved: the unfinished episode is dropped, a new one starts
+            s["episode_return"] = 0.0
+            obs, _ = env.reset(seed=seed + s["step"])
+            noise.reset()
         print(f"  {label}: resumed from {latest} at step {s['step']}", file=sys.stderr)
     else:
         obs, _ = env.reset(seed=seed)
@@ -224,11 +301,12 @@ def train_ddpg(
         metrics[f"eval_return_{label}"] = s["eval_means"][-1][1]
         metrics[f"eval_return_last3_{label}"] = float(np.mean([row[1] for row in s["eval_means"][-3:]]))
         metrics[f"eval_return_best_mean_{label}"] = max(row[1] for row in s["eval_means"])
+    if measured is not None:
+        measured[f"train_seconds_{label}"] = round(s["elapsed"] + time.perf_counter() - started, 3)
+        measured[f"resumed_at_{label}"] = s["resumed_at"]
     return {
         **metrics,
         f"train_episodes_{label}": s["episodes"],
         f"env_steps_{label}": s["step"],
         f"updates_{label}": agent.updates,
-        f"train_seconds_{label}": s["elapsed"] + time.perf_counter() - started,
-        f"resumes_{label}": len(s["resumed_at"]),
     }

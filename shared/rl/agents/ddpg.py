@@ -8,6 +8,9 @@ One Keras model (`DDPGLearner`) holds the four networks and one optimizer, so Ke
   critic's weights behind stop_gradient (a stateless call), so each loss moves only its own network;
 - the soft update runs before the losses, i.e. right after the previous step's gradient step: the same sequence as
   the paper's Algorithm 1 (update, then soft-update) at every step but the last;
+- every read of a weight that the step also writes feeds the loss through a zero (`anchor`), so that the
+  optimizer's writes wait for it: TensorFlow does not order such a read before a later write when nothing
+  depends on the read (the cause of runs of one seed differing); JAX's compiled step is functional anyway;
 - actor and critic learning rates differ (1e-4, 1e-3) through per-variable factors on one Adam (`ScaledAdam`).
 """
 
@@ -117,7 +120,11 @@ class DDPGLearner(keras.Model):
         fixed = [v.value for v in self.critic.non_trainable_variables]
         q_policy, _ = self.critic.stateless_call(frozen, fixed, [obs, y_pred], training=False)
         actor_loss = -ops.mean(q_policy)
-        return (critic_loss + decay + actor_loss) * (1.0 + anchor)
+        # The same zero-valued anchor for the critic's weights read for the actor's loss: only the actor's gradient
+        # depends on them, so without it TensorFlow may read them after the optimizer has written the critic's
+        # (seen as actor weights differing by ~1e-5 between runs of one seed after a few updates).
+        read = 0.0 * sum(ops.sum(v) for v in frozen + fixed)
+        return (critic_loss + decay + actor_loss) * (1.0 + anchor + read)
 
 
 class DDPGAgent:
@@ -154,17 +161,21 @@ class DDPGAgent:
         return np.asarray(self.learner.critic([np.asarray(obs, np.float32), np.asarray(actions, np.float32)]))[:, 0]
 
     def update(self, obs, actions, rewards, next_obs, terminals) -> float:
-        """One compiled update; returns the loss (on TensorFlow: the mean over the updates since the last multiple
-        of LOSS_WINDOW).
+        """One compiled update on a minibatch (obs (B, obs_dim), actions (B, action_dim), rewards (B,), next_obs
+        (B, obs_dim), terminals (B,) in {0, 1}); returns the loss (on TensorFlow: the mean over the updates since the
+        last multiple of LOSS_WINDOW).
 
-        On TensorFlow the compiled train function is called directly once it exists, because Keras's
+        On TensorFlow the compiled train function is built once and called directly, because Keras's
         train_on_batch resets its loss metric with eager variable assignments on every call (~0.8 ms, about 15 %
-        of a whole DDPG step on 2 cores); the metric is reset every LOSS_WINDOW updates instead. The compiled step
-        is the same function either way. Other backends use train_on_batch (the loss is that batch's).
+        of a whole DDPG step on 2 cores); the metric is reset every LOSS_WINDOW updates instead, and its running
+        sum and count are part of the checkpoint, so a resumed run logs the same loss. The compiled step is the
+        same function either way. Other backends use train_on_batch (the loss is that batch's).
         """
         discounts = (self.cfg.gamma * (1.0 - terminals)).astype(np.float32)
         x = tuple(np.asarray(a, np.float32) for a in (obs, actions, rewards, next_obs)) + (discounts,)
-        if keras.backend.backend() == "tensorflow" and self.learner.train_function is not None:
+        if keras.backend.backend() == "tensorflow":
+            if self.learner.train_function is None:
+                self.learner.make_train_function()
             if self.updates % LOSS_WINDOW == 0:
                 self.learner.reset_metrics()
             loss = self.learner.train_function(iter([(x, None, None)]))["loss"]
@@ -184,15 +195,23 @@ class DDPGAgent:
         }
 
     def state_arrays(self) -> dict[str, np.ndarray]:
+        """Everything an update depends on, as named arrays: the four networks, Adam's slots and step, the loss
+        window's sum and count, the update count."""
         arrays = {}
         for name, net in self._nets().items():
             arrays.update(numbered(name, net.get_weights()))
         arrays.update(numbered("optimizer", self.learner.optimizer.variables))
+        arrays.update(numbered("loss_metric", self.learner.metrics_variables))
         arrays["updates"] = np.array(self.updates, np.int64)
         return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what state_arrays() saved (a count mismatch is an error)."""
         for name, net in self._nets().items():
             net.set_weights(collect(arrays, name))
         restore_optimizer(self.learner.optimizer, arrays)
+        saved = collect(arrays, "loss_metric")
+        if saved:  # checkpoints written before the loss window was saved restart it
+            for variable, value in zip(self.learner.metrics_variables, saved, strict=True):
+                variable.assign(value)
         self.updates = int(arrays["updates"])

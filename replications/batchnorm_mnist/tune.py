@@ -39,8 +39,15 @@ VALIDATION = {"monitor": {"every": 20_000, "early_step": 20_000}, "data": {"vali
 
 
 def candidate(net: str, std: float, lr: float) -> dict:
-    """Overrides of the cpu profile: one net, 20,000 updates at this std and rate, scored on the validation split."""
-    return {"variants": [net], "net": {"init_std": std}, "train": {"learning_rate": lr, "steps": 20_000}, **VALIDATION}
+    """Overrides of the cpu profile: one net, 20,000 updates at this std and rate, scored on the validation split
+    (part shared_lr: the net runs at train.learning_rate, so its metric is val_accuracy_<net>)."""
+    return {
+        "parts": ["shared_lr"],
+        "variants": [net],
+        "net": {"init_std": std},
+        "train": {"learning_rate": lr, "steps": 20_000},
+        **VALIDATION,
+    }
 
 
 def accuracy(runs: list[dict], net: str) -> float:

@@ -76,6 +76,30 @@ def _zoom_inset(ax, subset, x_label: str) -> None:
     inset.set_title("last third, zoomed", fontsize="x-small")
 
 
+def curves_frame(runs: list[Any]):
+    """Every run's curves.csv rows as one pandas DataFrame (step, metric, value, seed); None when no run has curves."""
+    import pandas as pd
+
+    frames = []
+    for run in runs:
+        rows = run.read_curves()
+        if rows:
+            frame = pd.DataFrame(rows)
+            frame["seed"] = run.seed
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def save_figure(fig, path: Path) -> None:
+    """Save a report figure reproducibly (no software stamp, so an unchanged figure is byte-identical) and close it."""
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
 def plot_curves(title: str, runs: list[Any], targets: list[Any], out_path: Path, x_label: str = "updates") -> bool:
     """Learning curves over seeds (line = mean, band = min–max over seeds), one panel per curve.
 
@@ -87,19 +111,11 @@ def plot_curves(title: str, runs: list[Any], targets: list[Any], out_path: Path,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd
     import seaborn as sns
 
-    frames = []
-    for run in runs:
-        rows = run.read_curves()
-        if rows:
-            frame = pd.DataFrame(rows)
-            frame["seed"] = run.seed
-            frames.append(frame)
-    if not frames:
+    data = curves_frame(runs)
+    if data is None:
         return False
-    data = pd.concat(frames, ignore_index=True)
     split = data["metric"].str.split("/", n=1, expand=True)
     data["panel"] = split[0]
     data["line"] = split[1].fillna(split[0]) if split.shape[1] > 1 else split[0]
@@ -138,8 +154,5 @@ def plot_curves(title: str, runs: list[Any], targets: list[Any], out_path: Path,
         ax.set_visible(False)
     seeds = data["seed"].nunique()
     fig.suptitle(f"{title} ({seeds} seed{'s' if seeds > 1 else ''} with curves; band = min–max over seeds)")
-    fig.tight_layout()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, out_path)
     return True

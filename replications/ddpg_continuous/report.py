@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from shared.figures import save_figure
+
 TASKS = ["Pendulum", "InvertedPendulum", "Reacher", "HalfCheetah", "Hopper", "Walker2d"]
 PAPER_NORMALISED = {"Pendulum": 0.95, "Reacher": 0.72, "HalfCheetah": 0.90, "Hopper": 0.68, "Walker2d": 0.71}
 CURVE_X_LABEL = "environment steps"
@@ -93,8 +95,5 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
         ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     seeds = data["seed"].nunique()
     fig.suptitle(f"DDPG learning curves ({seeds} seed{'s' if seeds > 1 else ''}; band = min–max over seeds)")
-    fig.tight_layout()
-    folder.mkdir(parents=True, exist_ok=True)
-    fig.savefig(folder / "ddpg_curves.png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, folder / "ddpg_curves.png")
     return [("learning curves (evaluation returns, seed spread)", "ddpg_curves.png")]

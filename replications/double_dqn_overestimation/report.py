@@ -7,23 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.figures import curves_frame, save_figure
+
 CURVE_X_LABEL = "agent steps"
 FIG2_PAPER = {"sin_d6": (0.61, -0.02), "gauss_d6": (0.47, 0.02), "gauss_d9": (3.35, -0.02)}
 FIG2_TITLES = {"sin_d6": "sin(s), degree 6", "gauss_d6": "2 exp(-s²), degree 6", "gauss_d9": "2 exp(-s²), degree 9"}
 ORANGE, BLUE, PURPLE, GREEN = "#e6761b", "#2a6fbb", "#7b3fa0", "#3a9a3a"
-
-
-def _frame(runs):
-    import pandas as pd
-
-    frames = []
-    for run in runs:
-        rows = run.read_curves()
-        if rows:
-            frame = pd.DataFrame(rows)
-            frame["seed"] = run.seed
-            frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def _series(data, metric: str):
@@ -38,12 +27,7 @@ def _atari_games(data) -> list[str]:
 
 
 def _save(fig, folder: Path, name: str) -> str:
-    folder.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(folder / name, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    save_figure(fig, folder / name)
     return name
 
 
@@ -53,7 +37,7 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = _frame(runs)
+    data = curves_frame(runs)
     if data is None:
         return []
     made = []

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.figures import save_figure
+
 BLUE, ORANGE, PURPLE, GREEN, GREY = "#2a6fbb", "#e6761b", "#7b3fa0", "#3a9a3a", "#777777"
 
 
@@ -31,12 +33,7 @@ def _xy(series, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _save(fig, folder: Path, name: str) -> str:
-    import matplotlib.pyplot as plt
-
-    folder.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(folder / name, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, folder / name)
     return name
 
 

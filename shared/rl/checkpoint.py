@@ -9,7 +9,6 @@ Format history: 1 = no manifest (before the integrity check; refused, its conten
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from shared.data.files import sha256_of
 from shared.errors import ReplicateError, brief
 
 FORMAT_VERSION = 2
@@ -25,14 +25,6 @@ MANIFEST = "manifest.json"
 STATE = "state.json"
 POINTER = "LATEST"
 _STEP_FOLDER = re.compile(r"step_(\d{12})")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Checkpointer:
@@ -89,7 +81,7 @@ class Checkpointer:
                 raise self._refuse(f"{checkpoint / name}: not in the checkpoint's manifest")
             if name not in present:
                 raise self._refuse(f"{checkpoint / name}: missing")
-            if _sha256(checkpoint / name) != files[name]:
+            if sha256_of(checkpoint / name) != files[name]:
                 raise self._refuse(f"{checkpoint / name}: checksum mismatch (damaged or edited)")
         state = json.loads((checkpoint / STATE).read_text())  # its bytes are the ones written: it parses
         if state.get("step") != step or checkpoint.name != f"step_{step:012d}":
@@ -122,7 +114,7 @@ class Checkpointer:
         try:
             tmp.mkdir()
             write(tmp)
-            files = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+            files = {p.name: sha256_of(p) for p in sorted(tmp.iterdir())}
             manifest = {"format": FORMAT_VERSION, "step": step, "files": files}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
             final = self.folder / name

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.config import PROFILES, read_yaml
-from shared.errors import ReplicateError
+from shared.errors import ReplicateError, brief
 
 VERDICTS = ("reproduced", "consistent", "inconclusive", "not_reproduced", "not_run")
 HELD = ("reproduced", "consistent")
@@ -88,7 +88,7 @@ class Target:
             effect = self.rule.get("min_effect", 0)
             text = sign.join(self.rule["metrics"]) + f" (paired per seed, lower bound > {effect:g})"
         else:
-            text = f"curve {self.metric} {self.rule['direction']} by ≥ {self.rule.get('min_change', 0):g}"
+            text = f"curve {self.metric} {self.rule['direction']} by > {self.rule.get('min_change', 0):g}"
         if self.last_k:
             text += f"; per seed: mean of last {self.last_k} evaluations"
         return text + every
@@ -143,7 +143,7 @@ def _check_rule(rule: Any, where: str) -> dict[str, Any]:
     if kind == "trend":
         if rule.get("direction") not in ("increasing", "decreasing"):
             raise ReplicateError(f"{where}.rule: trend needs direction increasing|decreasing")
-        _number(rule.get("min_change", 0.0), f"{where}.rule.min_change")
+        _number(rule.get("min_change", 0.0), f"{where}.rule.min_change", low=0.0)
     return rule
 
 
@@ -258,6 +258,10 @@ def load_claim(path: Path) -> Claim:
         raise ReplicateError(f"{path}: source must be a mapping (paper, locator, url)")
     defaults = _check_reasons(raw.get("not_run"), f"{path}: not_run")
     targets = tuple(_parse_target(t, f"{path}: targets[{i}]", defaults) for i, t in enumerate(raw["targets"]))
+    keys = [t.label or t.metric for t in targets]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise ReplicateError(f"{path}: two targets share the name {brief(repeated[0])}: give each a distinct label")
     return Claim(
         replication=path.parent.name,
         title=str(raw["title"]),

@@ -23,6 +23,7 @@ hand. The rules (../shared/DESIGN.md, section claim.yaml):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from shared.claim_schema import (  # noqa: F401  (Claim, load_claim and the constants are part of this API)
@@ -99,14 +100,19 @@ def _point_holds(target: Target, value: float) -> bool:
     or a trend, `value` is already oriented: a difference or change that must exceed the effect."""
     rule, kind = target.rule, target.rule["kind"]
     if kind == "within":
-        return abs(value - target.paper) <= target.tolerance()
+        return abs(value - target.paper) <= target.tolerance() + _rounding(target.paper, value)
     if kind == "below":
-        return value <= rule["bound"]
+        return value <= rule["bound"] + _rounding(rule["bound"])
     if kind == "above":
-        return value >= rule["bound"]
+        return value >= rule["bound"] - _rounding(rule["bound"])
     if kind == "ordering":
         return value > rule.get("min_effect", 0.0)
-    return value >= rule.get("min_change", 0.0)
+    return value > rule.get("min_change", 0.0)
+
+
+def _rounding(*values: float) -> float:
+    """Float64 rounding room for exact comparisons (|1.1 - 1.0| is 0.10000000000000009): 1e-12 relative."""
+    return 1e-12 * max(1.0, *(abs(v) for v in values))
 
 
 def _interval_verdict(target: Target, values: list[float]) -> tuple[str, str]:
@@ -133,7 +139,7 @@ def _interval_verdict(target: Target, values: list[float]) -> tuple[str, str]:
         return ("held" if low > need else "not_reproduced" if high < 0 else "inconclusive"), text
     need = rule.get("min_change", 0.0)
     text = f"change: one-sided 95 % bounds [{low:.4g}, {high:.4g}] vs {need:g}"
-    return ("held" if low >= need else "not_reproduced" if high < need else "inconclusive"), text
+    return ("held" if low > need else "not_reproduced" if high <= need else "inconclusive"), text
 
 
 def _samples(target: Target, table: dict[str, dict[int, float]]) -> tuple[dict[str, dict[int, float]], str]:
@@ -171,7 +177,9 @@ def _planning(target: Target, samples: dict[str, dict[int, float]]) -> str:
             need = rule.get("min_effect", 0.0) if kind == "ordering" else rule.get("min_change", 0.0)
             margin, holds = abs(s.mean - need), s.mean > need
             if kind == "ordering" and not holds:
-                margin = abs(s.mean)  # not_reproduced needs the upper bound below 0
+                if 0 < s.mean:  # held needs > min_effect, not_reproduced an upper bound < 0: neither comes
+                    return "the observed effect lies between 0 and min_effect: no number of seeds would decide it"
+                margin = abs(s.mean)
         n = seeds_needed(s.std, margin)
         if n is None:
             return "the observed mean sits on the decision boundary: no affordable number of seeds would decide it"
@@ -187,17 +195,33 @@ def evaluate_target(target: Target, runs: list[RunRecord], profile: str) -> Targ
     if profile not in target.binds:
         result = _judge(target, runs, profile)
         result.budget_result = result.verdict if result.verdict != "not_run" else ""
-        result.verdict = "not_run"
+        result.verdict, result.planning = "not_run", ""
         result.detail = target.reason(profile) or f"does not bind profile {profile}"
         return result
     return _judge(target, runs, profile)
 
 
+def _short_curves(target: Target, runs: list[RunRecord]) -> str:
+    """Why runs that have the target's curve give no value (too few points), or "" when no run has the curve."""
+    names = [target.metric] if target.rule["kind"] == "trend" else list(target.curves)
+    need = 2 if target.rule["kind"] == "trend" else (target.last_k or 1)
+    found = {name: max((len(_curve_points(r, name)) for r in runs), default=0) for name in names}
+    if not any(found.values()):
+        return ""
+    return "; ".join(f"curve {n} has {k} point(s) at most, needs {need}" for n, k in found.items() if k < need)
+
+
 def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
     table = per_seed_values(target, runs, profile)
     if any(not v for v in table.values()):
+        short = _short_curves(target, runs)
+        if short:
+            return TargetResult(target, "inconclusive", detail=short, per_seed=table)
         return TargetResult(target, "not_run", detail="no completed run has this metric", per_seed=table)
     summaries = {name: summarize(list(v.values())) for name, v in table.items()}
+    if not all(math.isfinite(x) for sm in summaries.values() for x in (sm.mean, sm.std)):
+        return TargetResult(target, "inconclusive", detail="values too large to average in float64", per_seed=table)
+    metrics_identical = all(sm.identical for sm in summaries.values())
     samples, note = _samples(target, table)
     if any(not v for v in samples.values()):
         return TargetResult(target, "not_run", summaries, "no seed has every metric of the ordering", per_seed=table)
@@ -222,7 +246,7 @@ def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
                 continue
             verdicts.append("held")
             texts.append(f"{name}: holds in every one of {s.n} seeds")
-        elif s.identical:
+        elif s.identical and metrics_identical:  # an ordering is deterministic only if its metrics are
             ok = _point_holds(target, s.mean)
             verdicts.append("held" if ok else "not_reproduced")
             texts.append(f"{name}: deterministic (identical in {s.n} seeds) = {s.mean:.6g}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 
 from shared.claims import Target
+from shared.errors import brief
 from shared.paths import PROJECT_ROOT
 from shared.results import META_FILE, METRICS_FILE, RunRecord, read_json
 
@@ -90,11 +92,12 @@ def _meta_commits(meta: dict[str, Any]) -> list[str | None]:
 
 
 def _part_commits(run: RunRecord) -> dict[str, list[str | None]]:
-    """metric -> the commits of the variant part (seed_<n>@<variant>/) that measured it."""
+    """metric or curve name -> the commits of the variant part (seed_<n>@<variant>/) that measured it."""
     found: dict[str, list[str | None]] = {}
     for folder in run.parts:
         commits = _meta_commits(read_json(folder / META_FILE))
-        for name in read_json(folder / METRICS_FILE):
+        part = RunRecord(path=folder, seed=run.seed, metrics={}, meta={})
+        for name in [*read_json(folder / METRICS_FILE), *{row["metric"] for row in part.read_curves()}]:
             found[name] = commits
     return found
 
@@ -121,7 +124,12 @@ def registration_flag(
 ) -> str:
     """ "" when the target's rule was committed, binding this profile, at every commit its runs started from;
     otherwise a short flag naming the first commit that lacked it."""
-    commits = run_commits(runs, target.names)
+    names = [*target.names, *target.curves]
+    for run in runs:  # every run must say where it started, as a full commit id
+        for commit in run_commits([run], names) or [None]:
+            if not isinstance(commit, str) or not re.fullmatch(r"[0-9a-f]{40}", commit):
+                return f"{UNVERIFIABLE}: seed {run.seed} records no commit id ({brief(commit)})"
+    commits = run_commits(runs, names)
     if not commits:
         return ""
     mine = target_fingerprint(target)

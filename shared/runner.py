@@ -182,6 +182,7 @@ def run_replication(
     try:
         lock = root / f".{replication_id}-{profile}-{final.name}.lock"
         with exclusive(lock, f"{replication_id} {profile} {final.name} in {root}"):
+            _recover_replaced(final)
             if has_run_files(final) and not force:
                 raise ReplicateError(f"{final} already holds a complete run; --force replaces it")
             checkpoints = checkpoint_folder(root, replication_id, profile, seed, variant)
@@ -190,6 +191,17 @@ def run_replication(
     finally:
         if created_root and root.is_dir() and not any(root.iterdir()):
             root.rmdir()
+
+
+def _recover_replaced(final: Path) -> None:
+    """A run killed between moving the old result aside (--force) and moving the new one in left the old one as
+    `.<name>.old-<pid>`: put it back (or, if the new one landed, remove it). Called under the run folder's lock."""
+    leftovers = sorted(final.parent.glob(f".{final.name}.old-*")) if final.parent.is_dir() else []
+    for leftover in leftovers:
+        if not final.exists():
+            os.replace(leftover, final)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _run_locked(module, cfg, replication_id, seed, variant, root, final, checkpoints, deterministic, resume) -> Path:
@@ -244,7 +256,12 @@ def _run_locked(module, cfg, replication_id, seed, variant, root, final, checkpo
         if final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except BaseException:
+            if old is not None:  # the replaced result goes back, never lost
+                os.replace(old, final)
+            raise
         moved = True
         shutil.rmtree(checkpoints, ignore_errors=True)  # the run is complete: its checkpoints are spent
         _prune(checkpoints.parent, root)

@@ -253,8 +253,8 @@ def test_evaluate_claim_returns_every_target(tmp_path):
     path = tmp_path / "claim.yaml"
     path.write_text(
         f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n"
-        "  - {metric: e, rule: {kind: below, bound: 1}, binds: [cpu]}\n"
-        "  - {metric: e, rule: {kind: below, bound: 1}, binds: [smoke, cpu, paper]}\n"
+        "  - {label: cpu only, metric: e, rule: {kind: below, bound: 1}, binds: [cpu]}\n"
+        "  - {label: every profile, metric: e, rule: {kind: below, bound: 1}, binds: [smoke, cpu, paper]}\n"
     )
     results = evaluate_claim(load_claim(path), runs({"e": 0.5}, {"e": 0.5}), "smoke")
     assert [r.verdict for r in results] == ["not_run", "consistent"]
@@ -298,3 +298,64 @@ def test_a_rule_edited_after_its_runs_commit_is_flagged(tmp_path):
     assert registration_flag("demo", registered, "cpu", resumed, root=tmp_path).startswith(AFTER_RESULTS)
     unknown = runs({"e": 1.5}, commit="0" * 40)
     assert registration_flag("demo", original, "cpu", unknown, root=tmp_path).startswith(UNVERIFIABLE)
+
+
+# --- found by a break-test ---------------------------------------------------------------------------------------
+
+
+def test_an_ordering_is_deterministic_only_when_its_metrics_are():
+    rule = {"kind": "ordering", "metrics": ["a", "b"], "order": "increasing"}
+    t = target(rule, metric="a,b")
+    shifted = runs({"a": 1.0, "b": 2.0}, {"a": 1.1, "b": 2.1})  # identical differences, different metrics
+    assert verdict(t, shifted) == "inconclusive"
+    assert verdict(t, runs({"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 2.0})) == "consistent"
+
+
+def test_a_flat_curve_is_not_a_trend(tmp_path):
+    t = target({"kind": "trend", "direction": "increasing"}, metric="loss")
+    flat = runs({}, {}, {}, curves=[{"loss": [(0, 1.0), (5, 1.0), (9, 1.0)]}] * 3, tmp_path=tmp_path)
+    assert verdict(t, flat) == "not_reproduced"
+
+
+def test_a_curve_too_short_is_inconclusive_not_missing(tmp_path):
+    t = target({"kind": "above", "bound": 0.0}, metric="r", curves=("eval/r",), last_k=3)
+    short = runs({}, {}, {}, curves=[{"eval/r": [(1, 5.0), (2, 6.0)]}] * 3, tmp_path=tmp_path)
+    result = evaluate_target(t, short, "cpu")
+    assert result.verdict == "inconclusive" and "needs 3" in result.detail
+
+
+def test_exact_tolerances_allow_float_rounding():
+    t = target({"kind": "within", "abs": 0.1}, paper=1.0)
+    assert verdict(t, runs({"err": 1.1}, {"err": 1.1})) == "reproduced"  # |1.1 - 1.0| = 0.10000000000000009
+    assert verdict(t, runs({"err": 1.1001}, {"err": 1.1001})) == "not_reproduced"
+
+
+def test_huge_values_are_inconclusive_not_a_crash():
+    t = target({"kind": "below", "bound": 1.0})
+    result = evaluate_target(t, runs({"err": 1e308}, {"err": 1.7e308}, {"err": 1.5e308}), "cpu")
+    assert result.verdict == "inconclusive" and "too large" in result.detail
+
+
+def test_no_planning_on_a_target_outside_its_binds_and_none_that_cannot_decide():
+    t = target({"kind": "within", "abs": 0.005}, paper=0.0875, not_run=(("cpu", "budget too small: 64k its"),))
+    t = Target(**{**t.__dict__, "binds": ("paper",)})
+    result = evaluate_target(t, runs({"err": 0.56}, {"err": 0.49}), "cpu")
+    assert result.verdict == "not_run" and result.planning == ""
+    rule = {"kind": "ordering", "metrics": ["a", "b"], "order": "increasing", "min_effect": 0.5}
+    records = runs({"a": 0.0, "b": 0.19}, {"a": 0.0, "b": 0.20}, {"a": 0.0, "b": 0.21})
+    assert "no number of seeds" in evaluate_target(target(rule, metric="a,b"), records, "cpu").planning
+
+
+def test_two_targets_with_one_name_are_an_error(tmp_path):
+    path = tmp_path / "claim.yaml"
+    row = "  - {metric: e, rule: {kind: below, bound: 1}, binds: [cpu]}\n"
+    path.write_text(f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n{row}{row}")
+    with pytest.raises(ReplicateError, match="share the name"):
+        load_claim(path)
+
+
+def test_a_run_without_a_commit_id_is_unverifiable():
+    original = Target(metric="e", rule={"kind": "below", "bound": 1}, binds=("cpu",))
+    for commit in (None, "HEAD"):
+        records = runs({"e": 0.5}, commit=commit)
+        assert registration_flag("demo", original, "cpu", records).startswith(UNVERIFIABLE)

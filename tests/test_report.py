@@ -141,3 +141,23 @@ def test_committed_reports_follow_the_verdict_rules():
                             assert low > 0, t["key"]
                         else:
                             assert d["min"] > 0, t["key"]
+
+
+def test_a_failed_swap_puts_the_previous_report_back(smoke_results, tmp_path, monkeypatch):
+    reports = tmp_path / "reports"
+    assert main(["report", "--profile", "smoke", "--results", str(smoke_results), "--reports", str(reports)]) == 0
+    before = (reports / "smoke" / "claims.json").read_bytes()
+    real, calls = report_module.os.replace, {"n": 0}
+
+    def second_replace_fails(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 2:  # old report moved aside, new one about to move in
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(report_module.os, "replace", second_replace_fails)
+    with pytest.raises(OSError):
+        report_module.write_report("smoke", smoke_results, reports, figures=False)
+    monkeypatch.undo()
+    assert (reports / "smoke" / "claims.json").read_bytes() == before
+    assert oct((reports / "smoke").stat().st_mode & 0o777) == "0o755"

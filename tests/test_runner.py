@@ -71,3 +71,32 @@ def test_timings_go_to_run_meta_and_segments_are_recorded(tiny_mnist, tmp_path, 
     assert json.loads((folder / "metrics.json").read_text()) == {"x": 1}
     assert meta["measured"] == {"train_seconds_Pong": 12.5}
     assert [s["commit"] for s in meta["segments"]] == [meta["git"]["commit"]]
+
+
+def test_a_forced_rerun_that_fails_to_land_keeps_the_old_result(tmp_path, monkeypatch):
+    """--force moves the old folder aside first: if the new one cannot move in, the old one goes back; a kill in
+    between is repaired by the next run of that folder."""
+    import os
+
+    from shared import runner
+
+    folder = run_replication("lecture_examples", "smoke", 0, results_root=tmp_path)
+    before = (folder / "run_meta.json").read_bytes()
+    real, calls = os.replace, {"n": 0}
+
+    def second_replace_fails(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(runner.os, "replace", second_replace_fails)
+    with pytest.raises(OSError):
+        run_replication("lecture_examples", "smoke", 0, results_root=tmp_path, force=True)
+    monkeypatch.undo()
+    assert (folder / "run_meta.json").read_bytes() == before
+    os.replace(folder, folder.with_name(f".{folder.name}.old-12345"))  # as a kill between the two renames leaves it
+    with pytest.raises(ReplicateError, match="already holds a complete run"):  # put back, kept, not re-run
+        run_replication("lecture_examples", "smoke", 0, results_root=tmp_path)
+    assert (folder / "run_meta.json").read_bytes() == before
+    assert not list(folder.parent.glob(".*old*"))

@@ -338,7 +338,7 @@ def history_rows(previous: dict[str, Any] | None, current: dict[str, Any], date:
                 old_verdict = str(old.get("verdict"))
                 if old.get("fingerprint") not in (None, t["fingerprint"]):
                     why = "registered change"
-                elif old.get("runs") != t["runs"] or old.get("per_seed") != t["per_seed"]:
+                elif any(key in old and old[key] != t[key] for key in ("runs", "per_seed")):
                     why = "new runs"  # other run folders or commits, or other values in them
                 else:
                     why = "rule engine" + (

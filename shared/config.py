@@ -139,6 +139,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ReplicateError(f"{path}: invalid YAML ({brief(' '.join(str(exc).split()))})") from None
     except ReplicateError as exc:
         raise ReplicateError(f"{path}: {exc}") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's 4,300-digit conversion limit
+        raise ReplicateError(f"{path}: a value YAML cannot turn into a number ({brief(str(exc))})") from None
     if not isinstance(data, dict):
         raise ReplicateError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data

@@ -169,12 +169,37 @@ def has_run_files(folder: Path) -> bool:
     return all((folder / name).is_file() for name in RUN_FILES)
 
 
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    "status": (str,),
+    "budget": (str,),
+    "git": (dict,),
+    "data": (dict,),
+    "wall_seconds": (int, float),
+    "measured": (dict,),
+    "segments": (list,),
+    "started": (str,),
+}
+
+
+def _check_meta(meta: dict[str, Any], path: Path) -> None:
+    """The run_meta fields reports read have the types the runner writes; anything else is one error naming it."""
+    for key, types in _META_TYPES.items():
+        value = meta.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            raise ReplicateError(f"{path}: {key} is not a {types[0].__name__}: {brief(value)}")
+    git, data = meta.get("git") or {}, meta.get("data") or {}
+    if not isinstance(git.get("commit", ""), str | None):
+        raise ReplicateError(f"{path}: git.commit is not a string: {brief(git['commit'])}")
+    for name, entry in data.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("variant", ""), str):
+            raise ReplicateError(f"{path}: data.{name} is not a mapping with a variant: {brief(entry)}")
+
+
 def _read_part(folder: Path) -> tuple[dict[str, float], dict[str, Any], list[dict[str, Any]], list[str]]:
     """One run folder, validated: (metrics, meta, curves, problems). Timings in an older metrics.json move to meta."""
     metrics, problems = read_metrics(folder / METRICS_FILE)
     meta = read_object(folder / META_FILE)
-    if not isinstance(meta.get("status", ""), str):
-        raise ReplicateError(f"{folder / META_FILE}: status is not a string: {brief(meta['status'])}")
+    _check_meta(meta, folder / META_FILE)
     curves, curve_problems = read_curve_file(folder / CURVES_FILE)
     metrics, timings = split_timings(metrics)
     if timings:

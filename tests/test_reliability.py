@@ -265,7 +265,12 @@ def write_run(root: Path, seed: int, metrics: str, curves: str = "step,metric,va
         ({"metrics": "[0.01]"}, "metrics.json: expected a JSON object, got list"),
         ({"metrics": '{"test_error": "low"}'}, "metric 'test_error' is not a number: 'low'"),
         ({"metrics": "{}", "meta": '{"status": "ok"'}, "run_meta.json: not valid JSON"),
-        ({"metrics": "{}", "meta": {"status": ["ok"]}}, "run_meta.json: status is not a string"),
+        ({"metrics": "{}", "meta": {"status": ["ok"]}}, "run_meta.json: status is not a str"),
+        ({"metrics": "{}", "meta": {"status": "ok", "git": "abc"}}, "run_meta.json: git is not a dict"),
+        ({"metrics": "{}", "meta": {"status": "ok", "data": []}}, "run_meta.json: data is not a dict"),
+        ({"metrics": "{}", "meta": {"status": "ok", "data": {"mnist": "x"}}}, "data.mnist is not a mapping"),
+        ({"metrics": "{}", "meta": {"status": "ok", "wall_seconds": "x"}}, "wall_seconds is not a int"),
+        ({"metrics": "{}", "meta": {"status": "ok", "budget": 5}}, "budget is not a str"),
         ({"metrics": "{}", "curves": "step,metric,value\n1,loss\n"}, "curves.csv: line 2: expected step,metric,value"),
         ({"metrics": "{}", "curves": "step,metric,value\n1,loss,low\n"}, "curves.csv: line 2"),
         ({"metrics": "{}", "curves": "when,what\n"}, "curves.csv: header"),
@@ -468,3 +473,12 @@ def test_tuning_candidates_load_through_the_runners_config_path():
         candidate_config("ddpg_continuous", "smoke", {"loop": {"total_stepz": 10}})
     with pytest.raises(ReplicateError, match="expected a finite number"):
         candidate_config("lenet5_mnist", "smoke", {"train": {"momentum": float("nan")}})
+
+
+def test_a_number_too_long_for_python_is_one_line(tmp_path):
+    from shared.config import read_yaml
+
+    path = tmp_path / "claim.yaml"
+    path.write_text("paper: " + "9" * 5000 + "\n")
+    with pytest.raises(ReplicateError, match="cannot turn into a number"):
+        read_yaml(path)

@@ -62,6 +62,11 @@ class Target:
         """The metrics the rule reads, in rule order."""
         return list(self.rule["metrics"]) if self.rule["kind"] == "ordering" else [self.metric]
 
+    @property
+    def name(self) -> str:
+        """How reports, history rows and `list` name the target: its label, else its metric (unique per claim)."""
+        return self.label or self.metric
+
     def seeds_for(self, profile: str) -> tuple[int, ...] | None:
         """The seeds that count on a profile (None: all)."""
         if self.seeds is None:
@@ -258,7 +263,7 @@ def load_claim(path: Path) -> Claim:
         raise ReplicateError(f"{path}: source must be a mapping (paper, locator, url)")
     defaults = _check_reasons(raw.get("not_run"), f"{path}: not_run")
     targets = tuple(_parse_target(t, f"{path}: targets[{i}]", defaults) for i, t in enumerate(raw["targets"]))
-    keys = [t.label or t.metric for t in targets]
+    keys = [t.name for t in targets]
     repeated = sorted({k for k in keys if keys.count(k) > 1})
     if repeated:
         raise ReplicateError(f"{path}: two targets share the name {brief(repeated[0])}: give each a distinct label")

@@ -73,7 +73,7 @@ def cmd_list(args: argparse.Namespace) -> None:
                 print(f"{'':<{width}}    invalid seed {run.seed}: {'; '.join(run.problems)}")
         if args.targets:
             for result in rep.targets:
-                label = result.target.label or result.target.metric
+                label = result.target.name
                 why = f"  [{result.detail}]" if result.verdict == "not_run" else ""
                 print(f"{'':<{width}}    {result.verdict:<15} {label}{why}")
 

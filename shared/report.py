@@ -187,7 +187,7 @@ def comparison_markdown(
         for result in rep.targets:
             t = result.target
             lines.append(
-                f"| {rep.claim.replication} | {_escape(t.label or t.metric)} | {_fmt(t.paper)} | {_ours(result)} "
+                f"| {rep.claim.replication} | {_escape(t.name)} | {_fmt(t.paper)} | {_ours(result)} "
                 f"| {_interval(result)} | {_escape(t.describe())} | **{result.verdict}** | {_escape(_notes(result))} |"
             )
     for rep in reports:
@@ -203,7 +203,7 @@ def comparison_markdown(
                 for name, values in result.per_seed.items()
                 if values
             )
-            text = f"- **{result.verdict}**: {_escape(result.target.label or result.target.metric)}: {result.detail}"
+            text = f"- **{result.verdict}**: {_escape(result.target.name)}: {result.detail}"
             lines.append(text + (f" (per seed: {per_seed})" if per_seed else ""))
         lines += _replication_tables(c.replication, rep.runs)
         if rep.runs:
@@ -245,7 +245,7 @@ def _replication_tables(replication_id: str, runs: list[RunRecord]) -> list[str]
 
 
 def _target_key(replication: str, result: TargetResult) -> str:
-    return f"{replication}: {result.target.label or result.target.metric}"
+    return f"{replication}: {result.target.name}"
 
 
 def _runs_used(result: TargetResult, runs: list[RunRecord], replication: str, profile: str) -> list[str]:

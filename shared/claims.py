@@ -308,7 +308,7 @@ def counts_text(results: list[TargetResult]) -> str:
 
 
 def evaluate_claim(claim: Claim, runs: list[RunRecord], profile: str) -> list[TargetResult]:
-    """Every target of the claim on this profile, from completed (ok) runs; targets that do not bind the profile
-    come back not_run with their reason."""
-    ok_runs = [r for r in runs if r.status == "ok"]
+    """Every target of the claim on this profile, from completed (ok) final runs (a tuning run, which saw only
+    validation data, never counts); targets that do not bind the profile come back not_run with their reason."""
+    ok_runs = [r for r in runs if r.status == "ok" and r.purpose == "final"]
     return [evaluate_target(t, ok_runs, profile) for t in claim.targets]

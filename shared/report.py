@@ -154,6 +154,8 @@ def _runs_table(runs: list[RunRecord]) -> list[str]:
         ("device", lambda r: _escape(str(r.meta.get("device", "?")))),
     ):
         lines.append(f"| {label} | " + " | ".join(cell(r) for r in runs) + " |")
+    if any(r.purpose != "final" for r in runs):  # a tuning run (validation only) is shown, never in a verdict
+        lines.append("| purpose | " + " | ".join(r.purpose for r in runs) + " |")
     if any(r.problems for r in runs):  # non-finite values read back: the run is `invalid`, out of every verdict
         lines.append("| problems | " + " | ".join(_escape("; ".join(r.problems)) or "—" for r in runs) + " |")
     for name in names:
@@ -204,6 +206,8 @@ def comparison_markdown(
                 if values
             )
             text = f"- **{result.verdict}**: {_escape(result.target.name)}: {result.detail}"
+            if result.target.caveat:  # beside the verdict here too, not only in the table's notes
+                text += f" (caveat: {_escape(result.target.caveat)})"
             lines.append(text + (f" (per seed: {per_seed})" if per_seed else ""))
         lines += _replication_tables(c.replication, rep.runs)
         if rep.runs:
@@ -295,6 +299,7 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                     {
                         "seed": r.seed,
                         "status": r.status,
+                        "purpose": r.purpose,
                         "problems": list(r.problems),
                         "path": f"results/{rep.claim.replication}/{profile}/{r.path.name}",
                         "commit": r.meta.get("git", {}).get("commit"),

@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,18 @@ CURVE_COLUMNS = ("step", "metric", "value")
 TIMING = re.compile(r"(^|_)(seconds|per_second)(_|$)")
 """Metric names that are wall-clock measurements (train_seconds_Pong, train_images_per_second_resnet20): they differ
 between two runs of the same seed, so they are kept in run_meta's `measured`, never in metrics.json."""
+PURPOSES = ("final", "tuning")
+"""run_meta's `purpose`: a `final` run may evaluate the test set and counts toward verdicts; a `tuning` run (a config
+with data.validation_holdout > 0) scores held-out training data only, never evaluates the test set and never counts
+toward a verdict. A run_meta without the field predates it and is `final` (tuning runs were then never written to
+results/)."""
+TEST_SET_NAME = re.compile(r"(^|[_/])test($|[_/])")
+"""Metric and curve names that report on the test set (test_error, test_accuracy/baseline, sigmoid_input_test_...)."""
+
+
+def names_on_test_set(names: Iterable[str]) -> list[str]:
+    """The names among `names` that report on the test set, sorted (a tuning run must have none)."""
+    return sorted({name for name in names if TEST_SET_NAME.search(name)})
 
 
 @dataclass
@@ -145,6 +158,11 @@ class RunRecord:
     curves: tuple[dict[str, Any], ...] | None = field(default=None, repr=False, compare=False)
 
     @property
+    def purpose(self) -> str:
+        """`final` or `tuning` (PURPOSES); validated on reading."""
+        return str(self.meta.get("purpose") or "final")
+
+    @property
     def status(self) -> str:
         status = str(self.meta.get("status", "unknown"))
         return "invalid" if self.problems and status == "ok" else status
@@ -178,6 +196,7 @@ _META_TYPES: dict[str, tuple[type, ...]] = {
     "measured": (dict,),
     "segments": (list,),
     "started": (str,),
+    "purpose": (str,),
 }
 
 
@@ -193,6 +212,8 @@ def _check_meta(meta: dict[str, Any], path: Path) -> None:
     for name, entry in data.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("variant", ""), str):
             raise ReplicateError(f"{path}: data.{name} is not a mapping with a variant: {brief(entry)}")
+    if meta.get("purpose") is not None and meta["purpose"] not in PURPOSES:
+        raise ReplicateError(f"{path}: purpose is not one of {', '.join(PURPOSES)}: {brief(meta['purpose'])}")
 
 
 def _read_part(folder: Path) -> tuple[dict[str, float], dict[str, Any], list[dict[str, Any]], list[str]]:
@@ -201,6 +222,13 @@ def _read_part(folder: Path) -> tuple[dict[str, float], dict[str, Any], list[dic
     meta = read_object(folder / META_FILE)
     _check_meta(meta, folder / META_FILE)
     curves, curve_problems = read_curve_file(folder / CURVES_FILE)
+    if meta.get("purpose") == "tuning":
+        leaked = names_on_test_set([*metrics, *(row["metric"] for row in curves)])
+        if leaked:
+            raise ReplicateError(
+                f"{folder}: a tuning run holds test-set values ({', '.join(leaked[:5])}); a tuning run never "
+                "evaluates the test set: delete this folder"
+            )
     metrics, timings = split_timings(metrics)
     if timings:
         meta = {**meta, "measured": {**meta.get("measured", {}), **timings}}
@@ -224,6 +252,10 @@ def _merge(seed: int, folders: list[Path]) -> RunRecord:
         metas.append(meta)
         curves += part_curves
         problems += part_problems
+    purposes = {m.get("purpose") or "final" for m in metas}
+    if len(purposes) > 1:
+        names = ", ".join(f.name for f in folders)
+        raise ReplicateError(f"{folders[0].parent}: seed {seed} mixes final and tuning parts ({names})")
     statuses = {m.get("status") for m in metas}
     meta = {
         **metas[0],

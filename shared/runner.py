@@ -25,6 +25,7 @@ from shared.results import (
     CurveLog,
     check_metrics,
     has_run_files,
+    names_on_test_set,
     read_json,
     run_folder,
     split_timings,
@@ -90,6 +91,25 @@ def resolve_config(replication_id: str, profile: str, overrides: dict[str, Any] 
     """The validated config of a replication for a profile (with optional further overrides, e.g. for tuning)."""
     module = load_module(replication_id)
     return load_config(replication_path(replication_id) / "config.yaml", profile, module.Config, overrides)
+
+
+def run_purpose(values: dict[str, Any]) -> str:
+    """`tuning` for a resolved config (its merged values) that holds out training data for validation
+    (data.validation_holdout > 0: the replications' tuning mode, in which the test set is not read), else `final`.
+    Recorded as run_meta's `purpose` (shared.results.PURPOSES)."""
+    data = values.get("data")
+    holdout = data.get("validation_holdout") if isinstance(data, dict) else None
+    return "tuning" if isinstance(holdout, int) and holdout > 0 else "final"
+
+
+def check_tuning_outputs(replication_id: str, metrics: dict[str, Any], curves: CurveLog) -> None:
+    """A tuning run reports on validation data only: any metric or curve named for the test set is an error."""
+    leaked = names_on_test_set([*metrics, *(name for _, name, _ in curves.rows)])
+    if leaked:
+        raise ReplicateError(
+            f"{replication_id}: a tuning run (data.validation_holdout > 0) reported test-set values "
+            f"({', '.join(leaked[:5])}); a tuning run must never evaluate the test set"
+        )
 
 
 def variant_field(replication_id: str) -> str | None:
@@ -226,6 +246,9 @@ def _run_locked(module, cfg, replication_id, seed, variant, root, final, checkpo
             status, extra = "diverged", {"diverged_step": exc.step, "diverged_metric": exc.metric}
             metrics = {"diverged_step": exc.step}
         wall = time.perf_counter() - t0
+        purpose = run_purpose(cfg.values)
+        if purpose == "tuning":
+            check_tuning_outputs(replication_id, metrics, ctx.curves)
         metrics, timings = split_timings(check_metrics(metrics))
         write_json(tmp / METRICS_FILE, metrics)
         ctx.curves.write(tmp)
@@ -236,6 +259,7 @@ def _run_locked(module, cfg, replication_id, seed, variant, root, final, checkpo
             "variant": variant,
             "status": status,
             **extra,
+            "purpose": purpose,
             "budget": cfg.budget,
             "config": cfg.values,
             "data": ctx.data,

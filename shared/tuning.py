@@ -1,7 +1,9 @@
 """Choose a profile's settings on a validation split, never on the test set: run candidate overrides in parallel.
 
 Candidates are override mappings applied on top of a profile (as profiles are applied on top of the paper block).
-Their runs are scratch runs: nothing is written to results/; the caller records the table it gets back.
+Every candidate must be a tuning config (data.validation_holdout > 0, so the test set is not read; checked before any
+run starts) and its run must report no test-set value (checked after it). Their runs are scratch runs: nothing is
+written to results/; the caller records the table it gets back, each outcome marked `purpose: tuning`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from shared.config import ResolvedConfig
+from shared.errors import ReplicateError
 
 
 def candidate_config(replication_id: str, profile: str, overrides: dict[str, Any]) -> ResolvedConfig:
@@ -31,7 +34,7 @@ def _run_candidate(replication_id: str, profile: str, overrides: dict[str, Any],
 
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    from shared.runner import RunContext, load_module
+    from shared.runner import RunContext, check_tuning_outputs, load_module
     from shared.seeding import seed_everything
 
     module = load_module(replication_id)
@@ -39,8 +42,22 @@ def _run_candidate(replication_id: str, profile: str, overrides: dict[str, Any],
     seed_everything(seed)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-        metrics = module.run(params, seed, RunContext(out_dir=scratch))
-    return {"metrics": metrics, "wall_seconds": time.perf_counter() - started}
+        ctx = RunContext(out_dir=scratch)
+        metrics = module.run(params, seed, ctx)
+    check_tuning_outputs(replication_id, metrics, ctx.curves)
+    return {"metrics": metrics, "wall_seconds": time.perf_counter() - started, "purpose": "tuning"}
+
+
+def check_candidates(replication_id: str, profile: str, candidates: dict[str, dict[str, Any]]) -> None:
+    """Every candidate loads and is a tuning config (validation only); else one error naming the first that is not."""
+    from shared.runner import run_purpose
+
+    for name, overrides in candidates.items():
+        if run_purpose(candidate_config(replication_id, profile, overrides).values) != "tuning":
+            raise ReplicateError(
+                f"tuning candidate {name!r} of {replication_id} would evaluate the test set: its overrides must set "
+                "data.validation_holdout > 0"
+            )
 
 
 def tune(
@@ -50,7 +67,9 @@ def tune(
     seeds: list[int],
     workers: int = 2,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Run every candidate for every seed; returns {name: [{seed, metrics, wall_seconds}, ...]}."""
+    """Run every candidate for every seed; returns {name: [{seed, metrics, wall_seconds, purpose}, ...]}. A candidate
+    that is not a tuning config is an error before anything runs; a run that reports a test-set value is an error."""
+    check_candidates(replication_id, profile, candidates)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {
             (name, seed): pool.submit(_run_candidate, replication_id, profile, overrides, seed)

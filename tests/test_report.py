@@ -161,3 +161,24 @@ def test_a_failed_swap_puts_the_previous_report_back(smoke_results, tmp_path, mo
     monkeypatch.undo()
     assert (reports / "smoke" / "claims.json").read_bytes() == before
     assert oct((reports / "smoke").stat().st_mode & 0o777) == "0o755"
+
+
+def test_a_caveat_is_shown_beside_its_verdict():
+    """LeNet-5's test-error caveat (test error seen between tuning rounds) reaches the report's row for that target,
+    in the notes cell next to the verdict, and the target's line in the replication's section."""
+    from shared.claims import evaluate_claim, load_claim
+    from shared.report import ReplicationReport, comparison_markdown
+    from shared.results import RunRecord
+    from shared.runner import replication_path
+
+    claim = load_claim(replication_path("lenet5_mnist") / "claim.yaml")
+    caveat = next(t.caveat for t in claim.targets if t.metric == "test_error")
+    assert "rounds 2-4 were each started after seeing the previous round's test error" in caveat
+    runs = [RunRecord(PROJECT_ROOT, s, {"test_error": e}, {"status": "ok"}) for s, e in enumerate((0.009, 0.01, 0.011))]
+    report = ReplicationReport(claim, runs, evaluate_claim(claim, runs, "cpu"))
+    md = comparison_markdown("cpu", [report], {}, "results/")
+    row = next(line for line in md.splitlines() if line.startswith("| lenet5_mnist | test error |"))
+    verdict_cell, notes_cell = row.split(" | ")[-2:]
+    assert verdict_cell == "**inconclusive**" and notes_cell.startswith(f"caveat: {caveat}")
+    line = next(line for line in md.splitlines() if line.startswith("- **inconclusive**: test error:"))
+    assert f"caveat: {caveat}" in line

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.claims import Claim, TargetResult, counts_text, evaluate_claim, load_claim, verdict_counts
+from shared.config import overrides_text
 from shared.dvc_views import write_dvc_views
 from shared.errors import ReplicateError
 from shared.figures import plot_curves
@@ -261,11 +262,6 @@ def comparison_markdown(
         if c.deviations:
             lines += ["", "Deviations from the paper:"] + [f"- {_escape(d)}" for d in c.deviations]
     return "\n".join(lines) + "\n"
-
-
-def overrides_text(overrides: dict[str, Any]) -> str:
-    """run_meta's `overrides` as the command line gave them: 'train.epochs=1, data.train_limit=512'."""
-    return ", ".join(f"{key}={json.dumps(value)}" for key, value in overrides.items())
 
 
 @cache

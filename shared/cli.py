@@ -267,8 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="replication id (replicate list shows them)")
     profile_option(p, "protocol to run")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--seed", type=_seed, dest="seeds", action="append", help="one seed (repeatable; default: 0)")
-    group.add_argument("--seeds", type=_parse_seeds, dest="seed_list", help="several seeds, e.g. 0,1,2 or 0-2")
+    group.add_argument(
+        "--seed", type=_seed, dest="seeds", action="append", metavar="N", help="one seed (repeatable; default: 0)"
+    )
+    group.add_argument(
+        "--seeds", type=_parse_seeds, dest="seed_list", metavar="LIST", help="several seeds, e.g. 0,1,2 or 0-2"
+    )
     results_option(p, "to write")
     p.add_argument(
         "--set",

@@ -235,3 +235,15 @@ def test_wall_time_is_shown_per_part_never_averaged_across_parts():
 def test_budget_text_is_shown_beside_the_counted_updates():
     runs = [_record("seed_0", 0, 1.0, {"updates_dqn_Asterix": 57_501, "test_error": 0.1})]
     assert report_module._budget(runs) == "62.5k updates (counted by the runs: updates_dqn_Asterix 57,501)"
+
+
+def test_committed_dvc_views_match_the_committed_results():
+    """reports/cpu/metrics/<id>.json (what `dvc metrics show` reads) is current: the committed runs give its counts."""
+    from shared.claims import VERDICTS
+
+    for rep in evaluate("cpu", results_dir()):
+        path = PROJECT_ROOT / "reports" / "cpu" / "metrics" / f"{rep.claim.replication}.json"
+        expected = {"runs": len(rep.runs), **{v: sum(r.verdict == v for r in rep.targets) for v in VERDICTS}}
+        assert path.is_file() and json.loads(path.read_text()) == expected, (
+            f"{path} is stale: run `replicate report --profile cpu --readme README.md`"
+        )

@@ -1,9 +1,12 @@
-"""The `replicate` command: list, run, report, verify-data."""
+"""The `replicate` command: list the claims and their verdicts, run a replication, sweep a profile's runs, write
+the report, verify the datasets. Every command that reads or writes run folders takes the results root as
+--results (default: results/ in the checkout)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -59,6 +62,7 @@ def _check_profile(profile: str) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
+    from shared.config import overrides_text
     from shared.report import evaluate
 
     _check_profile(args.profile)
@@ -71,6 +75,10 @@ def cmd_list(args: argparse.Namespace) -> None:
         for run in rep.runs:
             if run.problems:
                 print(f"{'':<{width}}    invalid seed {run.seed}: {'; '.join(run.problems)}")
+        for run in rep.set_runs:
+            print(
+                f"{'':<{width}}    not counted: {run.path.name} ran with --set {overrides_text(run.meta['overrides'])}"
+            )
         if args.targets:
             for result in rep.targets:
                 label = result.target.name
@@ -87,25 +95,44 @@ def _interrupted(args: argparse.Namespace, seed: int) -> str:
     from shared.paths import results_dir
     from shared.runner import checkpoint_folder
 
-    checkpoints = checkpoint_folder(Path(args.out), args.id, args.profile, seed, args.variant)
+    checkpoints = checkpoint_folder(Path(args.results), args.id, args.profile, seed, args.variant)
     stopped = f"{_run_name(args, seed)} stopped; nothing was written to results"
     if not any(checkpoints.rglob("LATEST")):
         return f"{stopped} (it left no checkpoint: run it again to start over)"
     again = f"replicate run {args.id} --profile {args.profile} --seed {seed}"
     again += f" --variant {args.variant}" if args.variant else ""
-    again += f" --out {args.out}" if Path(args.out).resolve() != results_dir().resolve() else ""
+    again += "".join(f" --set {shlex.quote(text)}" for text in args.set_texts)
+    again += f" --results {args.results}" if Path(args.results).resolve() != results_dir().resolve() else ""
     return f"{stopped}; `{again} --resume` continues it from its checkpoint in {checkpoints}"
 
 
+def _overrides(texts: list[str]) -> dict:
+    """The --set texts as {"key.path": value} (values read as config.yaml reads them), or a ReplicateError."""
+    from shared.config import nest_overrides, parse_override
+
+    pairs = [parse_override(text) for text in texts]
+    nest_overrides(pairs)  # a key set twice, or as a value and as a block, fails here
+    return dict(pairs)
+
+
 def cmd_run(args: argparse.Namespace) -> None:
+    from shared.config import nest_overrides, overrides_text
     from shared.results import has_run_files, run_folder
     from shared.runner import replication_path
 
     replication_path(args.id)  # unknown ids and profiles fail before the backend is imported
     _check_profile(args.profile)
+    overrides = _overrides(args.set_texts)
+    if overrides:  # validated before anything else, even when every result exists already
+        from shared.backend import import_backend_quietly
+        from shared.runner import resolve_config
+
+        import_backend_quietly()
+        resolve_config(args.id, args.profile, nest_overrides(list(overrides.items())))
+        print(f"--set {overrides_text(overrides)}: not the registered protocol; no verdict will count this run")
     seeds = []
     for seed in args.seeds:
-        folder = run_folder(Path(args.out), args.id, args.profile, seed, args.variant)
+        folder = run_folder(Path(args.results), args.id, args.profile, seed, args.variant)
         if has_run_files(folder) and not args.force:
             print(f"{_run_name(args, seed)}: kept the existing result in {folder} (--force replaces it)")
         else:
@@ -124,11 +151,12 @@ def cmd_run(args: argparse.Namespace) -> None:
                 args.id,
                 args.profile,
                 seed,
-                results_root=Path(args.out),
+                results_root=Path(args.results),
                 deterministic=not args.no_determinism,
                 resume=args.resume,
                 variant=args.variant,
                 force=args.force,
+                overrides=overrides,
             )
         except KeyboardInterrupt as exc:
             raise Interrupted(getattr(exc, "signal_name", "SIGINT"), _interrupted(args, seed)) from None
@@ -147,7 +175,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         args.profile,
         ids,
         args.seeds,
-        Path(args.out),
+        Path(args.results),
         engine=args.engine,
         workers=args.workers,
         retries=args.retries,
@@ -190,24 +218,72 @@ def cmd_verify_data(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from shared.paths import reports_dir, results_dir
+    from shared.config import PROFILES
+    from shared.paths import PROJECT_ROOT, reports_dir, results_dir
+
+    def shown(path: Path) -> str:
+        return f"{path.relative_to(PROJECT_ROOT)}/" if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+    def profile_option(p: argparse.ArgumentParser, what: str, required: bool = False) -> None:
+        default = "" if required else " (default: cpu)"
+        p.add_argument(
+            "--profile",
+            required=required,
+            default=None if required else "cpu",
+            metavar="{" + ",".join(PROFILES) + "}",
+            help=f"{what}: smoke (seconds, for tests), cpu (reduced, 2-core laptop) or paper (the paper's protocol)"
+            + default,
+        )
+
+    def results_option(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument(
+            "--results",
+            default=str(results_dir()),
+            metavar="DIR",
+            help=f"results root {what} (<DIR>/<id>/<profile>/seed_<n>/; default: {shown(results_dir())})",
+        )
+        # The old spelling of --results for run/sweep, kept working but no longer shown.
+        p.add_argument("--out", dest="results", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     parser = _Parser(prog="replicate", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="the replications and the mix of their target verdicts")
-    p.add_argument("--profile", default="cpu", help="profile whose results are judged (default: cpu)")
-    p.add_argument("--results", default=str(results_dir()))
+    about = "the replications and the mix of their target verdicts, computed from the run folders"
+    p = sub.add_parser(
+        "list",
+        help=about,
+        description=f"List {about} (as `report` computes them, without writing anything); runs made with --set and "
+        "runs with non-finite values are named, not counted.",
+    )
+    profile_option(p, "profile whose results are judged")
+    results_option(p, "to read")
     p.add_argument("--targets", action="store_true", help="one line per target, with why a target does not apply")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("run", help="run one replication for one or more seeds")
-    p.add_argument("id")
-    p.add_argument("--profile", default="cpu")
+    about = "run one replication for one or more seeds"
+    p = sub.add_parser(
+        "run", help=about, description=f"{about[0].upper()}{about[1:]}, into <results>/<id>/<profile>/seed_<n>/."
+    )
+    p.add_argument("id", help="replication id (replicate list shows them)")
+    profile_option(p, "protocol to run")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--seed", type=_seed, dest="seeds", action="append", help="repeatable")
-    group.add_argument("--seeds", type=_parse_seeds, dest="seed_list", help="e.g. 0,1,2 or 0-2")
-    p.add_argument("--out", default=str(results_dir()), help="results root (default: results/)")
+    group.add_argument(
+        "--seed", type=_seed, dest="seeds", action="append", metavar="N", help="one seed (repeatable; default: 0)"
+    )
+    group.add_argument(
+        "--seeds", type=_parse_seeds, dest="seed_list", metavar="LIST", help="several seeds, e.g. 0,1,2 or 0-2"
+    )
+    results_option(p, "to write")
+    p.add_argument(
+        "--set",
+        dest="set_texts",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="change one config value of the profile, e.g. --set train.epochs=1 (repeatable; validated as "
+        "config.yaml is; recorded in run_meta.json as `overrides`): such a run is not the registered protocol, "
+        "reports list it apart and no verdict counts it",
+    )
     p.add_argument("--no-determinism", action="store_true", help="allow non-deterministic (faster) kernels")
     p.add_argument(
         "--resume", action="store_true", help="continue a killed run from its last checkpoint (if it left one)"
@@ -216,27 +292,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", help="run one variant only (an Atari game, a ResNet depth...) into seed_<n>@<variant>/")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("sweep", help="run every missing (replication x seed) of a profile, locally or on Ray")
-    p.add_argument("--profile", required=True)
-    p.add_argument("--replications", nargs="+", help="ids (default: all)")
-    p.add_argument("--seeds", type=_parse_seeds, default=[0, 1, 2], help="e.g. 0-4 (default 0-2)")
-    p.add_argument("--engine", choices=["local", "ray"], default="local")
-    p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
-    p.add_argument("--workers", type=int, default=1, help="local engine: runs at a time (default 1)")
-    p.add_argument("--retries", type=int, default=2, help="re-run a failed run this many times (RL runs resume)")
-    p.add_argument("--out", default=str(results_dir()), help="results root (default: results/)")
+    about = "run every missing (replication x variant x seed) of a profile, locally or on a Ray cluster"
+    p = sub.add_parser("sweep", help=about, description=f"{about[0].upper()}{about[1:]}; finished runs are skipped.")
+    profile_option(p, "protocol to run", required=True)
+    p.add_argument("--replications", nargs="+", metavar="ID", help="ids to run (default: all)")
+    p.add_argument("--seeds", type=_parse_seeds, default=[0, 1, 2], help="e.g. 0-4 or 0,2,5 (default: 0-2)")
+    p.add_argument(
+        "--engine", choices=["local", "ray"], default="local", help="local process pool or Ray (default: local)"
+    )
+    p.add_argument("--address", help="Ray cluster address, e.g. auto or ray://HEAD:10001 (default: start a local Ray)")
+    p.add_argument("--workers", type=int, default=1, help="local engine: runs at a time (default: 1)")
+    p.add_argument(
+        "--retries", type=int, default=2, help="re-run a failed run this many times; RL runs resume (default: 2)"
+    )
+    results_option(p, "to write")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("report", help="write reports/<profile>/comparison.md, claims.json, figures")
-    p.add_argument("--profile", default="cpu")
-    p.add_argument("--results", default=str(results_dir()))
-    p.add_argument("--reports", default=str(reports_dir()))
-    p.add_argument("--readme", help="also rewrite the claims table in this README")
-    p.add_argument("--no-figures", action="store_true")
+    about = "write reports/<profile>/: comparison.md, claims.json, verdict history, figures"
+    p = sub.add_parser(
+        "report",
+        help=about,
+        description="Compute every target's verdict from the run folders and write comparison.md, claims.json, "
+        "verdict_history.csv, figures, and metrics/ and curves/ (what `dvc metrics show` and `dvc plots show` read) "
+        "into <reports>/<profile>/.",
+    )
+    profile_option(p, "profile whose results are reported")
+    results_option(p, "to read")
+    p.add_argument(
+        "--reports",
+        default=str(reports_dir()),
+        metavar="DIR",
+        help=f"reports root to write <DIR>/<profile>/ into (default: {shown(reports_dir())})",
+    )
+    p.add_argument("--readme", metavar="FILE", help="also rewrite the claims table between the markers in FILE")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures (faster)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("verify-data", help="fetch (cache, mirror, download) and checksum-verify datasets")
-    p.add_argument("datasets", nargs="*", help="default: all")
+    about = "fetch (cache, offline mirror, download) and checksum-verify datasets"
+    p = sub.add_parser(
+        "verify-data",
+        help=about,
+        description="Fetch each dataset into the cache (data/, or REPLICATE_DATA_DIR) from, in order: the cache, "
+        "the offline mirror (REPLICATE_DATA_MIRROR, else ../shared/data beside the checkout), the official "
+        "download; check every file against its pinned SHA-256 and print where it came from.",
+    )
+    p.add_argument("datasets", nargs="*", metavar="DATASET", help="mnist, cifar10 (default: all)")
     p.set_defaults(func=cmd_verify_data)
     return parser
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 import types
 import typing
@@ -118,19 +119,24 @@ def _check_expansion(root: yaml.Node) -> None:
         stack.extend((c, False) for c in children if id(c) not in size)
 
 
+def _load_bounded(stream: Any) -> Any:
+    """One YAML document from a file handle or a string, with the safe, bounded loader (depth and expansion)."""
+    loader = _BoundedLoader(stream)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node)
+        return None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping with a safe loader (nesting depth and alias expansion bounded); anything else is a clear
     error."""
     try:
         with open(path) as handle:
-            loader = _BoundedLoader(handle)
-            try:
-                node = loader.get_single_node()
-                if node is not None:
-                    _check_expansion(node)
-                data = None if node is None else loader.construct_document(node)
-            finally:
-                loader.dispose()
+            data = _load_bounded(handle)
     except FileNotFoundError:
         raise ReplicateError(f"{path}: file not found") from None
     except UnicodeDecodeError:
@@ -144,6 +150,47 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ReplicateError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key.path=value` (`replicate run --set`) -> ("key.path", value), the value read as config.yaml reads values
+    (the same safe, bounded YAML loader: 1 is an int, 0.5 a float, [1, 2] a list, .nan a NaN that validation
+    refuses). Raises ReplicateError naming the text when it is not key.path=value or the value is not YAML."""
+    key, equals, value = text.partition("=")
+    key = key.strip()
+    if not equals or not key or any(not part.strip() for part in key.split(".")):
+        raise ReplicateError(f"--set {text!r}: expected key.path=value (e.g. train.epochs=1)")
+    try:
+        return key, _load_bounded(value)
+    except yaml.YAMLError as exc:
+        problem = brief(" ".join(str(exc).split()))
+        raise ReplicateError(f"--set {key}: invalid YAML value {value!r} ({problem})") from None
+    except ReplicateError as exc:
+        raise ReplicateError(f"--set {key}: {exc}") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's 4,300-digit conversion limit
+        raise ReplicateError(f"--set {key}: a value YAML cannot turn into a number ({brief(str(exc))})") from None
+
+
+def overrides_text(overrides: dict[str, Any]) -> str:
+    """{"train.epochs": 1} (run_meta's `overrides`) as the command line gave them: 'train.epochs=1'."""
+    return ", ".join(f"{key}={json.dumps(value)}" for key, value in overrides.items())
+
+
+def nest_overrides(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """[("train.epochs", 1)] -> {"train": {"epochs": 1}}, the shape of a profile block; a key set twice, or set both
+    as a value and as a block (train=... and train.epochs=...), is an error."""
+    nested: dict[str, Any] = {}
+    for key, value in pairs:
+        *parents, leaf = [part.strip() for part in key.split(".")]
+        block = nested
+        for depth, part in enumerate(parents):
+            block = block.setdefault(part, {})
+            if not isinstance(block, dict):
+                raise ReplicateError(f"--set {key}: {'.'.join(parents[: depth + 1])} is set to a value as well")
+        if leaf in block:
+            raise ReplicateError(f"--set {key}: set twice (or as a value and as a block)")
+        block[leaf] = value
+    return nested
 
 
 def merge_override(base: dict[str, Any], override: dict[str, Any], where: str) -> dict[str, Any]:

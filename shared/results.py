@@ -197,6 +197,7 @@ _META_TYPES: dict[str, tuple[type, ...]] = {
     "segments": (list,),
     "started": (str,),
     "purpose": (str,),
+    "overrides": (dict,),
 }
 
 
@@ -257,21 +258,30 @@ def _merge(seed: int, folders: list[Path]) -> RunRecord:
         names = ", ".join(f.name for f in folders)
         raise ReplicateError(f"{folders[0].parent}: seed {seed} mixes final and tuning parts ({names})")
     statuses = {m.get("status") for m in metas}
+    overrides = {key: value for m in metas for key, value in (m.get("overrides") or {}).items()}
     meta = {
         **metas[0],
         "status": "ok" if statuses == {"ok"} else sorted(statuses - {"ok"})[0],
         "wall_seconds": sum(m.get("wall_seconds", 0.0) for m in metas),
+        "part_wall_seconds": {f.name: m.get("wall_seconds", 0.0) for f, m in zip(folders, metas, strict=True)},
         "variants": [m.get("variant") for m in metas],
         "parts": [f.name for f in folders],
+        **({"overrides": overrides} if overrides else {}),
     }
     return RunRecord(folders[0], seed, metrics, meta, tuple(folders), tuple(problems), tuple(curves))
 
 
+def has_overrides(meta: dict[str, Any]) -> bool:
+    """A run made with `replicate run --set`: not the registered protocol, so it never counts toward a verdict."""
+    return bool(meta.get("overrides"))
+
+
 def read_runs(results_root: Path, replication_id: str, profile: str) -> list[RunRecord]:
     """Every run folder for a replication and profile, by seed, validated as it is read: a damaged file (missing,
-    truncated, not JSON, a metric that is not a number) is a ReplicateError naming the file and the problem."""
+    truncated, not JSON, a metric that is not a number) is a ReplicateError naming the file and the problem. A seed's
+    folders made with `--set` overrides form a record of their own (has_overrides), apart from its registered ones."""
     folder = results_root / replication_id / profile
-    by_seed: dict[int, list[Path]] = {}
+    by_seed: dict[tuple[int, bool], list[Path]] = {}
     for path in sorted(folder.glob("seed_*")):
         seed_text = path.name.removeprefix("seed_").split("@", 1)[0]
         if not seed_text.isdigit() or not path.is_dir():
@@ -282,5 +292,6 @@ def read_runs(results_root: Path, replication_id: str, profile: str) -> list[Run
                 f"{path}: incomplete run folder (no {', '.join(missing)}); the runner never leaves one, so it was "
                 "damaged: restore it from git, or delete it and run that seed again"
             )
-        by_seed.setdefault(int(seed_text), []).append(path)
-    return [_merge(seed, paths) for seed, paths in sorted(by_seed.items())]
+        overridden = has_overrides(read_object(path / META_FILE))
+        by_seed.setdefault((int(seed_text), overridden), []).append(path)
+    return [_merge(seed, paths) for (seed, _), paths in sorted(by_seed.items())]

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from shared.config import ResolvedConfig, load_config
+from shared.config import ResolvedConfig, load_config, nest_overrides
 from shared.errors import Diverged, ReplicateError
 from shared.locks import exclusive
 from shared.paths import replications_dir, results_dir
@@ -24,9 +24,11 @@ from shared.results import (
     METRICS_FILE,
     CurveLog,
     check_metrics,
+    has_overrides,
     has_run_files,
     names_on_test_set,
     read_json,
+    read_object,
     run_folder,
     split_timings,
     write_json,
@@ -179,6 +181,7 @@ def run_replication(
     resume: bool = False,
     variant: str | None = None,
     force: bool = False,
+    overrides: dict[str, Any] | None = None,
 ) -> Path:
     """Validate, run, and move the finished folder to results/<id>/<profile>/seed_<n>/; returns that folder.
 
@@ -187,12 +190,14 @@ def run_replication(
     at a time works on a run folder (an OS lock; a second one fails at once). Replications that checkpoint keep their
     checkpoints in checkpoint_folder(...) until the run completes; with resume=True a killed run continues from
     there. With a variant (one value of the replication's VARIANT_FIELD) only that variant runs, into
-    seed_<n>@<variant>/.
+    seed_<n>@<variant>/. `overrides` ({"train.epochs": 1}, `replicate run --set`) change the profile's config,
+    validated exactly as config.yaml is; they are recorded in run_meta's `overrides`, and such a run is not the
+    registered protocol: reports list it apart and no verdict uses it.
     """
     if not 0 <= seed <= MAX_SEED:
         raise ReplicateError(f"seed must be in 0..{MAX_SEED}, got {seed}")
     module = load_module(replication_id)
-    cfg = resolve_config(replication_id, profile)
+    cfg = resolve_config(replication_id, profile, nest_overrides(list(overrides.items())) if overrides else None)
     if variant is not None:
         cfg = select_variant(replication_id, cfg, variant)
     root = Path(results_root) if results_root is not None else results_dir()
@@ -205,9 +210,14 @@ def run_replication(
             _recover_replaced(final)
             if has_run_files(final) and not force:
                 raise ReplicateError(f"{final} already holds a complete run; --force replaces it")
+            if overrides and has_run_files(final) and not has_overrides(read_object(final / META_FILE)):
+                raise ReplicateError(
+                    f"{final} holds a run of the registered protocol; a run with --set never replaces one "
+                    "(write it elsewhere: --results DIR)"
+                )
             checkpoints = checkpoint_folder(root, replication_id, profile, seed, variant)
             return _run_locked(module, cfg, replication_id, seed, variant, root, final, checkpoints, deterministic,
-                               resume)  # fmt: skip
+                               resume, overrides or {})  # fmt: skip
     finally:
         if created_root and root.is_dir() and not any(root.iterdir()):
             root.rmdir()
@@ -224,7 +234,9 @@ def _recover_replaced(final: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _run_locked(module, cfg, replication_id, seed, variant, root, final, checkpoints, deterministic, resume) -> Path:
+def _run_locked(
+    module, cfg, replication_id, seed, variant, root, final, checkpoints, deterministic, resume, overrides
+) -> Path:
     # These import the Keras backend; only a run needs them (bad input fails before, and fast).
     from shared.environment import environment
     from shared.seeding import seed_everything
@@ -262,6 +274,7 @@ def _run_locked(module, cfg, replication_id, seed, variant, root, final, checkpo
             "purpose": purpose,
             "budget": cfg.budget,
             "config": cfg.values,
+            **({"overrides": overrides} if overrides else {}),
             "data": ctx.data,
             "deterministic_ops": deterministic,
             "started": started,

@@ -1,7 +1,7 @@
 """`replicate sweep`: the (replication x variant x seed) runs of a profile as independent tasks on a local process
 pool or a Ray cluster, with retries (resuming from checkpoints where a replication keeps them) and skip-if-complete.
 
-Each task is one `replicate run ID --profile P --seed N --out ROOT --resume [--variant V]` in its own process, so a
+Each task is one `replicate run ID --profile P --seed N --results ROOT --resume [--variant V]` in its own process, so a
 task is exactly what `dvc repro` would run and lands in the same results/ layout; `replicate report` works unchanged.
 On a cluster, ROOT must be storage every node can write (a shared file system), or each node's results are copied
 back into results/ before reporting. A task declares the resources of its replication's `resources` block.
@@ -81,7 +81,7 @@ def is_complete(root: Path, task: Task) -> bool:
 def task_command(task: Task, root: Path) -> list[str]:
     return [
         sys.executable, "-m", "shared.cli", "run", task.replication, "--profile", task.profile,
-        "--seed", str(task.seed), "--out", str(root), "--resume",
+        "--seed", str(task.seed), "--results", str(root), "--resume",
     ] + (["--variant", task.variant] if task.variant else [])  # fmt: skip
 
 

@@ -88,3 +88,93 @@ def test_verify_data(capsys, tiny_mnist, dataset, ok):
         assert out.out.count("sha256 verified") == 4
     else:
         assert_one_error_line(out.err, "unknown dataset 'imagenet'")
+
+
+# --- help texts and option names (issue #24) ---------------------------------------------------------------------
+
+
+def _subparsers():
+    import argparse
+
+    from shared.cli import build_parser
+
+    parser = build_parser()
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return parser, action.choices
+
+
+def test_every_option_has_help_and_every_command_says_what_it_does():
+    import argparse
+
+    parser, commands = _subparsers()
+    top = parser.format_help()
+    for name, sub in commands.items():
+        assert name in top, f"`replicate --help` does not list {name}"
+        assert sub.description and len(sub.description) > 40, f"`replicate {name} --help` says nothing"
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+                continue
+            assert action.help, f"replicate {name} {action.option_strings or action.dest}: no help text"
+        if any("--profile" in a.option_strings and not a.required for a in sub._actions):
+            assert "(default: cpu)" in sub.format_help().replace("\n", " ").replace("  ", " "), name
+
+
+def test_one_name_for_the_results_root():
+    """run, sweep, list and report all take --results; run's old --out still works (hidden from help)."""
+    _, commands = _subparsers()
+    for name in ("run", "sweep", "list", "report"):
+        options = {o for a in commands[name]._actions for o in a.option_strings}
+        assert "--results" in options, name
+        assert "--out" not in commands[name].format_help(), name
+    from shared.cli import build_parser
+
+    args = build_parser().parse_args(["run", "lenet5_mnist", "--out", "x"])
+    assert args.results == "x"
+
+
+def test_top_level_help_lists_every_command():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for name in ("list", "run", "sweep", "report", "verify-data"):
+        assert name in result.stdout
+    for name, says in (("list", "List the replications and the mix"), ("verify-data", "pinned SHA-256")):
+        assert says in " ".join(run_cli(name, "--help").stdout.split()), name
+
+
+# --- replicate run --set -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("train.epocs=2", "train.epocs: unknown key"),  # a typo of epochs: same check as in config.yaml
+        ("train.epochs=two", "train.epochs: expected int, got 'two'"),
+        ("train.momentum=.nan", "train.momentum: expected a finite number, got nan"),
+        ("train.momentum=nan", "train.momentum: expected float, got 'nan'"),
+        ("train.ema_momentum=1.0", "train.ema_momentum must be in [0, 1), got 1.0"),
+        ("train=3", "train: expected a mapping of overrides, got 3"),
+        ("epochs", "--set 'epochs': expected key.path=value"),
+        ("train..epochs=1", "expected key.path=value"),
+        ("train.epochs=[1", "--set train.epochs: invalid YAML value '[1'"),
+    ],
+)
+def test_set_is_validated_like_config_yaml(capsys, tmp_path, setting, message):
+    """A bad --set is one `error:` line, exit 1, and no run folder, even when the result exists already."""
+    out = tmp_path / "r"
+    assert main(["run", "lenet5_mnist", "--profile", "smoke", "--results", str(out), "--set", setting]) == 1
+    assert_one_error_line(capsys.readouterr().err, message)
+    assert not out.exists()
+
+
+def test_set_twice_is_an_error(capsys, tmp_path):
+    args = ["run", "lenet5_mnist", "--profile", "smoke", "--results", str(tmp_path / "r")]
+    assert main([*args, "--set", "train.epochs=1", "--set", "train.epochs=2"]) == 1
+    assert_one_error_line(capsys.readouterr().err, "--set train.epochs: set twice")
+
+
+def test_parse_override_reads_values_as_yaml():
+    from shared.config import nest_overrides, parse_override
+
+    pairs = [parse_override(t) for t in ("train.epochs=1", "train.lr_values=[0.1, 0.01]", "data.test_limit=null")]
+    assert pairs == [("train.epochs", 1), ("train.lr_values", [0.1, 0.01]), ("data.test_limit", None)]
+    assert nest_overrides(pairs) == {"train": {"epochs": 1, "lr_values": [0.1, 0.01]}, "data": {"test_limit": None}}

@@ -182,3 +182,89 @@ def test_a_caveat_is_shown_beside_its_verdict():
     assert verdict_cell == "**inconclusive**" and notes_cell.startswith(f"caveat: {caveat}")
     line = next(line for line in md.splitlines() if line.startswith("- **inconclusive**: test error:"))
     assert f"caveat: {caveat}" in line
+
+
+def test_a_run_with_overrides_never_counts(smoke_results, tmp_path, capsys):
+    """`run --set` records its overrides; list, comparison.md and claims.json show the run apart and no verdict
+    uses it; it never replaces a registered run, even with --force."""
+    results = tmp_path / "results"
+    shutil.copytree(smoke_results, results)
+    args = ["run", "lenet5_mnist", "--profile", "smoke", "--results", str(results)]
+    assert main([*args, "--seed", "2", "--set", "data.train_limit=128", "--set", "train.batch_size=16"]) == 0
+    meta = json.loads((results / "lenet5_mnist" / "smoke" / "seed_2" / "run_meta.json").read_text())
+    assert meta["overrides"] == {"data.train_limit": 128, "train.batch_size": 16}
+    assert meta["config"]["data"]["train_limit"] == 128
+    capsys.readouterr()
+    assert main([*args, "--seed", "0", "--force", "--set", "data.train_limit=128"]) == 1
+    assert "holds a run of the registered protocol" in capsys.readouterr().err
+    assert "overrides" not in json.loads((results / "lenet5_mnist" / "smoke" / "seed_0" / "run_meta.json").read_text())
+
+    reports = tmp_path / "reports"
+    assert (
+        main(["report", "--profile", "smoke", "--results", str(results), "--reports", str(reports), "--no-figures"])
+        == 0
+    )
+    claims = json.loads((reports / "smoke" / "claims.json").read_text())
+    rep = next(r for r in claims["replications"] if r["id"] == "lenet5_mnist")
+    assert [r["seed"] for r in rep["runs"]] == [0, 1]
+    assert [(r["seed"], r["overrides"]) for r in rep["not_counted"]] == [(2, meta["overrides"])]
+    assert all(set(vals) <= {"0", "1"} for t in rep["targets"] for vals in t["per_seed"].values())
+    md = (reports / "smoke" / "comparison.md").read_text()
+    assert "**Not counted: runs with `--set` overrides**" in md
+    assert "- seed_2: data.train_limit=128, train.batch_size=16" in md
+    assert json.loads((reports / "smoke" / "metrics" / "lenet5_mnist.json").read_text())["runs"] == 2
+    with open(reports / "smoke" / "curves" / "lenet5_mnist.csv") as handle:
+        assert {row["run"] for row in csv.DictReader(handle)} == {"seed_0", "seed_1"}
+    capsys.readouterr()
+    assert main(["list", "--profile", "smoke", "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "not counted: seed_2 ran with --set data.train_limit=128" in out
+    assert next(x for x in out.splitlines() if x.startswith("lenet5_mnist")).split()[1] == "2"
+
+
+def test_the_header_names_the_results_root_read(smoke_results, tmp_path):
+    reports = tmp_path / "reports"
+    assert (
+        main(
+            ["report", "--profile", "smoke", "--results", str(smoke_results), "--reports", str(reports), "--no-figures"]
+        )
+        == 0
+    )
+    md = " ".join((reports / "smoke" / "comparison.md").read_text().split())
+    assert f"from the run folders in `{smoke_results}/*/smoke/`" in md
+
+
+def _record(name: str, seed: int, wall: float, metrics: dict | None = None, parts: dict | None = None):
+    from pathlib import Path
+
+    from shared.results import RunRecord
+
+    meta = {"wall_seconds": wall, "budget": "62.5k updates"}
+    if parts:
+        meta["part_wall_seconds"] = parts
+    return RunRecord(Path("/r") / name, seed, metrics or {}, meta)
+
+
+def test_wall_time_is_shown_per_part_never_averaged_across_parts():
+    three_hours = {"seed_0@exact": 6.0, "seed_0@dqn_Asterix": 10_800.0}
+    runs = [_record("seed_0@exact", 0, 10_806.0, parts=three_hours), _record("seed_1@exact", 1, 6.0)]
+    text = report_module._wall(runs)
+    assert "per part: dqn_Asterix 180.0 min/seed (n=1); exact 0.1 min/seed (n=2)" in text
+    assert "min/seed (n=2)" in report_module._wall([_record("seed_0", 0, 60.0), _record("seed_1", 1, 120.0)])
+
+
+def test_budget_text_is_shown_beside_the_counted_updates():
+    runs = [_record("seed_0", 0, 1.0, {"updates_dqn_Asterix": 57_501, "test_error": 0.1})]
+    assert report_module._budget(runs) == "62.5k updates (counted by the runs: updates_dqn_Asterix 57,501)"
+
+
+def test_committed_dvc_views_match_the_committed_results():
+    """reports/cpu/metrics/<id>.json (what `dvc metrics show` reads) is current: the committed runs give its counts."""
+    from shared.claims import VERDICTS
+
+    for rep in evaluate("cpu", results_dir()):
+        path = PROJECT_ROOT / "reports" / "cpu" / "metrics" / f"{rep.claim.replication}.json"
+        expected = {"runs": len(rep.runs), **{v: sum(r.verdict == v for r in rep.targets) for v in VERDICTS}}
+        assert path.is_file() and json.loads(path.read_text()) == expected, (
+            f"{path} is stale: run `replicate report --profile cpu --readme README.md`"
+        )

@@ -1,5 +1,5 @@
-"""Continuous control: a transition replay of float vectors and the DDPG training loop (OU exploration, separate
-noise-free evaluation episodes, curves, checkpoints a killed run resumes from).
+"""Continuous control: the DDPG training loop (OU exploration, separate noise-free evaluation episodes, curves,
+checkpoints a killed run resumes from); its replay is `shared.rl.replay.TransitionReplay`.
 
 Termination vs truncation: a transition that ended the episode because the task ended (`terminated`) is not
 bootstrapped; one cut by the time limit (`truncated`) is, as the state was not terminal.
@@ -27,55 +27,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
-from shared.errors import Diverged, ReplicateError
+from shared.errors import Diverged
 from shared.results import CurveLog
 from shared.rl.agents.ddpg import DDPGAgent
 from shared.rl.checkpoint import Checkpointer
 from shared.rl.noise import OrnsteinUhlenbeck
-
-
-class TransitionReplay:
-    """Circular replay of (s, a, r, s', terminal) with float32 vectors and seeded uniform sampling."""
-
-    _ARRAYS = ("obs", "actions", "rewards", "next_obs", "terminals")
-
-    def __init__(self, capacity: int, obs_dim: int, action_dim: int, seed: int = 0):
-        if capacity < 1:
-            raise ReplicateError(f"replay capacity must be >= 1, got {capacity}")
-        self.capacity = int(capacity)
-        self.obs = np.zeros((capacity, obs_dim), np.float32)
-        self.actions = np.zeros((capacity, action_dim), np.float32)
-        self.rewards = np.zeros(capacity, np.float32)
-        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
-        self.terminals = np.zeros(capacity, np.float32)
-        self.size, self.cursor = 0, 0
-        self.rng = np.random.default_rng(seed)
-
-    def add(self, obs, action, reward: float, next_obs, terminal: bool) -> None:
-        i = self.cursor
-        self.obs[i], self.actions[i], self.rewards[i] = obs, action, reward
-        self.next_obs[i], self.terminals[i] = next_obs, float(terminal)
-        self.cursor = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-
-    def sample(self, batch_size: int) -> tuple[np.ndarray, ...]:
-        if self.size == 0:
-            raise ReplicateError("cannot sample an empty replay")
-        idx = self.rng.integers(self.size, size=batch_size)
-        return tuple(getattr(self, name)[idx] for name in self._ARRAYS)
-
-    def save(self, path: Path) -> None:
-        arrays = {name: getattr(self, name)[: self.size] for name in self._ARRAYS}
-        meta = json.dumps({"size": self.size, "cursor": self.cursor, "rng": self.rng.bit_generator.state})
-        np.savez(path, meta=np.array(meta), **arrays)
-
-    def load(self, path: Path) -> None:
-        with np.load(path) as saved:
-            meta = json.loads(str(saved["meta"]))
-            for name in self._ARRAYS:
-                getattr(self, name)[: meta["size"]] = saved[name]
-        self.size, self.cursor = meta["size"], meta["cursor"]
-        self.rng.bit_generator.state = meta["rng"]
+from shared.rl.replay import TransitionReplay
 
 
 @dataclass(frozen=True)

@@ -277,18 +277,19 @@ class _RecordResets:
 def _kill_after_first_checkpoint(monkeypatch, make, loop, folder):
     from shared.results import CurveLog
     from shared.rl import continuous
+    from shared.rl.checkpoint import Checkpointer
 
-    save = continuous.Checkpointer.save
+    save = Checkpointer.save
 
     def save_then_die(self, step, write):
         save(self, step, write)
         raise KeyboardInterrupt
 
     keras_seed(0)
-    monkeypatch.setattr(continuous.Checkpointer, "save", save_then_die)
+    monkeypatch.setattr(Checkpointer, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         continuous.train_ddpg(make, _small_agent(), loop, 0, CurveLog(), "p", folder, progress=False)
-    monkeypatch.setattr(continuous.Checkpointer, "save", save)
+    monkeypatch.setattr(Checkpointer, "save", save)
 
 
 def keras_seed(seed):
@@ -373,27 +374,27 @@ _DETERMINISM_CHILD = """
 import sys
 from pathlib import Path
 
-from shared.rl import loop
+from shared.rl.checkpoint import Checkpointer
 from shared.runner import run_replication
 
 root = Path(ROOT)
 if MODE == "fresh":
     run_replication("ddpg_continuous", "smoke", 0, results_root=root / "fresh")
     sys.exit(0)
-save = loop.Checkpointer.save
+save = Checkpointer.save
 
 def save_then_die(self, step, write):
     save(self, step, write)
     raise KeyboardInterrupt
 
-loop.Checkpointer.save = save_then_die
+Checkpointer.save = save_then_die
 try:
     run_replication("ddpg_continuous", "smoke", 0, results_root=root / "resumed")
 except KeyboardInterrupt:
     pass
 else:
     sys.exit("the run was not killed")
-loop.Checkpointer.save = save
+Checkpointer.save = save
 run_replication("ddpg_continuous", "smoke", 0, results_root=root / "resumed", resume=True)
 """
 

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from shared.rl.agents.state import collect, numbered, restore_optimizer
+from shared.rl.agents.state import from_numbered, named_arrays, restore_named
 
 
 @dataclass(frozen=True)
@@ -185,33 +185,32 @@ class DDPGAgent:
         return float(loss)
 
     # --- checkpoints -------------------------------------------------------------------------------------------
-    def _nets(self) -> dict[str, keras.Model]:
+    def variable_groups(self) -> dict[str, list]:
+        """The variables a checkpoint holds, by group: the four networks, Adam's slots and step, the loss window's
+        sum and count."""
         learner = self.learner
         return {
-            "actor": learner.actor,
-            "critic": learner.critic,
-            "target_actor": learner.target_actor,
-            "target_critic": learner.target_critic,
+            "actor": learner.actor.weights,
+            "critic": learner.critic.weights,
+            "target_actor": learner.target_actor.weights,
+            "target_critic": learner.target_critic.weights,
+            "optimizer": learner.optimizer.variables,
+            "loss_metric": learner.metrics_variables,
         }
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Everything an update depends on, as named arrays: the four networks, Adam's slots and step, the loss
-        window's sum and count, the update count."""
-        arrays = {}
-        for name, net in self._nets().items():
-            arrays.update(numbered(name, net.get_weights()))
-        arrays.update(numbered("optimizer", self.learner.optimizer.variables))
-        arrays.update(numbered("loss_metric", self.learner.metrics_variables))
-        arrays["updates"] = np.array(self.updates, np.int64)
-        return arrays
+        """Everything an update depends on, keyed by variable path (shared.rl.agents.state), and the update count."""
+        return {**named_arrays(self.variable_groups()), "updates": np.array(self.updates, np.int64)}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Restore what state_arrays() saved (a count mismatch is an error)."""
-        for name, net in self._nets().items():
-            net.set_weights(collect(arrays, name))
-        restore_optimizer(self.learner.optimizer, arrays)
-        saved = collect(arrays, "loss_metric")
-        if saved:  # checkpoints written before the loss window was saved restart it
-            for variable, value in zip(self.learner.metrics_variables, saved, strict=True):
-                variable.assign(value)
+        """Restore what state_arrays() saved; a missing, extra or differently shaped array is a ReplicateError."""
+        restore_named(self.variable_groups(), arrays)
         self.updates = int(arrays["updates"])
+
+    def migrate_numbered(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Checkpoint format 2's positional arrays (actor_0, ...) renamed to this agent's keys; a format-2 checkpoint
+        written before the loss window was saved keeps the window as it is (as format 2's loader did)."""
+        migrated = from_numbered(self.variable_groups(), arrays, optional=("loss_metric",))
+        if not any(key.startswith("loss_metric/") for key in migrated):
+            migrated.update(named_arrays({"loss_metric": self.learner.metrics_variables}))
+        return migrated

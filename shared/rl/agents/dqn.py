@@ -28,7 +28,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from shared.rl.agents.state import collect, numbered, restore_optimizer
+from shared.rl.agents.state import from_numbered, named_arrays, restore_named
 from shared.rl.replay import Batch
 
 
@@ -167,17 +167,23 @@ class DQNAgent:
             self.learner.target.set_weights(self.learner.online.get_weights())
 
     # --- checkpoints -------------------------------------------------------------------------------------------
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        arrays = numbered("online", self.learner.online.get_weights())
+    def variable_groups(self) -> dict[str, list]:
+        """The variables a checkpoint holds, by group: online net, target net (if any), the optimizer's slots."""
+        groups = {"online": self.learner.online.weights}
         if self.learner.target is not None:
-            arrays.update(numbered("target", self.learner.target.get_weights()))
-        arrays.update(numbered("optimizer", self.learner.optimizer.variables))
-        arrays["updates"] = np.array(self.updates, np.int64)
-        return arrays
+            groups["target"] = self.learner.target.weights
+        groups["optimizer"] = self.learner.optimizer.variables
+        return groups
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Everything an update depends on, keyed by variable path (shared.rl.agents.state), and the update count."""
+        return {**named_arrays(self.variable_groups()), "updates": np.array(self.updates, np.int64)}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.learner.online.set_weights(collect(arrays, "online"))
-        if self.learner.target is not None:
-            self.learner.target.set_weights(collect(arrays, "target"))
-        restore_optimizer(self.learner.optimizer, arrays)
+        """Restore what state_arrays() saved; a missing, extra or differently shaped array is a ReplicateError."""
+        restore_named(self.variable_groups(), arrays)
         self.updates = int(arrays["updates"])
+
+    def migrate_numbered(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Checkpoint format 2's positional arrays (online_0, ...) renamed to this agent's keys."""
+        return from_numbered(self.variable_groups(), arrays)

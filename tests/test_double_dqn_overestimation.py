@@ -127,7 +127,8 @@ class _RightwardAgent:
 
 
 def test_evaluation_values_on_the_chain():
-    from shared.rl.envs import ChainEnv
+    from rl_fixtures import ChainEnv
+
     from shared.rl.loop import LoopConfig, evaluate
 
     cfg = SimpleNamespace(clip_rewards=False, terminal_on_life_loss=False)

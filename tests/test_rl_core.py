@@ -222,10 +222,16 @@ def test_replay_memory_is_one_byte_per_pixel_per_frame():
     assert replay.nbytes <= 1.1 * 10_000 * 84 * 84
 
 
-def test_replay_add_before_start_is_an_error():
+def test_replay_misuse_is_an_internal_error():
+    from shared.rl.replay import TransitionReplay
+
     replay = ReplayBuffer(10, (1,), 1)
-    with pytest.raises(ReplicateError):
+    with pytest.raises(RuntimeError, match="before start_episode"):  # a bug in the loop, not bad input
         replay.add(0, 0.0, False, np.zeros(1, np.uint8))
+    with pytest.raises(RuntimeError, match="no transitions"):
+        replay.sample(4)
+    with pytest.raises(RuntimeError, match="empty replay"):
+        TransitionReplay(4, 3, 1).sample(2)
 
 
 def test_replay_checkpoint_round_trip(tmp_path):

@@ -68,7 +68,7 @@ class ReplayBuffer:
         """The step taken from the newest entry's state: action, (clipped) reward, game over?, and the new frame."""
         last = (self.cursor - 1) % self.capacity
         if self.size == 0 or self.has_action[last]:
-            raise ReplicateError("replay.add before start_episode (or twice for one frame)")
+            raise RuntimeError("replay.add before start_episode (or twice for one frame)")  # a bug in the loop
         self.actions[last], self.rewards[last], self.terminals[last] = action, reward, terminal
         self.has_action[last] = True
         self._write(next_frame, start=False)
@@ -98,7 +98,7 @@ class ReplayBuffer:
     def sample(self, batch_size: int) -> Batch:
         """Uniformly random transitions (with replacement) from a seeded generator."""
         if self.num_transitions() == 0:
-            raise ReplicateError("replay holds no transitions yet")
+            raise RuntimeError("replay holds no transitions yet")  # a bug in the loop: it samples too early
         idx = np.empty(0, np.int64)
         while len(idx) < batch_size:  # rejection sampling; valid entries are almost all entries
             draw = self.rng.integers(0, self.size, size=2 * (batch_size - len(idx)) + 8)
@@ -171,7 +171,7 @@ class TransitionReplay:
         """(obs (B, obs_dim), actions (B, action_dim), rewards (B,), next_obs (B, obs_dim), terminals (B,) in {0, 1}),
         all float32, B = batch_size drawn uniformly with replacement."""
         if self.size == 0:
-            raise ReplicateError("cannot sample an empty replay")
+            raise RuntimeError("cannot sample an empty replay")  # a bug in the loop: it samples too early
         idx = self.rng.integers(self.size, size=batch_size)
         return tuple(getattr(self, name)[idx] for name in self._ARRAYS)
 

@@ -33,6 +33,8 @@ from shared.rl.replay import TransitionReplay
 
 @dataclass(frozen=True)
 class ContinuousLoopConfig:
+    """The DDPG loop's settings (Lillicrap et al. 2016, Alg. 1 and Sec. 7); steps are environment steps."""
+
     total_steps: int
     """Environment steps of training."""
     learning_starts: int

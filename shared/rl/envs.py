@@ -21,6 +21,8 @@ from shared.errors import ReplicateError
 
 @dataclass(frozen=True)
 class AtariConfig:
+    """One game's environment settings (Mnih et al. 2013 Sec. 4 and 5; Machado et al. 2018 for sticky actions)."""
+
     frame_skip: int = 4
     """Emulator frames per agent step (Mnih 2013: 4, and 3 for Space Invaders)."""
     repeat_action_probability: float = 0.0

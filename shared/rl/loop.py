@@ -31,6 +31,8 @@ from shared.rl.schedules import LinearSchedule
 
 @dataclass(frozen=True)
 class LoopConfig:
+    """The DQN loop's settings (Mnih et al. 2013 Sec. 5, Alg. 1); steps are agent steps."""
+
     total_steps: int
     """Agent steps of training."""
     learning_starts: int
@@ -83,6 +85,8 @@ def newest_frame(obs: np.ndarray, stack: int) -> np.ndarray:
 
 @dataclass
 class Evaluation:
+    """What one evaluation measured (see `evaluate`)."""
+
     returns: list[float]
     """Raw full-game return of each episode."""
     steps: list[int] = field(default_factory=list)

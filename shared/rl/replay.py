@@ -23,6 +23,8 @@ from shared.errors import ReplicateError
 
 @dataclass(frozen=True)
 class Batch:
+    """A sampled minibatch of B transitions (ReplayBuffer.sample)."""
+
     states: np.ndarray  # (B, stack, *frame) or (B, *frame) when stack == 1
     actions: np.ndarray  # (B,) int32
     rewards: np.ndarray  # (B,) float32
@@ -74,6 +76,7 @@ class ReplayBuffer:
         self._write(next_frame, start=False)
 
     def num_transitions(self) -> int:
+        """Entries whose next frame is stored (samplable transitions, before the stack-history filter)."""
         return int(self.has_action[: self.size].sum())
 
     def _valid(self, idx: np.ndarray) -> np.ndarray:

@@ -34,6 +34,8 @@ from shared.rl.agents.state import from_numbered, named_arrays, restore_named
 
 @dataclass(frozen=True)
 class DDPGConfig:
+    """The agent's hyperparameters (Lillicrap et al. 2016, Sec. 7)."""
+
     gamma: float
     """Discount (paper: 0.99)."""
     tau: float
@@ -176,12 +178,14 @@ class DDPGAgent:
         return np.asarray(self.learner.predict_on_batch(np.asarray(obs, np.float32)))
 
     def act(self, obs: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
+        """mu(s) + noise for one observation (obs_dim,), clipped to the action bounds: (action_dim,) float32."""
         action = self.policy(obs[None])[0]
         if noise is not None:
             action = action + noise
         return np.clip(action, self.low, self.high)
 
     def q_values(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Q(s, a) of the online critic: obs (B, obs_dim), actions (B, action_dim) -> (B,)."""
         return np.asarray(self.learner.critic([np.asarray(obs, np.float32), np.asarray(actions, np.float32)]))[:, 0]
 
     def update(self, obs, actions, rewards, next_obs, terminals) -> float:

@@ -34,6 +34,8 @@ from shared.rl.replay import Batch
 
 @dataclass(frozen=True)
 class DQNConfig:
+    """The agent's hyperparameters (Mnih et al. 2013 Sec. 5; Nature 2015 Extended Data Table 1)."""
+
     gamma: float
     """Discount factor (Nature 2015: 0.99; the 2013 paper gives none)."""
     learning_rate: float
@@ -117,6 +119,7 @@ class QLearner(keras.Model):
 
 
 def make_optimizer(cfg: DQNConfig) -> keras.optimizers.Optimizer:
+    """DeepMind's centered RMSProp (module docstring) or Adam, with optional global-norm gradient clipping."""
     clip = {"global_clipnorm": cfg.max_grad_norm} if cfg.max_grad_norm else {}
     if cfg.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(
@@ -145,6 +148,7 @@ class DQNAgent:
         self.updates = 0
 
     def q_values(self, states: np.ndarray) -> np.ndarray:
+        """Q(s, .) of the online net: states (B, *obs_shape) -> (B, num_actions) float32."""
         return np.asarray(self.learner.predict_on_batch(states))
 
     def act(self, state: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
@@ -154,6 +158,8 @@ class DQNAgent:
         return int(np.argmax(self.q_values(state[None])[0]))
 
     def update(self, batch: Batch) -> float:
+        """One gradient step on a replay minibatch (Mnih et al. 2013, Alg. 1), then a target sync every
+        target_period updates; returns the minibatch's loss (td_loss)."""
         discounts = (self.cfg.gamma * (1.0 - batch.terminals)).astype(np.float32)
         x = (batch.states, batch.actions, batch.rewards.astype(np.float32), batch.next_states, discounts)
         loss = self.learner.train_on_batch(x)
@@ -163,6 +169,7 @@ class DQNAgent:
         return float(loss)
 
     def sync_target(self) -> None:
+        """Copy the online net into the target net (Nature 2015: every C updates)."""
         if self.learner.target is not None:
             self.learner.target.set_weights(self.learner.online.get_weights())
 

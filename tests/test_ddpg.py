@@ -170,9 +170,12 @@ def test_the_paper_profile_holds_section_7s_numbers():
     assert (loop["batch_size"], loop["replay_capacity"], loop["ou_theta"], loop["ou_sigma"]) == (64, 10**6, 0.15, 0.2)
 
 
-def test_soft_update_runs_in_the_compiled_step():
-    from shared.rl.agents.ddpg import soft_update
+def soft_update(target: np.ndarray, online: np.ndarray, tau: float) -> np.ndarray:
+    """The reference formula (Lillicrap et al. 2016, Alg. 1): tau * online + (1 - tau) * target."""
+    return tau * online + (1.0 - tau) * target
 
+
+def test_soft_update_runs_in_the_compiled_step():
     agent = _agent(tau=0.1)
     batch = _batch()
     agent.update(*batch)
@@ -182,6 +185,32 @@ def test_soft_update_runs_in_the_compiled_step():
     after = agent.learner.target_actor.get_weights() + agent.learner.target_critic.get_weights()
     for i, (new, old, o) in enumerate(zip(after, targets, online, strict=True)):
         np.testing.assert_allclose(new, soft_update(old, o, 0.1), atol=1e-6, err_msg=f"weight {i}")
+
+
+def test_after_reads_keeps_the_loss_and_its_gradient_and_depends_on_every_read():
+    import keras
+    from keras import ops
+
+    from shared.autodiff import gradients
+    from shared.rl.agents.ddpg import after_reads
+
+    w = np.array([1.5, -2.0], np.float32)
+    reads = [np.array([3.0, 4.0], np.float32)], [np.float32(7.0)]
+
+    def plain(weights):
+        return ops.sum(ops.square(weights[0]))
+
+    def ordered(weights):
+        return after_reads(plain(weights), *([ops.convert_to_tensor(r) for r in group] for group in reads))
+
+    value, grads = gradients(plain, [w])
+    value_ordered, grads_ordered = gradients(ordered, [w])
+    assert float(value_ordered) == float(value)  # exactly: the factor is 1
+    np.testing.assert_array_equal(np.asarray(grads_ordered[0]), np.asarray(grads[0]))
+    # the result is a function of each read (a NaN in any of them reaches it): that is the ordering dependency
+    for bad in ([np.array([np.nan, 0.0], np.float32)], [np.float32(np.inf)]):
+        loss = after_reads(keras.ops.convert_to_tensor(1.0), [ops.convert_to_tensor(np.float32(0.0))], bad)
+        assert np.isnan(float(loss))
 
 
 def test_critic_target_uses_the_target_actor_and_target_critic():
@@ -277,18 +306,19 @@ class _RecordResets:
 def _kill_after_first_checkpoint(monkeypatch, make, loop, folder):
     from shared.results import CurveLog
     from shared.rl import continuous
+    from shared.rl.checkpoint import Checkpointer
 
-    save = continuous.Checkpointer.save
+    save = Checkpointer.save
 
     def save_then_die(self, step, write):
         save(self, step, write)
         raise KeyboardInterrupt
 
     keras_seed(0)
-    monkeypatch.setattr(continuous.Checkpointer, "save", save_then_die)
+    monkeypatch.setattr(Checkpointer, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         continuous.train_ddpg(make, _small_agent(), loop, 0, CurveLog(), "p", folder, progress=False)
-    monkeypatch.setattr(continuous.Checkpointer, "save", save)
+    monkeypatch.setattr(Checkpointer, "save", save)
 
 
 def keras_seed(seed):
@@ -373,27 +403,27 @@ _DETERMINISM_CHILD = """
 import sys
 from pathlib import Path
 
-from shared.rl import loop
+from shared.rl.checkpoint import Checkpointer
 from shared.runner import run_replication
 
 root = Path(ROOT)
 if MODE == "fresh":
     run_replication("ddpg_continuous", "smoke", 0, results_root=root / "fresh")
     sys.exit(0)
-save = loop.Checkpointer.save
+save = Checkpointer.save
 
 def save_then_die(self, step, write):
     save(self, step, write)
     raise KeyboardInterrupt
 
-loop.Checkpointer.save = save_then_die
+Checkpointer.save = save_then_die
 try:
     run_replication("ddpg_continuous", "smoke", 0, results_root=root / "resumed")
 except KeyboardInterrupt:
     pass
 else:
     sys.exit("the run was not killed")
-loop.Checkpointer.save = save
+Checkpointer.save = save
 run_replication("ddpg_continuous", "smoke", 0, results_root=root / "resumed", resume=True)
 """
 

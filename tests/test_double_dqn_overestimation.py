@@ -127,11 +127,12 @@ class _RightwardAgent:
 
 
 def test_evaluation_values_on_the_chain():
-    from shared.rl.envs import ChainEnv
+    from rl_fixtures import ChainEnv
+
     from shared.rl.loop import LoopConfig, evaluate
 
     cfg = SimpleNamespace(clip_rewards=False, terminal_on_life_loss=False)
-    result = evaluate(_RightwardAgent(), ChainEnv(8, horizon=25), 2, 0.0, seed=0, max_frames=0, values=cfg)
+    result = evaluate(_RightwardAgent(), ChainEnv(8, horizon=25), 2, 0.0, seed=0, max_frames=0, value_tracking=cfg)
     assert result.returns == [1.0, 1.0]
     assert math.isclose(result.value_estimate, np.mean(np.arange(1, 8)))  # states 0..6 visited
     assert math.isclose(result.true_value, np.mean(0.9 ** np.arange(6, -1, -1)))

@@ -222,10 +222,16 @@ def test_replay_memory_is_one_byte_per_pixel_per_frame():
     assert replay.nbytes <= 1.1 * 10_000 * 84 * 84
 
 
-def test_replay_add_before_start_is_an_error():
+def test_replay_misuse_is_an_internal_error():
+    from shared.rl.replay import TransitionReplay
+
     replay = ReplayBuffer(10, (1,), 1)
-    with pytest.raises(ReplicateError):
+    with pytest.raises(RuntimeError, match="before start_episode"):  # a bug in the loop, not bad input
         replay.add(0, 0.0, False, np.zeros(1, np.uint8))
+    with pytest.raises(RuntimeError, match="no transitions"):
+        replay.sample(4)
+    with pytest.raises(RuntimeError, match="empty replay"):
+        TransitionReplay(4, 3, 1).sample(2)
 
 
 def test_replay_checkpoint_round_trip(tmp_path):
@@ -424,8 +430,8 @@ def test_atari_q_networks_have_the_papers_sizes():
 
 def _chain_setup(checkpoint_every=0):
     import keras
+    from rl_fixtures import build_q_mlp
 
-    from shared.models.qnets import build_q_mlp
     from shared.rl.agents.dqn import DQNAgent, DQNConfig
     from shared.rl.loop import LoopConfig
 
@@ -457,7 +463,8 @@ def _chain_setup(checkpoint_every=0):
 
 
 def test_dqn_learns_the_chain_to_its_optimal_values():
-    from shared.rl.envs import ChainEnv
+    from rl_fixtures import ChainEnv
+
     from shared.rl.loop import train_dqn
 
     agent, cfg = _chain_setup()
@@ -484,6 +491,57 @@ def test_agent_checkpoint_round_trip_restores_weights_and_optimizer(tmp_path):
     assert agent.update(batch) == other.update(batch)
 
 
+def test_agent_state_is_keyed_by_variable_path_and_a_mismatch_is_refused():
+    from shared.rl.agents.state import restore_named
+
+    agent, _ = _chain_setup()
+    arrays = agent.state_arrays()
+    assert "online/hidden_1/kernel" in arrays and "target/q_values/bias" in arrays and "updates" in arrays
+    other, _ = _chain_setup()
+    groups = other.variable_groups()
+    # by path: the order in which the variables are listed does not matter
+    restore_named({"online": list(reversed(groups["online"]))}, arrays)
+    for variable in other.learner.online.weights:
+        np.testing.assert_array_equal(np.asarray(variable), arrays[f"online/{variable.path}"])
+    missing = {k: v for k, v in arrays.items() if k != "online/hidden_1/bias"}
+    with pytest.raises(ReplicateError, match="lacks online/hidden_1/bias"):
+        other.load_state_arrays(missing)
+    with pytest.raises(ReplicateError, match="holds online/hidden_9/kernel"):
+        other.load_state_arrays({**arrays, "online/hidden_9/kernel": np.zeros(3)})
+    wrong = {**arrays, "online/q_values/kernel": np.zeros((32, 3), np.float32)}
+    before = [np.asarray(v).copy() for v in other.learner.online.weights]
+    with pytest.raises(ReplicateError, match=r"online/q_values/kernel has shape \(32, 3\)"):
+        other.load_state_arrays(wrong)
+    for variable, value in zip(other.learner.online.weights, before, strict=True):  # nothing was assigned
+        np.testing.assert_array_equal(np.asarray(variable), value)
+
+
+def _as_format_2(checkpoint, agent):
+    """Rewrite a format-3 checkpoint as format 2 wrote it: arrays numbered by position, DQN's env state under
+    env_state, manifest format 2 (with the new files' checksums)."""
+    import json
+
+    from shared.data.files import sha256_of
+    from shared.rl.agents.state import variable_keys
+    from shared.rl.checkpoint import MANIFEST
+
+    with np.load(checkpoint / "agent.npz") as saved:
+        arrays = dict(saved)
+    numbered = {"updates": arrays.pop("updates")}
+    for group, variables in agent.variable_groups().items():
+        for i, key in enumerate(variable_keys(group, variables)):
+            numbered[f"{group}_{i}"] = arrays.pop(key)
+    assert not arrays
+    np.savez(checkpoint / "agent.npz", **numbered)
+    state = json.loads((checkpoint / "state.json").read_text())
+    state["env_state"] = state.pop("env")
+    (checkpoint / "state.json").write_text(json.dumps(state))
+    manifest = json.loads((checkpoint / MANIFEST).read_text())
+    manifest["format"] = 2
+    manifest["files"] = {name: sha256_of(checkpoint / name) for name in manifest["files"]}
+    (checkpoint / MANIFEST).write_text(json.dumps(manifest))
+
+
 def _fill_vectors(replay):
     eye = np.eye(8, dtype=np.float32)
     replay.start_episode(eye[0])
@@ -492,8 +550,9 @@ def _fill_vectors(replay):
 
 
 def test_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tmp_path, monkeypatch):
+    from rl_fixtures import ChainEnv
+
     from shared.rl.agents.dqn import DQNAgent
-    from shared.rl.envs import ChainEnv
     from shared.rl.loop import train_dqn
 
     make_env = lambda: ChainEnv(8, horizon=25)  # noqa: E731
@@ -518,12 +577,29 @@ def test_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tmp_path,
     with pytest.raises(ReplicateError, match="interrupted run"):  # refusing to silently start over
         train_dqn(make_env, *_chain_setup(700), seed=1, curves=CurveLog(), checkpoint_dir=tmp_path, progress=False)
 
+    import shutil
+
+    legacy = tmp_path.parent / f"{tmp_path.name}_format2"
+    shutil.copytree(tmp_path, legacy)
+    _as_format_2(legacy / (legacy / "LATEST").read_text(), _chain_setup()[0])
+
     agent, cfg = _chain_setup(checkpoint_every=700)
     resumed_curves = CurveLog()
     resumed = train_dqn(make_env, agent, cfg, 1, resumed_curves, checkpoint_dir=tmp_path, resume=True, progress=False)
+    migrated_agent, cfg = _chain_setup(checkpoint_every=700)
+    migrated_curves = CurveLog()
+    migrated = train_dqn(
+        make_env, migrated_agent, cfg, 1, migrated_curves, checkpoint_dir=legacy, resume=True, progress=False
+    )
+    assert migrated_curves.rows == resumed_curves.rows  # a format-2 checkpoint is migrated, not refused
+    assert {k: v for k, v in migrated.items() if "seconds" not in k} == {
+        k: v for k, v in resumed.items() if "seconds" not in k
+    }
     assert resumed.pop("resumes_dqn") == 1 and straight.pop("resumes_dqn") == 0
     resumed.pop("train_seconds_dqn"), straight.pop("train_seconds_dqn")
     assert resumed == straight
     assert resumed_curves.rows == straight_curves.rows
     for name, value in straight_weights.items():
         np.testing.assert_array_equal(value, agent.state_arrays()[name], err_msg=name)
+    for name, value in straight_weights.items():
+        np.testing.assert_array_equal(value, migrated_agent.state_arrays()[name], err_msg=f"migrated {name}")

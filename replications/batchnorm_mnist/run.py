@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from shared.config import POSITIVE
-from shared.data.mnist import Split, flat_pixels, load_mnist, train_eval_split
+from shared.data.mnist import MnistDataConfig, Split, flat_pixels, load_mnist_split
 from shared.models.mlp import MLPSpec, build_mlp
 from shared.monitors import layer_probe, unit_percentiles
 from shared.runner import RunContext
@@ -66,16 +66,6 @@ class MonitorConfig:
     """'Trains faster' is judged by test accuracy at this update; drift is measured from here on."""
 
 
-@dataclass(frozen=True)
-class DataConfig:
-    train_limit: int | None = None
-    """Use only the first N training images (smoke profile only)."""
-    test_limit: int | None = None
-    """Use only the first N test images (smoke profile only)."""
-    validation_holdout: int = 0
-    """Tuning mode: evaluate on the last N training images (metrics named val_*); the test set is not read."""
-
-
 VARIANT_FIELD = "parts"
 PERCENTILES = (15, 50, 85)
 OWN_LR_SUFFIX = "_own_lr"  # the own_lr part's metric and curve names end in this
@@ -91,7 +81,7 @@ class Config:
     net: NetConfig
     train: TrainConfig
     monitor: MonitorConfig
-    data: DataConfig
+    data: MnistDataConfig
 
 
 def drift(curve: list[tuple[int, dict[str, float]]], start_step: int) -> float:
@@ -198,10 +188,7 @@ def train_variant(
 
 
 def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
-    mnist = load_mnist()
-    ctx.record_data("mnist", mnist.variant, mnist.sources)
-    d = cfg.data
-    data = train_eval_split(mnist, flat_pixels, d.train_limit, d.test_limit, d.validation_holdout)
+    data = load_mnist_split(cfg.data, flat_pixels, ctx.record_data)
     metrics: dict[str, float] = {"steps": cfg.train.steps}
     for part in cfg.parts:
         for name in cfg.variants:

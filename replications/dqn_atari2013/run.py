@@ -68,6 +68,7 @@ class Config:
 
 
 def atari_config(protocol: AtariProtocol, game: str) -> AtariConfig:
+    """The environment settings of one game under the protocol (its frame skip override, if any)."""
     skip = {o.game: o.frame_skip for o in protocol.frame_skip_overrides}.get(game, protocol.frame_skip)
     return AtariConfig(
         frame_skip=skip,
@@ -98,12 +99,12 @@ def train_game(game: str, cfg: Config, seed: int, ctx: RunContext) -> dict[str, 
     import keras
 
     keras.utils.set_random_seed(seed)
-    protocol = atari_config(cfg.atari, game)
-    make_env = lambda: make_atari(game, protocol)  # noqa: E731
+    atari = atari_config(cfg.atari, game)
+    make_env = lambda: make_atari(game, atari)  # noqa: E731
     probe_env = make_env()
     num_actions = int(probe_env.action_space.n)
     probe_env.close()
-    agent = DQNAgent(lambda: build_atari_cnn(num_actions, cfg.network, protocol.frame_stack), num_actions, cfg.agent)
+    agent = DQNAgent(lambda: build_atari_cnn(num_actions, cfg.network, atari.frame_stack), num_actions, cfg.agent)
     folder = ctx.checkpoint_dir / game if ctx.checkpoint_dir is not None else None
     return train_dqn(make_env, agent, cfg.loop, seed, ctx.curves, label=game, checkpoint_dir=folder, resume=ctx.resume)
 

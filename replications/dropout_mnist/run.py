@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from shared.config import POSITIVE, Range
-from shared.data.mnist import flat_pixels, load_mnist, train_eval_split
+from shared.data.mnist import MnistDataConfig, flat_pixels, load_mnist_split
 from shared.models.mlp import MLPSpec, build_mlp
 from shared.runner import RunContext
 from shared.training import classification_error, train_steps
@@ -48,14 +48,6 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    train_limit: int | None = None
-    test_limit: int | None = None
-    validation_holdout: int = 0
-    """Tuning mode: evaluate on the last N training images; the test set is not read."""
-
-
-@dataclass(frozen=True)
 class Config:
     nets: list[NetConfig]
     train: TrainConfig
@@ -63,7 +55,7 @@ class Config:
     """Keras initializer name for all weights."""
     eval_every_epochs: int
     """Log the evaluation error every this many passes (the Fig. 4 curve)."""
-    data: DataConfig
+    data: MnistDataConfig
 
 
 def train_net(net: NetConfig, cfg: Config, data, seed: int, ctx: RunContext) -> dict[str, float]:
@@ -105,10 +97,7 @@ def train_net(net: NetConfig, cfg: Config, data, seed: int, ctx: RunContext) -> 
 
 
 def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
-    mnist = load_mnist()
-    ctx.record_data("mnist", mnist.variant, mnist.sources)
-    d = cfg.data
-    data = train_eval_split(mnist, flat_pixels, d.train_limit, d.test_limit, d.validation_holdout)
+    data = load_mnist_split(cfg.data, flat_pixels, ctx.record_data)
     metrics: dict[str, float] = {"epochs": cfg.train.epochs}
     for net in cfg.nets:
         metrics.update(train_net(net, cfg, data, seed, ctx))

@@ -17,7 +17,7 @@ from keras import ops
 
 from shared.autodiff import gradients
 from shared.config import POSITIVE, Range
-from shared.data.mnist import flat_pixels, load_mnist, train_eval_split
+from shared.data.mnist import MnistDataConfig, flat_pixels, load_mnist_split
 from shared.models.mlp import MLPSpec, build_mlp
 from shared.monitors import layer_probe, output_variances
 from shared.runner import RunContext
@@ -52,19 +52,11 @@ class MonitorConfig:
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    train_limit: int | None = None
-    test_limit: int | None = None
-    validation_holdout: int = 0
-    """Tuning mode: evaluate on the last N training images; the test set is not read."""
-
-
-@dataclass(frozen=True)
 class Config:
     net: NetConfig
     train: TrainConfig
     monitor: MonitorConfig
-    data: DataConfig
+    data: MnistDataConfig
 
 
 def variances_at_init(model: keras.Model, depth: int, x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
@@ -137,10 +129,7 @@ def train_net(depth: int, init: str, cfg: Config, data, seed: int, ctx: RunConte
 
 
 def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
-    mnist = load_mnist()
-    ctx.record_data("mnist", mnist.variant, mnist.sources)
-    d = cfg.data
-    data = train_eval_split(mnist, flat_pixels, d.train_limit, d.test_limit, d.validation_holdout)
+    data = load_mnist_split(cfg.data, flat_pixels, ctx.record_data)
     metrics: dict[str, float] = {"steps": cfg.train.steps}
     for depth in cfg.net.depths:
         for init in cfg.net.inits:

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from shared.config import POSITIVE, Range
-from shared.data.mnist import load_mnist, train_eval_split
+from shared.data.mnist import MnistDataConfig, load_mnist_split
 from shared.errors import ReplicateError
 from shared.models.lenet5 import MAPLoss, build_lenet5, paper_layers_trainable_params
 from shared.runner import RunContext
@@ -21,20 +21,16 @@ from shared.training import EpochCurves, StopOnNonFinite, classification_error, 
 STEPS_PER_EXECUTION = 64
 
 
-@dataclass(frozen=True)
-class DataConfig:
+@dataclass(frozen=True, kw_only=True)
+class DataConfig(MnistDataConfig):
+    """MNIST's shared data block plus the paper's input field."""
+
     pad_to: int
     """Side of the input field; the paper centres the 28x28 digits in 32x32 so strokes reach C5's receptive fields."""
     background: float
     """Input value of white pixels (paper: -0.1, so the input mean is roughly 0)."""
     foreground: float
     """Input value of black pixels (paper: 1.175, so the input variance is roughly 1)."""
-    train_limit: int | None = None
-    """Use only the first N training images (smoke profile only); None = all 60,000."""
-    test_limit: int | None = None
-    """Use only the first N test images (smoke profile only); None = all 10,000."""
-    validation_holdout: int = 0
-    """Tuning mode: hold out the last N training images and report val_error; the test set is not read at all."""
 
 
 @dataclass(frozen=True)
@@ -112,12 +108,7 @@ def compiled_model(cfg: Config, steps_per_epoch: int) -> keras.Model:
 
 
 def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
-    mnist = load_mnist()
-    ctx.record_data("mnist", mnist.variant, mnist.sources)
-    d = cfg.data
-    split = train_eval_split(
-        mnist, lambda images: preprocess(images, d), d.train_limit, d.test_limit, d.validation_holdout
-    )
+    split = load_mnist_split(cfg.data, lambda images: preprocess(images, cfg.data), ctx.record_data)
     x_train, y_train, x_eval, y_eval = split.x_train, split.y_train, split.x_eval, split.y_eval
     eval_name = f"{split.eval_name}_error"
 

@@ -110,3 +110,29 @@ def train_eval_split(
         return Split(x_train[:cut], y_train[:cut], x_train[cut:], y_train[cut:], "val")
     x_test = preprocess(data.x_test[:test_limit])
     return Split(x_train, y_train, x_test, data.y_test[:test_limit].astype("int32"), "test")
+
+
+@dataclass(frozen=True)
+class MnistDataConfig:
+    """The `data` block shared by the MNIST replications' configs (a replication adds its own fields by subclassing
+    with kw_only=True, e.g. LeNet-5's input field)."""
+
+    train_limit: int | None = None
+    """Use only the first N training images (smoke profile only); None = all 60,000."""
+    test_limit: int | None = None
+    """Use only the first N test images (smoke profile only); None = all 10,000."""
+    validation_holdout: int = 0
+    """Tuning mode: evaluate on the last N training images (metrics named val_*); the test set is not read at all."""
+
+
+def load_mnist_split(
+    cfg: MnistDataConfig,
+    preprocess: Callable[[np.ndarray], np.ndarray],
+    record_data: Callable[[str, str, object], None],
+) -> Split:
+    """Load MNIST (load_mnist), report which copy was read through record_data("mnist", variant, sources) (a
+    RunContext's record_data), and split it as `cfg` says (train_eval_split) with `preprocess` applied to the uint8
+    (N, 28, 28) images."""
+    mnist = load_mnist()
+    record_data("mnist", mnist.variant, mnist.sources)
+    return train_eval_split(mnist, preprocess, cfg.train_limit, cfg.test_limit, cfg.validation_holdout)

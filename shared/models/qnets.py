@@ -59,12 +59,3 @@ def build_q_network(arch: Architecture, num_actions: int, obs_shape: tuple[int, 
     if len(obs_shape) != 3 or obs_shape[1] != obs_shape[2]:
         raise ValueError(f"the {arch} net takes (stack, size, size) frames, not {obs_shape}")
     return build_atari_cnn(num_actions, arch, obs_shape[0], obs_shape[1])
-
-
-def build_q_mlp(input_dim: int, num_actions: int, hidden: tuple[int, ...] = (64,)) -> keras.Model:
-    """A small ReLU MLP with linear Q-value outputs, for vector observations."""
-    inputs = keras.Input((input_dim,), name="obs")
-    x = inputs
-    for i, width in enumerate(hidden, start=1):
-        x = layers.Dense(width, activation="relu", name=f"hidden_{i}")(x)
-    return keras.Model(inputs, layers.Dense(num_actions, name="q_values")(x), name="q_mlp")

@@ -4,7 +4,12 @@ the manifest is checked; a damaged, edited, incomplete or differently versioned 
 line that names the file and what to do, never half-read.
 
 Format history: 1 = no manifest (before the integrity check; refused, its contents cannot be verified);
-2 = manifest.json with `format`, `step`, `files`.
+2 = manifest.json with `format`, `step`, `files`; 3 = the same manifest, the agent's arrays keyed by variable path
+(shared.rl.agents.state, restored by name) and the environment's saved state under `env` in state.json for every
+loop. A format-2 checkpoint is migrated as it is read (its arrays were numbered in the order the networks are built).
+
+Besides the Checkpointer (folders, manifest, LATEST), `write_loop_checkpoint` / `read_loop_checkpoint` hold what an
+off-policy loop puts in a checkpoint: agent.npz, replay.npz, optional extra arrays (`<name>.npy`) and state.json.
 """
 
 from __future__ import annotations
@@ -17,12 +22,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from shared.data.files import sha256_of
 from shared.errors import ReplicateError, brief
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+MIGRATED_FORMATS = (2,)
+"""Older formats that are read by migrating them (see read_loop_checkpoint)."""
 MANIFEST = "manifest.json"
 STATE = "state.json"
+AGENT = "agent.npz"
+REPLAY = "replay.npz"
 POINTER = "LATEST"
 _STEP_FOLDER = re.compile(r"step_(\d{12})")
 
@@ -70,7 +81,7 @@ class Checkpointer:
             version, step, files = manifest["format"], manifest["step"], manifest["files"]
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             raise self._refuse(f"{manifest_path}: damaged") from None
-        if version != FORMAT_VERSION:
+        if version != FORMAT_VERSION and version not in MIGRATED_FORMATS:
             raise ReplicateError(
                 f"{checkpoint}: checkpoint format {brief(version)}, this code reads format {FORMAT_VERSION}: finish "
                 f"the run with the code that wrote it, or delete {self.folder} to start over"
@@ -129,3 +140,31 @@ class Checkpointer:
         for old in self.folder.glob("step_*"):
             if old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
+
+
+def write_loop_checkpoint(folder: Path, agent, replay, state: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Write one off-policy loop's checkpoint files into `folder` (Checkpointer.save's write step): the agent's
+    state_arrays() as agent.npz, the replay as replay.npz, each of `arrays` as <name>.npy, and `state` (JSON-able,
+    holding `step` and `config`) as state.json."""
+    np.savez(folder / AGENT, **agent.state_arrays())
+    replay.save(folder / REPLAY)
+    for name, array in arrays.items():
+        np.save(folder / f"{name}.npy", array)
+    (folder / STATE).write_text(json.dumps(state))
+
+
+def read_loop_checkpoint(folder: Path, state: dict, agent, replay) -> tuple[dict, dict[str, np.ndarray]]:
+    """Load a verified checkpoint (Checkpointer.resumable) into `agent` and `replay`; returns its state.json (in
+    format 3's keys) and its extra arrays by name. A format-2 checkpoint is migrated: the agent's numbered arrays
+    are renamed by position (agent.migrate_numbered) and DQN's `env_state` becomes `env`."""
+    version = json.loads((folder / MANIFEST).read_text())["format"]
+    with np.load(folder / AGENT) as saved:
+        arrays = dict(saved)
+    if version in MIGRATED_FORMATS:
+        arrays = agent.migrate_numbered(arrays)
+        state = dict(state)
+        if "env_state" in state:
+            state["env"] = state.pop("env_state")
+    agent.load_state_arrays(arrays)
+    replay.load(folder / REPLAY)
+    return state, {path.stem: np.load(path) for path in sorted(folder.glob("*.npy"))}

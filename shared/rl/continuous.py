@@ -1,5 +1,5 @@
-"""Continuous control: a transition replay of float vectors and the DDPG training loop (OU exploration, separate
-noise-free evaluation episodes, curves, checkpoints a killed run resumes from).
+"""Continuous control: the DDPG training loop (OU exploration, separate noise-free evaluation episodes, curves,
+checkpoints a killed run resumes from); its replay is `shared.rl.replay.TransitionReplay`.
 
 Termination vs truncation: a transition that ended the episode because the task ended (`terminated`) is not
 bootstrapped; one cut by the time limit (`truncated`) is, as the state was not terminal.
@@ -16,9 +16,6 @@ and the noise reset.
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,59 +24,17 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
-from shared.errors import Diverged, ReplicateError
 from shared.results import CurveLog
 from shared.rl.agents.ddpg import DDPGAgent
-from shared.rl.checkpoint import Checkpointer
 from shared.rl.noise import OrnsteinUhlenbeck
-
-
-class TransitionReplay:
-    """Circular replay of (s, a, r, s', terminal) with float32 vectors and seeded uniform sampling."""
-
-    _ARRAYS = ("obs", "actions", "rewards", "next_obs", "terminals")
-
-    def __init__(self, capacity: int, obs_dim: int, action_dim: int, seed: int = 0):
-        if capacity < 1:
-            raise ReplicateError(f"replay capacity must be >= 1, got {capacity}")
-        self.capacity = int(capacity)
-        self.obs = np.zeros((capacity, obs_dim), np.float32)
-        self.actions = np.zeros((capacity, action_dim), np.float32)
-        self.rewards = np.zeros(capacity, np.float32)
-        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
-        self.terminals = np.zeros(capacity, np.float32)
-        self.size, self.cursor = 0, 0
-        self.rng = np.random.default_rng(seed)
-
-    def add(self, obs, action, reward: float, next_obs, terminal: bool) -> None:
-        i = self.cursor
-        self.obs[i], self.actions[i], self.rewards[i] = obs, action, reward
-        self.next_obs[i], self.terminals[i] = next_obs, float(terminal)
-        self.cursor = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-
-    def sample(self, batch_size: int) -> tuple[np.ndarray, ...]:
-        if self.size == 0:
-            raise ReplicateError("cannot sample an empty replay")
-        idx = self.rng.integers(self.size, size=batch_size)
-        return tuple(getattr(self, name)[idx] for name in self._ARRAYS)
-
-    def save(self, path: Path) -> None:
-        arrays = {name: getattr(self, name)[: self.size] for name in self._ARRAYS}
-        meta = json.dumps({"size": self.size, "cursor": self.cursor, "rng": self.rng.bit_generator.state})
-        np.savez(path, meta=np.array(meta), **arrays)
-
-    def load(self, path: Path) -> None:
-        with np.load(path) as saved:
-            meta = json.loads(str(saved["meta"]))
-            for name in self._ARRAYS:
-                getattr(self, name)[: meta["size"]] = saved[name]
-        self.size, self.cursor = meta["size"], meta["cursor"]
-        self.rng.bit_generator.state = meta["rng"]
+from shared.rl.offpolicy import LoopState, Schedule, evaluation_summary, run_off_policy
+from shared.rl.replay import TransitionReplay
 
 
 @dataclass(frozen=True)
 class ContinuousLoopConfig:
+    """The DDPG loop's settings (Lillicrap et al. 2016, Alg. 1 and Sec. 7); steps are environment steps."""
+
     total_steps: int
     """Environment steps of training."""
     learning_starts: int
@@ -183,6 +138,55 @@ def random_policy_returns(env: gym.Env, episodes: int, seed: int) -> list[float]
     return episode_returns(env, lambda obs: env.action_space.sample(), episodes, seed)
 
 
+class _DDPG:
+    """DDPG's part of the off-policy skeleton (shared.rl.offpolicy): mu(s) plus OU noise scaled to the action
+    bounds, transition replay (terminated, not truncated, is terminal), an update on every step once the replay
+    holds a minibatch, noise-free evaluations, and the environment's full state for checkpoints."""
+
+    obs_dtype = np.float32
+
+    def __init__(self, agent: DDPGAgent, env: gym.Env, eval_env: gym.Env, cfg: ContinuousLoopConfig, seed: int):
+        self.agent, self.env, self.eval_env, self.cfg, self.seed = agent, env, eval_env, cfg, seed
+        obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+        self.replay = TransitionReplay(cfg.replay_capacity, obs_dim, action_dim, seed=seed + 1)
+        self.half_width = (agent.high - agent.low) / 2.0
+        self.noise = OrnsteinUhlenbeck(action_dim, cfg.ou_theta, cfg.ou_sigma, seed=seed + 2)
+
+    def start_episode(self, obs: np.ndarray) -> None:
+        self.noise.reset()
+
+    def collect(self, obs: np.ndarray, step: int):
+        obs = np.asarray(obs, np.float32)
+        action = self.agent.act(obs, self.noise.sample() * self.half_width)
+        next_obs, reward, terminated, truncated, info = self.env.step(action)
+        self.replay.add(obs, action, float(reward), next_obs, terminated)
+        return next_obs, reward, terminated, truncated, info
+
+    def train(self, step: int) -> float | None:
+        if step < self.cfg.learning_starts or self.replay.size < self.cfg.batch_size:
+            return None
+        return self.agent.update(*self.replay.sample(self.cfg.batch_size))
+
+    def evaluate(self, step: int, state: LoopState):
+        returns = evaluate_policy(self.agent, self.eval_env, self.cfg.eval_episodes, self.seed + 10_000 + step)
+        return returns, {}, {}
+
+    def snapshot_env(self, env: gym.Env):
+        return env_snapshot(env)
+
+    def restore_env(self, env: gym.Env, snapshot, seed: int) -> None:
+        restore_env(env, snapshot, seed)
+
+    def extra_state(self) -> dict:
+        return {"noise": self.noise.get_state()}
+
+    def restore_extra(self, saved: dict, arrays: dict[str, np.ndarray]) -> None:
+        self.noise.set_state(saved["noise"])
+
+    def extra_arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+
 def train_ddpg(
     make_env: Callable[[], gym.Env],
     agent: DDPGAgent,
@@ -195,118 +199,29 @@ def train_ddpg(
     progress: bool = True,
     measured: dict | None = None,
 ) -> dict[str, float]:
-    """Train `agent` on make_env(); returns summary metrics (suffixed with the label): the last evaluation's mean
-    return, the mean of the last 3 evaluations' means, the best evaluation mean, episodes, steps and updates. The
-    wall seconds of training (summed over resumes) and the steps it resumed at go into `measured` (run_meta)."""
+    """Train `agent` on make_env() for cfg.total_steps environment steps (Lillicrap et al. 2016, Alg. 1); curves go
+    to `curves` as `<metric>/<label>` at each evaluation step.
+
+    Returns summary metrics (suffixed with the label): the last evaluation's mean return, the mean of the last 3
+    evaluations' means, the best evaluation mean, episodes, steps and updates. The wall seconds of training (summed
+    over resumes) and the steps it resumed at go into `measured` (run_meta). With `checkpoint_dir`, checkpoints are
+    saved every cfg.checkpoint_every steps; `resume` continues from the newest (without it a left-over checkpoint
+    is a ReplicateError). A non-finite loss raises Diverged."""
     env, eval_env = make_env(), make_env()
-    obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    replay = TransitionReplay(cfg.replay_capacity, obs_dim, action_dim, seed=seed + 1)
-    half_width = (agent.high - agent.low) / 2.0
-    noise = OrnsteinUhlenbeck(action_dim, cfg.ou_theta, cfg.ou_sigma, seed=seed + 2)
-    checkpoints = Checkpointer(checkpoint_dir)
-    s = {
-        "step": 0,
-        "episodes": 0,
-        "episode_return": 0.0,
-        "last_loss": float("nan"),
-        "train_returns": [],
-        "eval_means": [],
-        "elapsed": 0.0,
-        "resumed_at": [],
-    }
-
-    def save(folder: Path) -> None:
-        np.savez(folder / "agent.npz", **agent.state_arrays())
-        replay.save(folder / "replay.npz")
-        state = {
-            **s,
-            "elapsed": s["elapsed"] + time.perf_counter() - started,
-            "obs": np.asarray(obs, np.float32).tolist(),
-            "env": env_snapshot(env),
-            "noise": noise.get_state(),
-            "curves": curves.rows,
-            "config": asdict(cfg),
-        }
-        (folder / "state.json").write_text(json.dumps(state))
-
-    started = time.perf_counter()
-    found = checkpoints.resumable(resume, asdict(cfg))
-    if found is not None:
-        latest, state = found
-        with np.load(latest / "agent.npz") as arrays:
-            agent.load_state_arrays(dict(arrays))
-        replay.load(latest / "replay.npz")
-        noise.set_state(state["noise"])
-        curves.rows[:] = [tuple(row) for row in state["curves"]]
-        s.update({k: state[k] for k in s if k in state})
-        s["resumed_at"].append(s["step"])
-        if state.get("env") is not None:
-            restore_env(env, state["env"], seed)
-            obs = np.asarray(state["obs"], np.float32)
-        else:  # the environment's state was not saved: the unfinished episode is dropped, a new one starts
-            s["episode_return"] = 0.0
-            obs, _ = env.reset(seed=seed + s["step"])
-            noise.reset()
-        print(f"  {label}: resumed from {latest} at step {s['step']}", file=sys.stderr)
-    else:
-        obs, _ = env.reset(seed=seed)
-
-    def log_evaluation(step: int) -> None:
-        if cfg.eval_episodes == 0:  # benchmarks: no evaluation at all
-            return
-        returns = evaluate_policy(agent, eval_env, cfg.eval_episodes, seed + 10_000 + step)
-        s["eval_means"].append([step, float(np.mean(returns)), float(np.max(returns))])
-        values = {f"eval_return/{label}": float(np.mean(returns))}
-        recent = [r for t, r in s["train_returns"] if t > step - cfg.eval_every]
-        if recent:
-            values[f"train_return/{label}"] = float(np.mean(recent))
-        if np.isfinite(s["last_loss"]):
-            values[f"loss/{label}"] = s["last_loss"]
-        curves.add(step, **values)
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.total_steps, initial=s["step"], desc=label, mininterval=10, file=sys.stderr, leave=False)
-    while s["step"] < cfg.total_steps:
-        obs = np.asarray(obs, np.float32)
-        action = agent.act(obs, noise.sample() * half_width)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        replay.add(obs, action, float(reward), next_obs, terminated)
-        s["episode_return"] += float(reward)
-        s["step"] = step = s["step"] + 1
-        if step >= cfg.learning_starts and replay.size >= cfg.batch_size:
-            s["last_loss"] = agent.update(*replay.sample(cfg.batch_size))
-            if not np.isfinite(s["last_loss"]):
-                raise Diverged(step)
-        if terminated or truncated:
-            s["train_returns"].append([step, s["episode_return"]])
-            s["episodes"] += 1
-            s["episode_return"] = 0.0
-            obs, _ = env.reset()
-            noise.reset()
-        else:
-            obs = next_obs
-        if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.total_steps:
-            log_evaluation(step)
-        if cfg.checkpoint_every and checkpoint_dir is not None and step % cfg.checkpoint_every == 0:
-            checkpoints.save(step, save)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    metrics = {}
-    if s["eval_means"]:
-        metrics[f"eval_return_{label}"] = s["eval_means"][-1][1]
-        metrics[f"eval_return_last3_{label}"] = float(np.mean([row[1] for row in s["eval_means"][-3:]]))
-        metrics[f"eval_return_best_mean_{label}"] = max(row[1] for row in s["eval_means"])
+    algo = _DDPG(agent, env, eval_env, cfg, seed)
+    schedule = Schedule(cfg.total_steps, cfg.eval_every, cfg.eval_episodes, cfg.checkpoint_every, cfg.eval_every)
+    state, elapsed = run_off_policy(
+        algo, env, schedule, asdict(cfg), seed, curves, label, checkpoint_dir, resume, progress
+    )
+    metrics = evaluation_summary(state, label)
+    if state.eval_means:
+        metrics[f"eval_return_last3_{label}"] = float(np.mean([row[1] for row in state.eval_means[-3:]]))
     if measured is not None:
-        measured[f"train_seconds_{label}"] = round(s["elapsed"] + time.perf_counter() - started, 3)
-        measured[f"resumed_at_{label}"] = s["resumed_at"]
+        measured[f"train_seconds_{label}"] = round(elapsed, 3)
+        measured[f"resumed_at_{label}"] = state.resumed_at
     return {
         **metrics,
-        f"train_episodes_{label}": s["episodes"],
-        f"env_steps_{label}": s["step"],
+        f"train_episodes_{label}": state.episodes,
+        f"env_steps_{label}": state.step,
         f"updates_{label}": agent.updates,
     }

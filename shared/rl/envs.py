@@ -1,5 +1,4 @@
-"""Environments: Atari through gymnasium + ale-py, configured per protocol, MinAtar (optional extra), and a tiny
-deterministic chain MDP.
+"""Environments: Atari through gymnasium + ale-py, configured per protocol, and MinAtar (optional extra).
 
 Atari is gymnasium's own stack: `ALE/<Game>-v5` with frameskip 1 and the chosen sticky-action probability, then
 gymnasium's AtariPreprocessing (frame skip with max over the last two frames, 84x84 grayscale, optional no-op starts)
@@ -19,11 +18,11 @@ from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
 from shared.errors import ReplicateError
 
-RAW_FRAMES_PER_SECOND = 60
-
 
 @dataclass(frozen=True)
 class AtariConfig:
+    """One game's environment settings (Mnih et al. 2013 Sec. 4 and 5; Machado et al. 2018 for sticky actions)."""
+
     frame_skip: int = 4
     """Emulator frames per agent step (Mnih 2013: 4, and 3 for Space Invaders)."""
     repeat_action_probability: float = 0.0
@@ -212,43 +211,3 @@ def make_minatar(game: str, cfg: MinAtarConfig) -> gym.Env:
         max_episode_steps=cfg.max_episode_frames,
     )
     return gym.wrappers.DtypeObservation(env, np.uint8)  # bool cells -> bytes the replay and the net take
-
-
-class ChainEnv(gym.Env):
-    """A deterministic chain of n states (one-hot observations). Action 1 moves right, action 0 moves left; reaching
-    the right end pays 1 and ends the episode; episodes are truncated after `horizon` steps. The optimal return is 1
-    (discounted: gamma^(n-2)); a random walk rarely gets there when n is large enough. Its state can be saved and
-    restored exactly, which the resume tests use."""
-
-    metadata: dict = {}
-
-    def __init__(self, n: int = 8, horizon: int = 20):
-        if n < 2:
-            raise ReplicateError(f"chain needs n >= 2 states, got {n}")
-        self.n, self.horizon = n, horizon
-        self.observation_space = gym.spaces.Box(0.0, 1.0, (n,), np.float32)
-        self.action_space = gym.spaces.Discrete(2)
-        self.position, self.t = 0, 0
-
-    def _obs(self) -> np.ndarray:
-        obs = np.zeros(self.n, np.float32)
-        obs[self.position] = 1.0
-        return obs
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.position, self.t = 0, 0
-        return self._obs(), {"life_lost": False}
-
-    def step(self, action):
-        self.t += 1
-        self.position = min(self.position + 1, self.n - 1) if int(action) == 1 else max(self.position - 1, 0)
-        terminated = self.position == self.n - 1
-        truncated = not terminated and self.t >= self.horizon
-        return self._obs(), float(terminated), terminated, truncated, {"life_lost": False}
-
-    def get_state(self) -> dict:
-        return {"position": self.position, "t": self.t}
-
-    def set_state(self, state: dict) -> None:
-        self.position, self.t = int(state["position"]), int(state["t"])

@@ -1,5 +1,7 @@
-"""The DQN training loop: epsilon-greedy acting, replay, updates every k steps, separate evaluation episodes,
-curves, and checkpoints that a killed run resumes from.
+"""The DQN training loop (Mnih et al. 2013, Alg. 1): epsilon-greedy acting, frame replay, an update every k steps,
+separate evaluation episodes (with the value tracking of van Hasselt et al. 2016), curves and checkpoints that a
+killed run resumes from. What it shares with DDPG (resume, save, episode bookkeeping, the evaluation and checkpoint
+schedule) is `shared.rl.offpolicy.run_off_policy`; this module holds DQN's part (`_DQN`) and its evaluation.
 
 Steps are agent steps (one action, `frame_skip` emulator frames on Atari). A checkpoint holds the networks, the
 optimizer's slots, the replay contents, the step and episode counters, every random generator's state, the
@@ -11,9 +13,6 @@ counters still continue).
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,17 +20,19 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from shared.errors import Diverged, ReplicateError
+from shared.errors import ReplicateError
 from shared.results import CurveLog
 from shared.rl.agents.dqn import DQNAgent
-from shared.rl.checkpoint import Checkpointer
 from shared.rl.envs import episode_frames, frame_stack
+from shared.rl.offpolicy import LoopState, Schedule, evaluation_summary, run_off_policy
 from shared.rl.replay import ReplayBuffer
 from shared.rl.schedules import LinearSchedule
 
 
 @dataclass(frozen=True)
 class LoopConfig:
+    """The DQN loop's settings (Mnih et al. 2013 Sec. 5, Alg. 1); steps are agent steps."""
+
     total_steps: int
     """Agent steps of training."""
     learning_starts: int
@@ -78,11 +79,14 @@ class LoopConfig:
 
 
 def newest_frame(obs: np.ndarray, stack: int) -> np.ndarray:
+    """The newest frame of an observation: obs[-1] of a (stack, *frame) stack, the observation itself if stack 1."""
     return obs[-1] if stack > 1 else obs
 
 
 @dataclass
 class Evaluation:
+    """What one evaluation measured (see `evaluate`)."""
+
     returns: list[float]
     """Raw full-game return of each episode."""
     steps: list[int] = field(default_factory=list)
@@ -121,13 +125,14 @@ def evaluate(
     epsilon: float,
     seed: int,
     max_frames: int,
-    values: LoopConfig | None = None,
+    value_tracking: LoopConfig | None = None,
 ) -> Evaluation:
     """Full-game raw returns of `episodes` epsilon-greedy episodes, seeded so that a given (seed) repeats exactly;
     an episode is cut once it has played `max_frames` emulator frames (`episode_frames`; 0 = no cap).
 
-    With `values` (a loop config with track_values), also the value estimate and the true discounted return over
-    the visited states, with the loop's reward clipping and terminals (life loss) and the agent's gamma.
+    With `value_tracking` (the loop config of a run with track_values), also the value estimate and the true
+    discounted return over the visited states (van Hasselt et al. 2016, Sec. 5 and Fig. 3), with that config's
+    reward clipping and terminals (life loss) and the agent's gamma.
     """
     rng = np.random.default_rng([seed, 7])
     returns, lengths, estimates, truths = [], [], [], []
@@ -136,7 +141,7 @@ def evaluate(
         total, steps, done, cut = 0.0, 0, False, False
         q_max, rewards, ends = [], [], []
         while not done:
-            if values is None:
+            if value_tracking is None:
                 action = agent.act(obs, epsilon, rng)
             else:  # same draws as agent.act, but Q is needed on every state
                 q = agent.q_values(obs[None])[0]
@@ -145,21 +150,96 @@ def evaluate(
             obs, reward, terminated, truncated, info = env.step(action)
             total, steps = total + float(reward), steps + 1
             done = terminated or truncated or (max_frames > 0 and episode_frames(info, steps) >= max_frames)
-            if values is not None:
-                rewards.append(float(np.sign(reward)) if values.clip_rewards else float(reward))
-                ends.append(terminated or (values.terminal_on_life_loss and bool(info.get("life_lost", False))))
+            if value_tracking is not None:
+                rewards.append(float(np.sign(reward)) if value_tracking.clip_rewards else float(reward))
+                ends.append(terminated or (value_tracking.terminal_on_life_loss and bool(info.get("life_lost", False))))
                 cut = done and not terminated
         returns.append(total)
         lengths.append(steps)
-        if values is not None:
+        if value_tracking is not None:
             ends_arr = np.asarray(ends, dtype=bool)
             keep = observed_return_mask(ends_arr, agent.cfg.gamma, cut)
             estimates.extend(np.asarray(q_max)[keep])
             truths.extend(discounted_returns(np.asarray(rewards), ends_arr, agent.cfg.gamma)[keep])
     result = Evaluation(returns, lengths)
-    if values is not None and estimates:
+    if value_tracking is not None and estimates:
         result.value_estimate, result.true_value = float(np.mean(estimates)), float(np.mean(truths))
     return result
+
+
+class _DQN:
+    """DQN's part of the off-policy skeleton (shared.rl.offpolicy): epsilon-greedy acting, frame replay with
+    clipped rewards and life-loss terminals, an update every `train_every` steps, evaluations with their epsilon,
+    the Q probe and the tracked values."""
+
+    def __init__(self, agent: DQNAgent, env: gym.Env, eval_env: gym.Env, cfg: LoopConfig, seed: int, label: str):
+        self.agent, self.env, self.eval_env, self.cfg, self.seed, self.label = agent, env, eval_env, cfg, seed, label
+        obs_shape = env.observation_space.shape
+        self.stack = frame_stack(env)
+        frame_shape = obs_shape[1:] if self.stack > 1 else obs_shape
+        self.obs_dtype = env.observation_space.dtype
+        self.replay = ReplayBuffer(cfg.replay_capacity, frame_shape, self.stack, self.obs_dtype, seed=seed + 1)
+        self.explore = np.random.default_rng([seed, 2])
+        self.epsilon = LinearSchedule(cfg.epsilon_start, cfg.epsilon_end, cfg.epsilon_steps)
+        self.probe: np.ndarray | None = None
+
+    def start_episode(self, obs: np.ndarray) -> None:
+        self.replay.start_episode(newest_frame(obs, self.stack))
+
+    def collect(self, obs: np.ndarray, step: int):
+        cfg = self.cfg
+        action = self.agent.act(obs, self.epsilon(step), self.explore)
+        next_obs, reward, terminated, truncated, info = self.env.step(action)
+        train_reward = float(np.sign(reward)) if cfg.clip_rewards else float(reward)
+        terminal = terminated or (cfg.terminal_on_life_loss and bool(info.get("life_lost", False)))
+        self.replay.add(action, train_reward, terminal, newest_frame(next_obs, self.stack))
+        return next_obs, reward, terminated, truncated, info
+
+    def train(self, step: int) -> float | None:
+        cfg = self.cfg
+        if step < cfg.learning_starts or step % cfg.train_every != 0:
+            return None
+        if self.probe is None and cfg.q_probe_states:
+            self.probe = self.replay.sample(cfg.q_probe_states).states
+        return self.agent.update(self.replay.sample(cfg.batch_size))
+
+    def evaluate(self, step: int, state: LoopState):
+        cfg, label = self.cfg, self.label
+        final = step == cfg.total_steps and cfg.final_eval_episodes > 0
+        evaluation = evaluate(
+            self.agent,
+            self.eval_env,
+            cfg.final_eval_episodes if final else cfg.eval_episodes,
+            cfg.eval_epsilon,
+            self.seed + 10_000 + step,
+            cfg.eval_max_frames,
+            value_tracking=cfg if cfg.track_values else None,
+        )
+        last = {}
+        if self.probe is not None:
+            last[f"avg_max_q/{label}"] = float(np.mean(np.max(self.agent.q_values(self.probe), axis=1)))
+        if np.isfinite(evaluation.value_estimate):
+            last[f"value_estimate/{label}"] = evaluation.value_estimate
+            last[f"true_value/{label}"] = evaluation.true_value
+            state.last_values = [evaluation.value_estimate, evaluation.true_value]
+        return evaluation.returns, {f"epsilon/{label}": self.epsilon(step)}, last
+
+    def snapshot_env(self, env: gym.Env):
+        return env.unwrapped.get_state() if hasattr(env.unwrapped, "get_state") else None
+
+    def restore_env(self, env: gym.Env, snapshot, seed: int) -> None:
+        env.reset(seed=seed)
+        env.unwrapped.set_state(snapshot)
+
+    def extra_state(self) -> dict:
+        return {"explore_rng": self.explore.bit_generator.state}
+
+    def restore_extra(self, saved: dict, arrays: dict[str, np.ndarray]) -> None:
+        self.explore.bit_generator.state = saved["explore_rng"]
+        self.probe = arrays.get("probe")
+
+    def extra_arrays(self) -> dict[str, np.ndarray]:
+        return {} if self.probe is None else {"probe": self.probe}
 
 
 def train_dqn(
@@ -173,154 +253,36 @@ def train_dqn(
     resume: bool = False,
     progress: bool = True,
 ) -> dict[str, float]:
-    """Train `agent` on a fresh environment from make_env(); returns summary metrics (suffixed with the label)."""
+    """Train `agent` on a fresh environment from make_env() for cfg.total_steps agent steps (Mnih et al. 2013,
+    Alg. 1, with the loop's options); curves go to `curves` as `<metric>/<label>` at each evaluation step.
+
+    Returns summary metrics, suffixed with the label: eval_return (last evaluation's mean raw return), its
+    episodes, the best evaluation mean and best single episode, with track_values value_estimate, true_value and
+    overestimation (their difference), and train_episodes, agent_steps, updates, train_seconds (wall) and resumes.
+    With `checkpoint_dir`, checkpoints are saved every cfg.checkpoint_every steps; `resume` continues from the
+    newest (without it a left-over checkpoint is a ReplicateError). A non-finite loss raises Diverged."""
     env, eval_env = make_env(), make_env()
-    obs_shape = env.observation_space.shape
-    stack = frame_stack(env)
-    frame_shape = obs_shape[1:] if stack > 1 else obs_shape
-    replay = ReplayBuffer(cfg.replay_capacity, frame_shape, stack, env.observation_space.dtype, seed=seed + 1)
-    explore = np.random.default_rng([seed, 2])
-    epsilon = LinearSchedule(cfg.epsilon_start, cfg.epsilon_end, cfg.epsilon_steps)
-    checkpoints = Checkpointer(checkpoint_dir)
-    s = {  # every counter a checkpoint must restore
-        "step": 0,
-        "episodes": 0,
-        "episode_return": 0.0,
-        "episode_steps": 0,
-        "last_loss": float("nan"),
-        "train_returns": [],
-        "eval_means": [],
-        "elapsed": 0.0,
-        "resumed_at": [],
-        "last_values": None,  # [value estimate, true value] of the latest evaluation, with track_values
-    }
-    probe = None
-
-    def save(folder: Path) -> None:
-        np.savez(folder / "agent.npz", **agent.state_arrays())
-        replay.save(folder / "replay.npz")
-        if probe is not None:
-            np.save(folder / "probe.npy", probe)
-        env_state = env.unwrapped.get_state() if hasattr(env.unwrapped, "get_state") else None
-        state = {
-            **s,
-            "elapsed": s["elapsed"] + time.perf_counter() - started,
-            "obs": obs.tolist() if env_state is not None else None,
-            "env_state": env_state,
-            "explore_rng": explore.bit_generator.state,
-            "curves": curves.rows,
-            "config": asdict(cfg),
-        }
-        (folder / "state.json").write_text(json.dumps(state))
-
-    started = time.perf_counter()
-    found_state = checkpoints.resumable(resume, asdict(cfg))
-    if found_state is not None:
-        found, state = found_state
-        with np.load(found / "agent.npz") as arrays:
-            agent.load_state_arrays(dict(arrays))
-        replay.load(found / "replay.npz")
-        probe = np.load(found / "probe.npy") if (found / "probe.npy").exists() else None
-        explore.bit_generator.state = state["explore_rng"]
-        curves.rows[:] = [tuple(row) for row in state["curves"]]
-        s.update({k: state[k] for k in s if k in state})
-        s["resumed_at"].append(s["step"])
-        if state["env_state"] is not None:
-            env.reset(seed=seed)
-            env.unwrapped.set_state(state["env_state"])
-            obs = np.asarray(state["obs"], dtype=env.observation_space.dtype)
-        else:  # the environment cannot be restored: a new episode from here
-            obs, _ = env.reset(seed=seed + s["step"])
-            replay.start_episode(newest_frame(obs, stack))
-            s["episode_return"], s["episode_steps"] = 0.0, 0
-        print(f"  {label}: resumed from {found} at step {s['step']}", file=sys.stderr)
-    else:
-        obs, _ = env.reset(seed=seed)
-        replay.start_episode(newest_frame(obs, stack))
-
-    def log_evaluation(step: int) -> None:
-        if cfg.eval_episodes == 0:  # benchmarks: no evaluation at all
-            return
-        final = step == cfg.total_steps and cfg.final_eval_episodes > 0
-        evaluation = evaluate(
-            agent,
-            eval_env,
-            cfg.final_eval_episodes if final else cfg.eval_episodes,
-            cfg.eval_epsilon,
-            seed + 10_000 + step,
-            cfg.eval_max_frames,
-            values=cfg if cfg.track_values else None,
-        )
-        returns = evaluation.returns
-        s["eval_means"].append([step, float(np.mean(returns)), float(np.max(returns)), len(returns)])
-        values = {f"eval_return/{label}": float(np.mean(returns)), f"epsilon/{label}": epsilon(step)}
-        recent = [r for t, r in s["train_returns"] if t > step - max(cfg.eval_every, 1)]
-        if recent:
-            values[f"train_return/{label}"] = float(np.mean(recent))
-        if np.isfinite(s["last_loss"]):
-            values[f"loss/{label}"] = s["last_loss"]
-        if probe is not None:
-            values[f"avg_max_q/{label}"] = float(np.mean(np.max(agent.q_values(probe), axis=1)))
-        if np.isfinite(evaluation.value_estimate):
-            values[f"value_estimate/{label}"] = evaluation.value_estimate
-            values[f"true_value/{label}"] = evaluation.true_value
-            s["last_values"] = [evaluation.value_estimate, evaluation.true_value]
-        curves.add(step, **values)
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.total_steps, initial=s["step"], desc=label, mininterval=10, file=sys.stderr, leave=False)
-    while s["step"] < cfg.total_steps:
-        step = s["step"]
-        action = agent.act(obs, epsilon(step), explore)
-        next_obs, reward, terminated, truncated, info = env.step(action)
-        train_reward = float(np.sign(reward)) if cfg.clip_rewards else float(reward)
-        terminal = terminated or (cfg.terminal_on_life_loss and bool(info.get("life_lost", False)))
-        replay.add(action, train_reward, terminal, newest_frame(next_obs, stack))
-        s["episode_return"] += float(reward)
-        s["episode_steps"] += 1
-        s["step"] = step = step + 1
-        if step >= cfg.learning_starts and step % cfg.train_every == 0:
-            if probe is None and cfg.q_probe_states:
-                probe = replay.sample(cfg.q_probe_states).states
-            s["last_loss"] = agent.update(replay.sample(cfg.batch_size))
-            if not np.isfinite(s["last_loss"]):
-                raise Diverged(step)
-        if terminated or truncated:
-            s["train_returns"].append([step, s["episode_return"]])
-            s["episodes"] += 1
-            s["episode_return"], s["episode_steps"] = 0.0, 0
-            obs, _ = env.reset()
-            replay.start_episode(newest_frame(obs, stack))
-        else:
-            obs = next_obs
-        if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.total_steps:
-            log_evaluation(step)
-        if cfg.checkpoint_every and checkpoint_dir is not None and step % cfg.checkpoint_every == 0:
-            checkpoints.save(step, save)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    elapsed = s["elapsed"] + time.perf_counter() - started
-    metrics = {}
-    if s["eval_means"]:
-        metrics[f"eval_return_{label}"] = s["eval_means"][-1][1]
-        metrics[f"eval_episodes_final_{label}"] = s["eval_means"][-1][3]
-        metrics[f"eval_return_best_mean_{label}"] = max(row[1] for row in s["eval_means"])
-        metrics[f"eval_return_best_episode_{label}"] = max(row[2] for row in s["eval_means"])
-    if s["last_values"] is not None:
-        estimate, truth = s["last_values"]
+    algo = _DQN(agent, env, eval_env, cfg, seed, label)
+    schedule = Schedule(
+        cfg.total_steps, cfg.eval_every, cfg.eval_episodes, cfg.checkpoint_every, max(cfg.eval_every, 1)
+    )
+    state, elapsed = run_off_policy(
+        algo, env, schedule, asdict(cfg), seed, curves, label, checkpoint_dir, resume, progress
+    )
+    metrics = evaluation_summary(state, label)
+    if state.eval_means:
+        metrics[f"eval_episodes_final_{label}"] = state.eval_means[-1][3]
+        metrics[f"eval_return_best_episode_{label}"] = max(row[2] for row in state.eval_means)
+    if state.last_values is not None:
+        estimate, truth = state.last_values
         metrics[f"value_estimate_{label}"] = estimate
         metrics[f"true_value_{label}"] = truth
         metrics[f"overestimation_{label}"] = estimate - truth
     return {
         **metrics,
-        f"train_episodes_{label}": s["episodes"],
-        f"agent_steps_{label}": s["step"],
+        f"train_episodes_{label}": state.episodes,
+        f"agent_steps_{label}": state.step,
         f"updates_{label}": agent.updates,
         f"train_seconds_{label}": elapsed,
-        f"resumes_{label}": len(s["resumed_at"]),
+        f"resumes_{label}": len(state.resumed_at),
     }

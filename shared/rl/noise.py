@@ -29,9 +29,11 @@ class OrnsteinUhlenbeck:
         self.state = np.full(self.size, self.mu)
 
     def reset(self) -> None:
+        """Back to mu (at an episode start); the generator is not touched."""
         self.state = np.full(self.size, self.mu)
 
     def sample(self) -> np.ndarray:
+        """One Euler-Maruyama step of every process; returns the new state (size,), in units of sigma's."""
         drift = self.theta * (self.mu - self.state) * self.dt
         self.state = self.state + drift + self.sigma * np.sqrt(self.dt) * self.rng.standard_normal(self.size)
         return self.state.copy()

@@ -1,16 +1,18 @@
-"""Uniform experience replay that stores every frame once and rebuilds frame stacks when it samples.
+"""Uniform experience replay, seeded: `ReplayBuffer` for frames (DQN), `TransitionReplay` for float vectors (DDPG).
 
-Layout: one circular array of frames plus per-entry action, reward and flags. An episode is written as its first
-frame (`start_episode`), then one entry per step (`add`: the action taken in the newest entry's state, the reward,
-whether the game terminated, and the next frame). So each entry holds the newest frame of a state; the state is
-that frame and the `stack - 1` before it in the same episode, and at the start of an episode the first frame is
-repeated (as gymnasium's FrameStackObservation does). A stack never reaches across an episode start, and the next
-state of a sampled transition is always the next entry of the same episode. For 84x84 frames this costs one byte per
-pixel per entry plus 8 bytes of bookkeeping, against `stack` bytes per pixel twice over for stored state pairs.
+ReplayBuffer stores every frame once and rebuilds frame stacks when it samples. Layout: one circular array of frames
+plus per-entry action, reward and flags. An episode is written as its first frame (`start_episode`), then one entry per
+step (`add`: the action taken in the newest entry's state, the reward, whether the game terminated, and the next frame).
+So each entry holds the newest frame of a state; the state is that frame and the `stack - 1` before it in the same
+episode, and at the start of an episode the first frame is repeated (as gymnasium's FrameStackObservation does). A stack
+never reaches across an episode start, and the next state of a sampled transition is always the next entry of the same
+episode. For 84x84 frames this costs one byte per pixel per entry plus 8 bytes of bookkeeping, against `stack` bytes per
+pixel twice over for stored state pairs.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from shared.errors import ReplicateError
 
 @dataclass(frozen=True)
 class Batch:
+    """A sampled minibatch of B transitions (ReplayBuffer.sample)."""
+
     states: np.ndarray  # (B, stack, *frame) or (B, *frame) when stack == 1
     actions: np.ndarray  # (B,) int32
     rewards: np.ndarray  # (B,) float32
@@ -66,12 +70,13 @@ class ReplayBuffer:
         """The step taken from the newest entry's state: action, (clipped) reward, game over?, and the new frame."""
         last = (self.cursor - 1) % self.capacity
         if self.size == 0 or self.has_action[last]:
-            raise ReplicateError("replay.add before start_episode (or twice for one frame)")
+            raise RuntimeError("replay.add before start_episode (or twice for one frame)")  # a bug in the loop
         self.actions[last], self.rewards[last], self.terminals[last] = action, reward, terminal
         self.has_action[last] = True
         self._write(next_frame, start=False)
 
     def num_transitions(self) -> int:
+        """Entries whose next frame is stored (samplable transitions, before the stack-history filter)."""
         return int(self.has_action[: self.size].sum())
 
     def _valid(self, idx: np.ndarray) -> np.ndarray:
@@ -96,7 +101,7 @@ class ReplayBuffer:
     def sample(self, batch_size: int) -> Batch:
         """Uniformly random transitions (with replacement) from a seeded generator."""
         if self.num_transitions() == 0:
-            raise ReplicateError("replay holds no transitions yet")
+            raise RuntimeError("replay holds no transitions yet")  # a bug in the loop: it samples too early
         idx = np.empty(0, np.int64)
         while len(idx) < batch_size:  # rejection sampling; valid entries are almost all entries
             draw = self.rng.integers(0, self.size, size=2 * (batch_size - len(idx)) + 8)
@@ -137,3 +142,51 @@ def _literal(text: str):
     import ast
 
     return ast.literal_eval(text)
+
+
+class TransitionReplay:
+    """Circular replay of (s, a, r, s', terminal) with float32 vectors and seeded uniform sampling (Lillicrap et al.
+    2016, Alg. 1: "store transition in R", "sample a random minibatch of N transitions from R"); the oldest
+    transition is overwritten once `capacity` are held. Termination, not truncation, is stored as terminal."""
+
+    _ARRAYS = ("obs", "actions", "rewards", "next_obs", "terminals")
+
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, seed: int = 0):
+        if capacity < 1:
+            raise ReplicateError(f"replay capacity must be >= 1, got {capacity}")
+        self.capacity = int(capacity)
+        self.obs = np.zeros((capacity, obs_dim), np.float32)
+        self.actions = np.zeros((capacity, action_dim), np.float32)
+        self.rewards = np.zeros(capacity, np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
+        self.terminals = np.zeros(capacity, np.float32)
+        self.size, self.cursor = 0, 0
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, obs, action, reward: float, next_obs, terminal: bool) -> None:
+        i = self.cursor
+        self.obs[i], self.actions[i], self.rewards[i] = obs, action, reward
+        self.next_obs[i], self.terminals[i] = next_obs, float(terminal)
+        self.cursor = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int) -> tuple[np.ndarray, ...]:
+        """(obs (B, obs_dim), actions (B, action_dim), rewards (B,), next_obs (B, obs_dim), terminals (B,) in {0, 1}),
+        all float32, B = batch_size drawn uniformly with replacement."""
+        if self.size == 0:
+            raise RuntimeError("cannot sample an empty replay")  # a bug in the loop: it samples too early
+        idx = self.rng.integers(self.size, size=batch_size)
+        return tuple(getattr(self, name)[idx] for name in self._ARRAYS)
+
+    def save(self, path: Path) -> None:
+        arrays = {name: getattr(self, name)[: self.size] for name in self._ARRAYS}
+        meta = json.dumps({"size": self.size, "cursor": self.cursor, "rng": self.rng.bit_generator.state})
+        np.savez(path, meta=np.array(meta), **arrays)
+
+    def load(self, path: Path) -> None:
+        with np.load(path) as saved:
+            meta = json.loads(str(saved["meta"]))
+            for name in self._ARRAYS:
+                getattr(self, name)[: meta["size"]] = saved[name]
+        self.size, self.cursor = meta["size"], meta["cursor"]
+        self.rng.bit_generator.state = meta["rng"]

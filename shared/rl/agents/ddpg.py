@@ -1,17 +1,23 @@
-"""DDPG (Lillicrap et al. 2016): deterministic actor, Q critic, target copies of both with soft updates.
+"""DDPG (Lillicrap et al. 2016, Algorithm 1): deterministic actor mu, critic Q, target copies mu', Q'.
 
-One Keras model (`DDPGLearner`) holds the four networks and one optimizer, so Keras compiles the whole update
-(tf.function / jax.jit) with no backend-specific code:
-- its `compute_loss` first applies the soft target update theta' <- tau theta + (1 - tau) theta' (to every weight of
-  both target nets, as assignments inside the compiled step), then builds the critic's TD loss on the target actor
-  and target critic, plus the critic's L2 weight decay, plus the actor's loss -Q(s, mu(s)) evaluated with the
-  critic's weights behind stop_gradient (a stateless call), so each loss moves only its own network;
-- the soft update runs before the losses, i.e. right after the previous step's gradient step: the same sequence as
-  the paper's Algorithm 1 (update, then soft-update) at every step but the last;
-- every read of a weight that the step also writes feeds the loss through a zero (`anchor`), so that the
-  optimizer's writes wait for it: TensorFlow does not order such a read before a later write when nothing
-  depends on the read (the cause of runs of one seed differing); JAX's compiled step is functional anyway;
-- actor and critic learning rates differ (1e-4, 1e-3) through per-variable factors on one Adam (`ScaledAdam`).
+One update on a minibatch of N transitions (s_i, a_i, r_i, s_{i+1}), in the paper's order:
+
+    (1) critic target   y_i = r_i + gamma Q'(s_{i+1}, mu'(s_{i+1}))        (gamma -> 0 where s_{i+1} is terminal)
+    (2) critic loss     L = 1/N sum_i (y_i - Q(s_i, a_i))^2 + (lambda / 2) ||W_Q||^2       (Sec. 7: lambda = 1e-2)
+    (3) actor gradient  grad_theta_mu J = 1/N sum_i grad_a Q(s_i, a)|_{a = mu(s_i)} grad_theta_mu mu(s_i)
+    (4) soft update     theta' <- tau theta + (1 - tau) theta'                       (both targets; tau = 1e-3)
+
+`DDPGLearner` has one method per equation, in that order (`critic_targets`, `critic_loss`, `actor_loss`,
+`soft_update_targets`), and one Keras model holds the four networks and one optimizer, so Keras compiles the whole
+update (tf.function / jax.jit) with no backend-specific code. Its `compute_loss` returns L plus the actor's loss
+-1/N sum_i Q(s_i, mu(s_i)) computed with the critic's weights behind stop_gradient, whose gradient is (3) and
+which moves only the actor; Adam then takes one step on both (actor and critic learning rates 1e-4 and 1e-3
+through per-variable factors on one Adam, `ScaledAdam`).
+
+The soft update (4) is an assignment inside the compiled step, before the gradient step; so `compute_loss` runs
+the previous update's (4) first, i.e. right after the previous gradient step: the paper's sequence at every update
+but the last (whose soft update is never used). Reading weights that the same step also writes needs an ordering
+that TensorFlow does not give by itself: `after_reads` (below) is the one place that handles it.
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from shared.rl.agents.state import collect, numbered, restore_optimizer
+from shared.rl.agents.state import from_numbered, named_arrays, restore_named
 
 
 @dataclass(frozen=True)
 class DDPGConfig:
+    """The agent's hyperparameters (Lillicrap et al. 2016, Sec. 7)."""
+
     gamma: float
     """Discount (paper: 0.99)."""
     tau: float
@@ -45,11 +53,6 @@ class DDPGConfig:
     batch_norm: bool
     """Batch normalisation of the state input and hidden layers (paper: yes, low-dimensional case)."""
     adam_epsilon: float = 1e-8
-
-
-def soft_update(target: np.ndarray, online: np.ndarray, tau: float) -> np.ndarray:
-    """The reference formula: tau * online + (1 - tau) * target."""
-    return tau * online + (1.0 - tau) * target
 
 
 class ScaledAdam(keras.optimizers.Adam):
@@ -74,8 +77,26 @@ LOSS_WINDOW = 100
 """Updates over which the returned loss is averaged (the loss metric's reset period)."""
 
 
+def after_reads(loss, *reads):
+    """`loss` (a scalar tensor), with a zero-valued data dependency on every tensor in `reads` (lists of tensors):
+    loss * (1 + 0 * sum(reads[0]) + 0 * sum(reads[1]) + ...), equal to loss in value and gradient.
+
+    Why: the compiled step reads weights that its own optimizer step then writes (the soft update reads the online
+    weights; the actor's loss reads the critic's). TensorFlow orders a read before a later write of the same
+    variable only when something depends on the read; the actor's gradient does not depend on the targets, nor
+    the critic's gradient on the critic read for the actor, so without this dependency TensorFlow may do the read
+    after the write (seen as runs of one seed differing by ~1e-5 after a few updates). Making the loss depend on
+    the reads makes every gradient, and hence every optimizer write, wait for them. JAX's compiled step is
+    functional and needs none of this; the factor is exactly 1 there too."""
+    factor = 1.0
+    for tensors in reads:
+        factor = factor + 0.0 * sum(ops.sum(t) for t in tensors)
+    return loss * factor
+
+
 class DDPGLearner(keras.Model):
-    """Actor, critic and their targets; trained on x = (obs, actions, rewards, next_obs, discounts)."""
+    """Actor, critic and their targets; trained on x = (obs (B, obs_dim), actions (B, action_dim), rewards (B,),
+    next_obs (B, obs_dim), discounts (B,) = gamma where the transition did not terminate, else 0)."""
 
     def __init__(self, actor, critic, target_actor, target_critic, cfg: DDPGConfig, **kwargs):
         super().__init__(**kwargs)
@@ -89,42 +110,47 @@ class DDPGLearner(keras.Model):
         obs = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
         return self.actor(obs, training=training)
 
+    def critic_targets(self, rewards, next_obs, discounts):
+        """(1) y = r + gamma Q'(s', mu'(s')), shape (B,): target actor and target critic."""
+        next_actions = self.target_actor(next_obs, training=False)
+        return rewards + discounts * self.target_critic([next_obs, next_actions], training=False)[:, 0]
+
+    def critic_loss(self, obs, actions, targets, training):
+        """(2) mean (y - Q(s, a))^2 + (decay / 2) * sum of the squared critic kernels (the paper's L2 weight decay on
+        the critic's weights, Sec. 7; biases and BN parameters are not decayed); a scalar."""
+        q = self.critic([obs, actions], training=training)[:, 0]
+        td_loss = ops.mean(ops.square(q - targets))
+        kernels = [w for w in self.critic.trainable_weights if w.path.endswith("kernel")]
+        return td_loss + 0.5 * self.cfg.critic_weight_decay * sum(ops.sum(ops.square(w.value)) for w in kernels)
+
+    def actor_loss(self, obs, actions):
+        """(3) -mean Q(s, mu(s)) with `actions` = mu(s) and the critic's weights held fixed (a stateless call behind
+        stop_gradient), so its gradient is the paper's actor gradient and it moves the actor only. Returns the loss
+        and the critic weights it read (for after_reads)."""
+        frozen = [ops.stop_gradient(v.value) for v in self.critic.trainable_variables]
+        fixed = [v.value for v in self.critic.non_trainable_variables]
+        q_policy, _ = self.critic.stateless_call(frozen, fixed, [obs, actions], training=False)
+        return -ops.mean(q_policy), frozen + fixed
+
     def soft_update_targets(self):
-        """Assign theta' <- tau theta + (1 - tau) theta'; returns a zero that depends on the values assigned. The
-        loss is multiplied by (1 + that zero), so every gradient, and hence every optimizer write, depends on the
-        online weights having been read for the assignment: without it TensorFlow may read the actor's weights
-        after the optimizer has written them (the actor's gradient does not otherwise depend on the targets).
-        JAX has no such hazard."""
-        tau, anchor = self.cfg.tau, 0.0
+        """(4) theta' <- tau theta + (1 - tau) theta' on every weight of both target nets (assignments inside the
+        compiled step); returns the values assigned (for after_reads)."""
+        tau, assigned = self.cfg.tau, []
         for target, online in ((self.target_actor, self.actor), (self.target_critic, self.critic)):
             for t, o in zip(target.weights, online.weights, strict=True):
                 value = ops.stop_gradient(tau * o.value + (1.0 - tau) * t.value)
                 t.assign(value)
-                anchor = anchor + ops.sum(value)
-        return 0.0 * anchor
-
-    def critic_targets(self, rewards, next_obs, discounts):
-        """y = r + gamma Q'(s', mu'(s')): target actor and target critic."""
-        next_actions = self.target_actor(next_obs, training=False)
-        return rewards + discounts * self.target_critic([next_obs, next_actions], training=False)[:, 0]
+                assigned.append(value)
+        return assigned
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The loss whose gradient step is one DDPG update; y_pred = mu(s) (Keras's forward pass, `call`)."""
         obs, actions, rewards, next_obs, discounts = x
-        anchor = self.soft_update_targets()
-        targets = ops.stop_gradient(self.critic_targets(rewards, next_obs, discounts))
-        q = self.critic([obs, actions], training=training)[:, 0]
-        critic_loss = ops.mean(ops.square(q - targets))
-        kernels = [w for w in self.critic.trainable_weights if w.path.endswith("kernel")]
-        decay = 0.5 * self.cfg.critic_weight_decay * sum(ops.sum(ops.square(w.value)) for w in kernels)
-        frozen = [ops.stop_gradient(v.value) for v in self.critic.trainable_variables]
-        fixed = [v.value for v in self.critic.non_trainable_variables]
-        q_policy, _ = self.critic.stateless_call(frozen, fixed, [obs, y_pred], training=False)
-        actor_loss = -ops.mean(q_policy)
-        # The same zero-valued anchor for the critic's weights read for the actor's loss: only the actor's gradient
-        # depends on them, so without it TensorFlow may read them after the optimizer has written the critic's
-        # (seen as actor weights differing by ~1e-5 between runs of one seed after a few updates).
-        read = 0.0 * sum(ops.sum(v) for v in frozen + fixed)
-        return (critic_loss + decay + actor_loss) * (1.0 + anchor + read)
+        soft_updated = self.soft_update_targets()  # (4) of the previous update: see the module docstring
+        targets = ops.stop_gradient(self.critic_targets(rewards, next_obs, discounts))  # (1)
+        critic_loss = self.critic_loss(obs, actions, targets, training)  # (2)
+        actor_loss, critic_read = self.actor_loss(obs, y_pred)  # (3)
+        return after_reads(critic_loss + actor_loss, soft_updated, critic_read)
 
 
 class DDPGAgent:
@@ -152,12 +178,14 @@ class DDPGAgent:
         return np.asarray(self.learner.predict_on_batch(np.asarray(obs, np.float32)))
 
     def act(self, obs: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
+        """mu(s) + noise for one observation (obs_dim,), clipped to the action bounds: (action_dim,) float32."""
         action = self.policy(obs[None])[0]
         if noise is not None:
             action = action + noise
         return np.clip(action, self.low, self.high)
 
     def q_values(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Q(s, a) of the online critic: obs (B, obs_dim), actions (B, action_dim) -> (B,)."""
         return np.asarray(self.learner.critic([np.asarray(obs, np.float32), np.asarray(actions, np.float32)]))[:, 0]
 
     def update(self, obs, actions, rewards, next_obs, terminals) -> float:
@@ -185,33 +213,32 @@ class DDPGAgent:
         return float(loss)
 
     # --- checkpoints -------------------------------------------------------------------------------------------
-    def _nets(self) -> dict[str, keras.Model]:
+    def variable_groups(self) -> dict[str, list]:
+        """The variables a checkpoint holds, by group: the four networks, Adam's slots and step, the loss window's
+        sum and count."""
         learner = self.learner
         return {
-            "actor": learner.actor,
-            "critic": learner.critic,
-            "target_actor": learner.target_actor,
-            "target_critic": learner.target_critic,
+            "actor": learner.actor.weights,
+            "critic": learner.critic.weights,
+            "target_actor": learner.target_actor.weights,
+            "target_critic": learner.target_critic.weights,
+            "optimizer": learner.optimizer.variables,
+            "loss_metric": learner.metrics_variables,
         }
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Everything an update depends on, as named arrays: the four networks, Adam's slots and step, the loss
-        window's sum and count, the update count."""
-        arrays = {}
-        for name, net in self._nets().items():
-            arrays.update(numbered(name, net.get_weights()))
-        arrays.update(numbered("optimizer", self.learner.optimizer.variables))
-        arrays.update(numbered("loss_metric", self.learner.metrics_variables))
-        arrays["updates"] = np.array(self.updates, np.int64)
-        return arrays
+        """Everything an update depends on, keyed by variable path (shared.rl.agents.state), and the update count."""
+        return {**named_arrays(self.variable_groups()), "updates": np.array(self.updates, np.int64)}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Restore what state_arrays() saved (a count mismatch is an error)."""
-        for name, net in self._nets().items():
-            net.set_weights(collect(arrays, name))
-        restore_optimizer(self.learner.optimizer, arrays)
-        saved = collect(arrays, "loss_metric")
-        if saved:  # checkpoints written before the loss window was saved restart it
-            for variable, value in zip(self.learner.metrics_variables, saved, strict=True):
-                variable.assign(value)
+        """Restore what state_arrays() saved; a missing, extra or differently shaped array is a ReplicateError."""
+        restore_named(self.variable_groups(), arrays)
         self.updates = int(arrays["updates"])
+
+    def migrate_numbered(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Checkpoint format 2's positional arrays (actor_0, ...) renamed to this agent's keys; a format-2 checkpoint
+        written before the loss window was saved keeps the window as it is (as format 2's loader did)."""
+        migrated = from_numbered(self.variable_groups(), arrays, optional=("loss_metric",))
+        if not any(key.startswith("loss_metric/") for key in migrated):
+            migrated.update(named_arrays({"loss_metric": self.learner.metrics_variables}))
+        return migrated

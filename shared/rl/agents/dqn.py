@@ -28,12 +28,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from shared.rl.agents.state import collect, numbered, restore_optimizer
+from shared.rl.agents.state import from_numbered, named_arrays, restore_named
 from shared.rl.replay import Batch
 
 
 @dataclass(frozen=True)
 class DQNConfig:
+    """The agent's hyperparameters (Mnih et al. 2013 Sec. 5; Nature 2015 Extended Data Table 1)."""
+
     gamma: float
     """Discount factor (Nature 2015: 0.99; the 2013 paper gives none)."""
     learning_rate: float
@@ -117,6 +119,7 @@ class QLearner(keras.Model):
 
 
 def make_optimizer(cfg: DQNConfig) -> keras.optimizers.Optimizer:
+    """DeepMind's centered RMSProp (module docstring) or Adam, with optional global-norm gradient clipping."""
     clip = {"global_clipnorm": cfg.max_grad_norm} if cfg.max_grad_norm else {}
     if cfg.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(
@@ -145,6 +148,7 @@ class DQNAgent:
         self.updates = 0
 
     def q_values(self, states: np.ndarray) -> np.ndarray:
+        """Q(s, .) of the online net: states (B, *obs_shape) -> (B, num_actions) float32."""
         return np.asarray(self.learner.predict_on_batch(states))
 
     def act(self, state: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
@@ -154,6 +158,8 @@ class DQNAgent:
         return int(np.argmax(self.q_values(state[None])[0]))
 
     def update(self, batch: Batch) -> float:
+        """One gradient step on a replay minibatch (Mnih et al. 2013, Alg. 1), then a target sync every
+        target_period updates; returns the minibatch's loss (td_loss)."""
         discounts = (self.cfg.gamma * (1.0 - batch.terminals)).astype(np.float32)
         x = (batch.states, batch.actions, batch.rewards.astype(np.float32), batch.next_states, discounts)
         loss = self.learner.train_on_batch(x)
@@ -163,21 +169,28 @@ class DQNAgent:
         return float(loss)
 
     def sync_target(self) -> None:
+        """Copy the online net into the target net (Nature 2015: every C updates)."""
         if self.learner.target is not None:
             self.learner.target.set_weights(self.learner.online.get_weights())
 
     # --- checkpoints -------------------------------------------------------------------------------------------
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        arrays = numbered("online", self.learner.online.get_weights())
+    def variable_groups(self) -> dict[str, list]:
+        """The variables a checkpoint holds, by group: online net, target net (if any), the optimizer's slots."""
+        groups = {"online": self.learner.online.weights}
         if self.learner.target is not None:
-            arrays.update(numbered("target", self.learner.target.get_weights()))
-        arrays.update(numbered("optimizer", self.learner.optimizer.variables))
-        arrays["updates"] = np.array(self.updates, np.int64)
-        return arrays
+            groups["target"] = self.learner.target.weights
+        groups["optimizer"] = self.learner.optimizer.variables
+        return groups
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Everything an update depends on, keyed by variable path (shared.rl.agents.state), and the update count."""
+        return {**named_arrays(self.variable_groups()), "updates": np.array(self.updates, np.int64)}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.learner.online.set_weights(collect(arrays, "online"))
-        if self.learner.target is not None:
-            self.learner.target.set_weights(collect(arrays, "target"))
-        restore_optimizer(self.learner.optimizer, arrays)
+        """Restore what state_arrays() saved; a missing, extra or differently shaped array is a ReplicateError."""
+        restore_named(self.variable_groups(), arrays)
         self.updates = int(arrays["updates"])
+
+    def migrate_numbered(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Checkpoint format 2's positional arrays (online_0, ...) renamed to this agent's keys."""
+        return from_numbered(self.variable_groups(), arrays)

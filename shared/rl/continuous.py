@@ -30,7 +30,7 @@ from gymnasium.envs.classic_control.pendulum import PendulumEnv
 from shared.errors import Diverged, ReplicateError
 from shared.results import CurveLog
 from shared.rl.agents.ddpg import DDPGAgent
-from shared.rl.checkpoint import Checkpointer
+from shared.rl.checkpoint import Checkpointer, saved_counters
 from shared.rl.noise import OrnsteinUhlenbeck
 
 
@@ -233,20 +233,21 @@ def train_ddpg(
     found = checkpoints.resumable(resume, asdict(cfg))
     if found is not None:
         latest, state = found
-        with np.load(latest / "agent.npz") as arrays:
-            agent.load_state_arrays(dict(arrays))
-        replay.load(latest / "replay.npz")
-        noise.set_state(state["noise"])
-        curves.rows[:] = [tuple(row) for row in state["curves"]]
-        s.update({k: state[k] for k in s if k in state})
-        s["resumed_at"].append(s["step"])
-        if state.get("env") is not None:
-            restore_env(env, state["env"], seed)
-            obs = np.asarray(state["obs"], np.float32)
-        else:  # the environment's state was not saved: the unfinished episode is dropped, a new one starts
-            s["episode_return"] = 0.0
-            obs, _ = env.reset(seed=seed + s["step"])
-            noise.reset()
+        with checkpoints.restoring(latest):
+            with np.load(latest / "agent.npz") as arrays:
+                agent.load_state_arrays(dict(arrays))
+            replay.load(latest / "replay.npz")
+            noise.set_state(state["noise"])
+            curves.rows[:] = [tuple(row) for row in state["curves"]]
+            s.update(saved_counters(s, state))
+            s["resumed_at"].append(s["step"])
+            if state.get("env") is not None:
+                restore_env(env, state["env"], seed)
+                obs = np.asarray(state["obs"], np.float32)
+            else:  # the environment's state was not saved: the unfinished episode is dropped, a new one starts
+                s["episode_return"] = 0.0
+                obs, _ = env.reset(seed=seed + s["step"])
+                noise.reset()
         print(f"  {label}: resumed from {latest} at step {s['step']}", file=sys.stderr)
     else:
         obs, _ = env.reset(seed=seed)

@@ -24,7 +24,7 @@ import numpy as np
 from shared.errors import Diverged, ReplicateError
 from shared.results import CurveLog
 from shared.rl.agents.dqn import DQNAgent
-from shared.rl.checkpoint import Checkpointer
+from shared.rl.checkpoint import Checkpointer, saved_counters
 from shared.rl.envs import episode_frames, frame_stack
 from shared.rl.replay import ReplayBuffer
 from shared.rl.schedules import LinearSchedule
@@ -217,22 +217,23 @@ def train_dqn(
     found_state = checkpoints.resumable(resume, asdict(cfg))
     if found_state is not None:
         found, state = found_state
-        with np.load(found / "agent.npz") as arrays:
-            agent.load_state_arrays(dict(arrays))
-        replay.load(found / "replay.npz")
-        probe = np.load(found / "probe.npy") if (found / "probe.npy").exists() else None
-        explore.bit_generator.state = state["explore_rng"]
-        curves.rows[:] = [tuple(row) for row in state["curves"]]
-        s.update({k: state[k] for k in s if k in state})
-        s["resumed_at"].append(s["step"])
-        if state["env_state"] is not None:
-            env.reset(seed=seed)
-            env.unwrapped.set_state(state["env_state"])
-            obs = np.asarray(state["obs"], dtype=env.observation_space.dtype)
-        else:  # the environment cannot be restored: a new episode from here
-            obs, _ = env.reset(seed=seed + s["step"])
-            replay.start_episode(newest_frame(obs, stack))
-            s["episode_return"], s["episode_steps"] = 0.0, 0
+        with checkpoints.restoring(found):
+            with np.load(found / "agent.npz") as arrays:
+                agent.load_state_arrays(dict(arrays))
+            replay.load(found / "replay.npz")
+            probe = np.load(found / "probe.npy") if (found / "probe.npy").exists() else None
+            explore.bit_generator.state = state["explore_rng"]
+            curves.rows[:] = [tuple(row) for row in state["curves"]]
+            s.update(saved_counters(s, state))
+            s["resumed_at"].append(s["step"])
+            if state["env_state"] is not None:
+                env.reset(seed=seed)
+                env.unwrapped.set_state(state["env_state"])
+                obs = np.asarray(state["obs"], dtype=env.observation_space.dtype)
+            else:  # the environment cannot be restored: a new episode from here
+                obs, _ = env.reset(seed=seed + s["step"])
+                replay.start_episode(newest_frame(obs, stack))
+                s["episode_return"], s["episode_steps"] = 0.0, 0
         print(f"  {label}: resumed from {found} at step {s['step']}", file=sys.stderr)
     else:
         obs, _ = env.reset(seed=seed)

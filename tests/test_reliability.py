@@ -78,13 +78,39 @@ def test_bad_arguments_fail_before_the_backend_is_imported(tmp_path):
         "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))"
     )
-    for args in (["--seed", "-1"], ["--profile", "laptop"], ["--seeds", "3-1"]):
+    cases = [
+        ("lenet5_mnist", ["--seed", "-1"], "seed -1 is out of range"),
+        ("lenet5_mnist", ["--profile", "laptop"], "unknown profile 'laptop'"),
+        ("lenet5_mnist", ["--seeds", "3-1"], "reversed seed range"),
+        ("lenet5_mnist", ["--variant", "Pong"], "lenet5_mnist has no variants"),
+        ("dqn_atari2013", ["--profile", "smoke", "--variant", "Tetris"], "unknown variant 'Tetris' of dqn_atari2013"),
+    ]
+    for rid, args, message in cases:
         done = subprocess.run(
-            [sys.executable, "-c", probe, "run", "lenet5_mnist", "--out", str(tmp_path), *args],
+            [sys.executable, "-c", probe, "run", rid, "--out", str(tmp_path), *args],
             capture_output=True, text=True, env=child_env(), timeout=60,
         )  # fmt: skip
         assert done.stdout.strip() == "[]", (args, done.stdout, done.stderr)
-        one_error_line(done.stderr, "")
+        one_error_line(done.stderr, message)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--workers", "0"], "argument --workers: 0 is out of range (expected 1 to 256)"),
+        (["--workers", "-3"], "argument --workers: -3 is out of range (expected 1 to 256)"),
+        (["--workers", "100000"], "argument --workers: 100000 is out of range (expected 1 to 256)"),
+        (["--workers", "two"], "argument --workers: bad number 'two' (expected a whole number from 1 to 256)"),
+        (["--retries", "-1"], "argument --retries: -1 is out of range (expected 0 to 100)"),
+        (["--retries", "1e9"], "argument --retries: bad number '1e9'"),
+    ],
+)
+def test_bad_sweep_arguments_are_one_line_exit_2(capsys, tmp_path, args, message):
+    with pytest.raises(SystemExit) as stop:
+        main(["sweep", "--profile", "smoke", "--replications", "lecture_examples", "--out", str(tmp_path / "r"), *args])
+    assert stop.value.code == 2
+    one_error_line(capsys.readouterr().err, message)
+    assert not (tmp_path / "r").exists()
 
 
 # --- 2: an existing complete result is kept ------------------------------------------------------------------------

@@ -159,6 +159,43 @@ def test_ordering_pairs_by_seed_not_by_mean():
     assert verdict(t, records) == "inconclusive"
 
 
+def test_holm_adjusted_p_values_by_hand():
+    from shared.stats import holm
+
+    # sorted 0.01, 0.03, 0.04 -> 3 x 0.01 = 0.03, 2 x 0.03 = 0.06, max(0.06, 1 x 0.04) = 0.06; back in input order
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.02, 0.5]) == pytest.approx([0.04, 0.5])
+    assert holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])  # 2 x 0.6 capped at 1, then the running maximum
+    assert holm([0.2]) == [0.2] and holm([]) == []
+
+
+def _chain(second_steps: list[float]) -> list[RunRecord]:
+    """Three seeds of metrics a < b (by about 1) and c = b + the given step."""
+    ups = [1.0, 1.1, 0.9]
+    return runs(*({"a": 0.0, "b": up, "c": up + step} for up, step in zip(ups, second_steps, strict=True)))
+
+
+def test_a_chain_of_steps_is_not_reproduced_only_when_holm_rejects_a_step():
+    from shared.stats import p_mean_below_zero
+
+    rule = {"kind": "ordering", "metrics": ["a", "b", "c"], "order": "increasing"}
+    t = target(rule, metric="a,b,c")
+    # a -> b: clearly up; b -> c: down by [-0.3, -0.1, -0.2], one-sided p = 0.0371 (t = -3.46, 2 df): below 5 % on its
+    # own (upper 95 % bound < 0), but with two steps Holm doubles the smallest p: 0.0742 -> inconclusive.
+    mild = _chain([-0.3, -0.1, -0.2])
+    assert p_mean_below_zero([-0.3, -0.1, -0.2]) == pytest.approx(0.03709, abs=1e-5)
+    result = evaluate_target(t, mild, "cpu")
+    assert result.verdict == "inconclusive" and "Holm-adjusted over 2 steps 0.0742" in result.detail
+    # A step reversed in every seed by far more than its spread is rejected after the correction too.
+    clear = _chain([-0.3, -0.28, -0.32])
+    assert verdict(t, clear) == "not_reproduced"
+    # One step (two metrics) is its own family: the uncorrected one-sided bound, as before.
+    pair = target({"kind": "ordering", "metrics": ["b", "c"], "order": "increasing"}, metric="b,c")
+    assert verdict(pair, mild) == "not_reproduced"
+    # Holding needs every step to hold (an intersection-union test): no correction, each step at 95 %.
+    assert verdict(t, _chain([0.3, 0.1, 0.2])) == "consistent"
+
+
 # --- RL evaluations, trends, budgets -----------------------------------------------------------------------------
 
 

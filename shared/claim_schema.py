@@ -27,6 +27,8 @@ RULE_KINDS = {
     "ordering": {"metrics", "order", "min_effect"},
     "trend": {"direction", "min_change"},
 }
+CLAIM_KEYS = ("title", "claim", "source", "not_run", "targets", "deviations")
+MAX_SEED = 2**32 - 1  # a run's seed is unsigned 32-bit (NumPy, TensorFlow); `replicate run` refuses larger ones
 TARGET_KEYS = {
     "metric", "rule", "binds", "paper", "label", "held", "curve", "curves", "last_k", "min_seeds", "not_run",
     "seeds", "revised", "caveat",
@@ -119,6 +121,21 @@ def _number(value: Any, where: str, *, low: float | None = None, strict: bool = 
     return float(value)
 
 
+def _repeated(items: list[Any], where: str) -> None:
+    """A list whose entries must be distinct (profiles in binds, metrics of an ordering, seeds): name a repeat."""
+    seen = []
+    for item in items:
+        if item in seen:
+            raise ReplicateError(f"{where}: {brief(item)} is listed twice")
+        seen.append(item)
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ReplicateError(f"{where}: expected a non-empty text, got {brief(value)}")
+    return value
+
+
 def _check_rule(rule: Any, where: str) -> dict[str, Any]:
     if not isinstance(rule, dict) or rule.get("kind") not in RULE_KINDS:
         raise ReplicateError(f"{where}.rule: needs kind, one of {sorted(RULE_KINDS)}; got {str(rule)[:80]!r}")
@@ -128,6 +145,8 @@ def _check_rule(rule: Any, where: str) -> dict[str, Any]:
         raise ReplicateError(f"{where}.rule: unknown key(s) {sorted(extra)} for kind {kind}")
     if not isinstance(rule.get("all_seeds", False), bool):
         raise ReplicateError(f"{where}.rule.all_seeds: expected true or false")
+    if "abs" in rule and "rel" in rule:  # tolerance() would read abs and silently ignore rel
+        raise ReplicateError(f"{where}.rule: a within rule takes abs or rel, not both")
     if "abs" in rule:
         _number(rule["abs"], f"{where}.rule.abs", low=0.0)
     if "rel" in rule:
@@ -144,6 +163,7 @@ def _check_rule(rule: Any, where: str) -> dict[str, Any]:
             or rule.get("order") not in ("increasing", "decreasing")
         ):
             raise ReplicateError(f"{where}.rule: ordering needs metrics (>= 2 names) and order increasing|decreasing")
+        _repeated(rule["metrics"], f"{where}.rule.metrics")
         _number(rule.get("min_effect", 0.0), f"{where}.rule.min_effect", low=0.0)
     if kind == "trend":
         if rule.get("direction") not in ("increasing", "decreasing"):
@@ -179,9 +199,12 @@ def _check_seeds(raw: Any, where: str) -> tuple[tuple[str, tuple[int, ...]], ...
         if (
             not isinstance(seeds, list)
             or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+            or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in seeds)
         ):
-            raise ReplicateError(f"{where}.seeds: expected a list of seeds (integers >= 0), got {str(seeds)[:80]!r}")
+            raise ReplicateError(
+                f"{where}.seeds: expected a list of seeds (integers 0 to {MAX_SEED}), got {str(seeds)[:80]!r}"
+            )
+        _repeated(seeds, f"{where}.seeds")
     return tuple(sorted((p, tuple(s)) for p, s in by_profile.items()))
 
 
@@ -195,7 +218,8 @@ def _parse_target(raw: Any, where: str, default_reasons: dict[str, str]) -> Targ
     kind = rule["kind"]
     binds = raw.get("binds")
     if not isinstance(binds, list) or not binds or not set(binds) <= set(PROFILES):
-        raise ReplicateError(f"{where}.binds: expected a list of profiles from {PROFILES}, got {binds!r}")
+        raise ReplicateError(f"{where}.binds: expected a list of profiles from {PROFILES}, got {brief(binds)}")
+    _repeated(binds, f"{where}.binds")
     paper = raw.get("paper")
     if paper is not None:
         paper = _number(paper, f"{where}.paper")
@@ -254,9 +278,17 @@ def _parse_target(raw: Any, where: str, default_reasons: dict[str, str]) -> Targ
 def load_claim(path: Path) -> Claim:
     """Parse and validate replications/<id>/claim.yaml; any fault is one ReplicateError naming the key."""
     raw = read_yaml(path)
+    unknown = sorted(str(k) for k in set(raw) - set(CLAIM_KEYS))
+    if unknown:
+        expected = ", ".join(CLAIM_KEYS)
+        raise ReplicateError(f"{path}: unknown top-level key(s) {', '.join(unknown)} (expected: {expected})")
     for key in ("title", "claim", "source", "targets"):
         if key not in raw:
             raise ReplicateError(f"{path}: missing key {key!r}")
+    title, claim = _text(raw["title"], f"{path}: title"), _text(raw["claim"], f"{path}: claim")
+    deviations = raw.get("deviations", [])
+    if not isinstance(deviations, list) or not all(isinstance(d, str) and d.strip() for d in deviations):
+        raise ReplicateError(f"{path}: deviations: expected a list of texts, got {brief(deviations)}")
     if not isinstance(raw["targets"], list) or not raw["targets"]:
         raise ReplicateError(f"{path}: targets must be a non-empty list")
     if not isinstance(raw["source"], dict):
@@ -269,9 +301,9 @@ def load_claim(path: Path) -> Claim:
         raise ReplicateError(f"{path}: two targets share the name {brief(repeated[0])}: give each a distinct label")
     return Claim(
         replication=path.parent.name,
-        title=str(raw["title"]),
-        claim=str(raw["claim"]),
+        title=title,
+        claim=claim,
         source={str(k): str(v) for k, v in raw["source"].items()},
         targets=targets,
-        deviations=tuple(str(d) for d in raw.get("deviations", [])),
+        deviations=tuple(deviations),
     )

@@ -13,8 +13,11 @@ hand. The rules (../shared/DESIGN.md, section claim.yaml):
 - within: two one-sided tests (Schuirmann 1987): the 90 % two-sided interval inside paper +- tolerance -> reproduced;
   the interval entirely outside the band -> not_reproduced; otherwise inconclusive.
 - ordering: on per-seed paired differences (metrics of one seed, variant folders included, are paired): held when
-  every adjacent difference's one-sided 95 % lower bound exceeds `min_effect`; not_reproduced when one's upper
-  bound is below 0; otherwise inconclusive.
+  every adjacent difference's one-sided 95 % lower bound exceeds `min_effect`; not_reproduced when one step is
+  reversed: its upper bound below 0 for one step, and for k > 1 steps its Holm-adjusted one-sided p-value (H0: the
+  step's mean difference >= 0) below 5 %, so that k chances to find a reversal still hold the family at 5 %;
+  otherwise inconclusive. Held needs every step at once (an intersection-union test, Berger 1982, "Multiparameter
+  hypothesis testing and acceptance sampling", Technometrics 24:295-300): each step at 5 % already holds it at 5 %.
 - `all_seeds: true`: every seed must satisfy the rule on its own (one failing seed -> not_reproduced).
 - A target binds the profiles in `binds`; on any other profile it is not_run with a stated reason: "not applicable:
   ..." or "budget too small: <the budget that would show it>". Runs that exist there are still evaluated and shown as
@@ -36,7 +39,7 @@ from shared.claim_schema import (  # noqa: F401  (Claim, load_claim and the cons
     load_claim,
 )
 from shared.results import RunRecord
-from shared.stats import Summary, one_sided_bounds, seeds_needed, summarize
+from shared.stats import CONFIDENCE, Summary, holm, one_sided_bounds, p_mean_below_zero, seeds_needed, summarize
 
 
 @dataclass
@@ -142,6 +145,17 @@ def _interval_verdict(target: Target, values: list[float]) -> tuple[str, str]:
     return ("held" if low > need else "not_reproduced" if high <= need else "inconclusive"), text
 
 
+def _holm_reversals(verdicts: list[str], texts: list[str], tested: list[tuple[int, list[float]]]) -> None:
+    """Redecide not_reproduced for the k > 1 steps of an ordering judged on intervals (`tested`: index into
+    verdicts/texts, per-seed differences): a step is reversed only when its Holm-adjusted p-value of H0 "mean
+    difference >= 0" is below 5 %. A held step stays held (its lower bound is above min_effect >= 0)."""
+    raw = [p_mean_below_zero(values) for _, values in tested]
+    for (index, _), p, adjusted in zip(tested, raw, holm(raw), strict=True):
+        if verdicts[index] != "held":
+            verdicts[index] = "not_reproduced" if adjusted < 1.0 - CONFIDENCE else "inconclusive"
+            texts[index] += f"; reversal p = {p:.3g}, Holm-adjusted over {len(tested)} steps {adjusted:.3g}"
+
+
 def _samples(target: Target, table: dict[str, dict[int, float]]) -> tuple[dict[str, dict[int, float]], str]:
     """The per-seed samples the rule is decided on: the metric itself, an ordering's adjacent paired differences
     (positive supports the claim), or a trend's oriented change."""
@@ -231,6 +245,7 @@ def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
     held = target.held or ("reproduced" if target.rule["kind"] == "within" or profile == "paper" else "consistent")
     result = TargetResult(target, "inconclusive", summaries, differences=differences, per_seed=table)
     verdicts, texts = [], []
+    tested: list[tuple[int, list[float]]] = []  # the steps decided on an interval: one family for Holm
     for name, values in samples.items():
         vals = list(values.values())
         s = summarize(vals)
@@ -256,8 +271,11 @@ def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
             texts.append(f"{name}: {s.n} seed(s), {kind_text}; needs {target.min_seeds} (min_seeds)")
         else:
             verdict, text = _interval_verdict(target, vals)
+            tested.append((len(verdicts), vals))
             verdicts.append(verdict)
             texts.append(f"{name}: {text}")
+    if target.rule["kind"] == "ordering" and len(tested) > 1:
+        _holm_reversals(verdicts, texts, tested)
     if "not_reproduced" in verdicts:
         result.verdict = "not_reproduced"
     elif all(v == "held" for v in verdicts):

@@ -15,6 +15,8 @@ from shared.errors import Interrupted, ReplicateError
 
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are unsigned 32-bit
 MAX_SEEDS = 10_000  # a longer list is a typo (0-10000000), not a plan
+MAX_WORKERS = 256  # local runs at a time: far above any one machine's cores; more is a typo
+MAX_RETRIES = 100
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,6 +35,23 @@ def _seed(text: str) -> int:
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"seed {value} is out of range (expected 0 to {MAX_SEED})")
     return value
+
+
+def _count(low: int, high: int):
+    """An argparse type: a whole number in [low, high] (sweep's --workers, --retries)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"bad number {text!r} (expected a whole number from {low} to {high})"
+            ) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range (expected {low} to {high})")
+        return value
+
+    return parse
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -118,10 +137,12 @@ def _overrides(texts: list[str]) -> dict:
 def cmd_run(args: argparse.Namespace) -> None:
     from shared.config import nest_overrides, overrides_text
     from shared.results import has_run_files, run_folder
-    from shared.runner import replication_path
+    from shared.runner import check_variant, replication_path
 
-    replication_path(args.id)  # unknown ids and profiles fail before the backend is imported
+    replication_path(args.id)  # unknown ids, profiles and variants fail before the backend is imported
     _check_profile(args.profile)
+    if args.variant is not None:
+        check_variant(args.id, args.profile, args.variant)
     overrides = _overrides(args.set_texts)
     if overrides:  # validated before anything else, even when every result exists already
         from shared.backend import import_backend_quietly
@@ -301,9 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine", choices=["local", "ray"], default="local", help="local process pool or Ray (default: local)"
     )
     p.add_argument("--address", help="Ray cluster address, e.g. auto or ray://HEAD:10001 (default: start a local Ray)")
-    p.add_argument("--workers", type=int, default=1, help="local engine: runs at a time (default: 1)")
     p.add_argument(
-        "--retries", type=int, default=2, help="re-run a failed run this many times; RL runs resume (default: 2)"
+        "--workers", type=_count(1, MAX_WORKERS), default=1, help="local engine: runs at a time (default: 1)"
+    )
+    p.add_argument(
+        "--retries",
+        type=_count(0, MAX_RETRIES),
+        default=2,
+        help="re-run a failed run this many times; RL runs resume (default: 2)",
     )
     results_option(p, "to write")
     p.set_defaults(func=cmd_sweep)

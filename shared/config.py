@@ -12,11 +12,12 @@ import copy
 import dataclasses
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 
@@ -27,6 +28,8 @@ MAX_DEPTH = 50
 """Deepest nesting a YAML file may have (ours use 4); deeper is refused before it can exhaust the stack."""
 MAX_NODES = 100_000
 """Most values a YAML file may expand to, counting every use of an alias (an alias bomb expands to billions)."""
+MAX_BYTES = 1 << 20
+"""Largest YAML file read (1 MiB; ours are under 40 KiB): a larger one is refused before it is parsed."""
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,12 @@ POSITIVE = Range(0, None, low_open=True)
 
 @dataclass(frozen=True)
 class Resources:
-    """What one run needs (an optional `resources` block beside `budget`); sweeps schedule tasks with it."""
+    """What one run needs (an optional `resources` block beside `budget`); sweeps schedule tasks with it. The
+    upper bounds are far above any one machine: a larger value is a typo, and Ray would queue it forever."""
 
-    cpus: float = 2.0
-    gpus: float = 0.0
-    memory_gb: float = 4.0
+    cpus: Annotated[float, Range(0, 1024, low_open=True)] = 2.0
+    gpus: Annotated[float, Range(0, 64)] = 0.0
+    memory_gb: Annotated[float, Range(0, 65536, low_open=True)] = 4.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,9 @@ class ResolvedConfig:
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that refuses nesting deeper than MAX_DEPTH while composing (before any deep recursion)."""
+    """yaml.SafeLoader that refuses nesting deeper than MAX_DEPTH while composing (before any deep recursion) and a
+    key repeated in one mapping (YAML forbids it; PyYAML would silently keep the last), and reads numbers with an
+    exponent (1e-3, 1E5) as numbers, as YAML 1.2 does (PyYAML's YAML 1.1 rules make them strings)."""
 
     _depth = 0
 
@@ -84,6 +90,28 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` then own keys: overriding is its purpose
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                repeated = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: SafeConstructor rejects it with its own message
+                continue
+            if repeated:
+                raise ReplicateError(f"line {key_node.start_mark.line + 1}: duplicate key {brief(key)}")
+        return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2 floats that YAML 1.1 lacks: an exponent without a dot or without a sign (1e-3, 1E5, 1.0e3). Added after
+# SafeLoader's own resolvers, so ints, 1.5, .inf and .nan resolve as before.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+for _first in "-+.0123456789":
+    _BoundedLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, [_first])
 
 
 def _check_expansion(root: yaml.Node) -> None:
@@ -119,37 +147,45 @@ def _check_expansion(root: yaml.Node) -> None:
         stack.extend((c, False) for c in children if id(c) not in size)
 
 
-def _load_bounded(stream: Any) -> Any:
-    """One YAML document from a file handle or a string, with the safe, bounded loader (depth and expansion)."""
-    loader = _BoundedLoader(stream)
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text with the bounded safe loader (size, nesting depth and alias expansion bounded, duplicate keys
+    refused, exponent numbers read as numbers); a fault is a ReplicateError (without the source's name)."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_BYTES:
+        raise ReplicateError(f"larger than {MAX_BYTES // (1 << 20)} MiB ({size} bytes); not read")
     try:
-        node = loader.get_single_node()
-        if node is not None:
-            _check_expansion(node)
-        return None if node is None else loader.construct_document(node)
-    finally:
-        loader.dispose()
+        loader = _BoundedLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                _check_expansion(node)
+            return None if node is None else loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        raise ReplicateError(f"invalid YAML ({brief(' '.join(str(exc).split()))})") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's 4,300-digit conversion limit
+        raise ReplicateError(f"a value YAML cannot turn into a number ({brief(str(exc))})") from None
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping with a safe loader (nesting depth and alias expansion bounded); anything else is a clear
-    error."""
+    """Read a YAML mapping from a file of at most MAX_BYTES with parse_yaml; anything else is one ReplicateError
+    that names the file."""
     try:
-        with open(path) as handle:
-            data = _load_bounded(handle)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise ReplicateError(f"larger than {MAX_BYTES // (1 << 20)} MiB ({path.stat().st_size} bytes); not read")
+        parsed = parse_yaml(data.decode("utf-8"))
     except FileNotFoundError:
         raise ReplicateError(f"{path}: file not found") from None
     except UnicodeDecodeError:
         raise ReplicateError(f"{path}: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        raise ReplicateError(f"{path}: invalid YAML ({brief(' '.join(str(exc).split()))})") from None
     except ReplicateError as exc:
         raise ReplicateError(f"{path}: {exc}") from None
-    except ValueError as exc:  # e.g. an integer longer than Python's 4,300-digit conversion limit
-        raise ReplicateError(f"{path}: a value YAML cannot turn into a number ({brief(str(exc))})") from None
-    if not isinstance(data, dict):
-        raise ReplicateError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
+    if not isinstance(parsed, dict):
+        raise ReplicateError(f"{path}: expected a mapping at the top level, got {type(parsed).__name__}")
+    return parsed
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -161,14 +197,12 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not equals or not key or any(not part.strip() for part in key.split(".")):
         raise ReplicateError(f"--set {text!r}: expected key.path=value (e.g. train.epochs=1)")
     try:
-        return key, _load_bounded(value)
-    except yaml.YAMLError as exc:
-        problem = brief(" ".join(str(exc).split()))
-        raise ReplicateError(f"--set {key}: invalid YAML value {value!r} ({problem})") from None
+        return key, parse_yaml(value)
     except ReplicateError as exc:
-        raise ReplicateError(f"--set {key}: {exc}") from None
-    except ValueError as exc:  # e.g. an integer longer than Python's 4,300-digit conversion limit
-        raise ReplicateError(f"--set {key}: a value YAML cannot turn into a number ({brief(str(exc))})") from None
+        problem = str(exc)
+        if problem.startswith("invalid YAML "):  # parse_yaml's "invalid YAML (<why>)": name the value given
+            problem = f"invalid YAML value {value!r} {problem.removeprefix('invalid YAML ')}"
+        raise ReplicateError(f"--set {key}: {problem}") from None
 
 
 def overrides_text(overrides: dict[str, Any]) -> str:

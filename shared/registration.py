@@ -16,10 +16,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from shared.claims import Target
-from shared.errors import brief
+from shared.config import parse_yaml
+from shared.errors import ReplicateError, brief
 from shared.paths import PROJECT_ROOT
 from shared.results import META_FILE, METRICS_FILE, RunRecord, read_json
 
@@ -78,9 +77,9 @@ def _claim_at(commit: str, rel_path: str, root: str) -> tuple[str, Any]:
         return "unknown", None
     if shown.returncode != 0:
         return "absent", None
-    try:
-        raw = yaml.safe_load(shown.stdout.decode("utf-8", "replace"))
-    except yaml.YAMLError:
+    try:  # the loader claim.yaml is read with today, so that 1e-3 then and now is the same number
+        raw = parse_yaml(shown.stdout.decode("utf-8", "replace"))
+    except ReplicateError:
         return "absent", None
     return "ok", raw.get("targets") if isinstance(raw, dict) else None
 

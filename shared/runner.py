@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib.util
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from shared.config import ResolvedConfig, load_config, nest_overrides
+from shared.config import ResolvedConfig, load_config, nest_overrides, read_yaml, resolve
 from shared.errors import Diverged, ReplicateError
 from shared.locks import exclusive
 from shared.paths import replications_dir, results_dir
@@ -116,8 +117,18 @@ def check_tuning_outputs(replication_id: str, metrics: dict[str, Any], curves: C
 
 def variant_field(replication_id: str) -> str | None:
     """The config field a replication runs as independent variants (its run.py's VARIANT_FIELD, e.g. the Atari
-    games or the ResNet depths), or None."""
-    return getattr(load_module(replication_id), "VARIANT_FIELD", None)
+    games or the ResNet depths), or None. Read from run.py's source, not by importing it (which imports Keras), so
+    that a bad `--variant` fails at once; VARIANT_FIELD must therefore be a string literal."""
+    path = replication_path(replication_id) / "run.py"
+    for node in ast.parse(path.read_text(), str(path)).body:
+        names = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
+        if isinstance(node, ast.Assign | ast.AnnAssign) and any(
+            isinstance(name, ast.Name) and name.id == "VARIANT_FIELD" for name in names
+        ):
+            if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                return node.value.value
+            raise ReplicateError(f"{path}: VARIANT_FIELD must be a string literal (the name of a Config field)")
+    return None
 
 
 def variants_of(cfg: ResolvedConfig, field_name: str | None) -> list[str]:
@@ -125,16 +136,28 @@ def variants_of(cfg: ResolvedConfig, field_name: str | None) -> list[str]:
     return list(getattr(cfg.params, field_name)) if field_name else []
 
 
+def _variant_in(replication_id: str, profile: str, variant: str, field_name: str | None, values: Any) -> None:
+    if field_name is None:
+        raise ReplicateError(f"{replication_id} has no variants (its run.py defines no VARIANT_FIELD)")
+    if not isinstance(values, list) or variant not in values:
+        known = ", ".join(map(str, values)) if isinstance(values, list) else "none"
+        raise ReplicateError(f"unknown variant {variant!r} of {replication_id} (profile {profile}: {known})")
+
+
+def check_variant(replication_id: str, profile: str, variant: str) -> None:
+    """Fail at once (without importing the replication or Keras) unless `variant` is one of the values of the
+    replication's variant field in config.yaml's profile; select_variant checks the typed config again."""
+    field_name = variant_field(replication_id)
+    path = replication_path(replication_id) / "config.yaml"
+    values = resolve(read_yaml(path), profile, str(path)).get(field_name) if field_name else None
+    _variant_in(replication_id, profile, variant, field_name, values)
+
+
 def select_variant(replication_id: str, cfg: ResolvedConfig, variant: str) -> ResolvedConfig:
     """The config narrowed to one variant (a run of it lands in seed_<n>@<variant>/), or a clear error."""
     field_name = variant_field(replication_id)
-    if field_name is None:
-        raise ReplicateError(f"{replication_id} has no variants (its run.py defines no VARIANT_FIELD)")
     values = variants_of(cfg, field_name)
-    if variant not in values:
-        raise ReplicateError(
-            f"unknown variant {variant!r} of {replication_id} (profile {cfg.profile}: {', '.join(values)})"
-        )
+    _variant_in(replication_id, cfg.profile, variant, field_name, values)
     params = dataclasses.replace(cfg.params, **{field_name: [variant]})
     return dataclasses.replace(cfg, values={**cfg.values, field_name: [variant]}, params=params)
 

@@ -4,7 +4,10 @@ Intervals are Student-t intervals of the mean over seeds (scipy.stats), the stan
 handful of seeds a replication can afford (Student 1908; any statistics text, e.g. Wasserman, All of Statistics,
 Sec. 6.3). With one seed there is no interval. [min, max] is reported as the range, never as a confidence interval.
 The interquartile mean (Agarwal et al. 2021, "Deep RL at the Edge of the Statistical Precipice", Sec. 4) is kept as a
-description only; no verdict reads it.
+description only; no verdict reads it. A family of one-sided tests (the steps of an ordering, any of which would
+refute it) is corrected with Holm's step-down method (Holm 1979, "A simple sequentially rejective multiple test
+procedure", Scand. J. Statistics 6:65-70); statsmodels' multipletests(method="holm") computes the same numbers, but
+the project does not depend on statsmodels for six lines.
 """
 
 from __future__ import annotations
@@ -71,6 +74,34 @@ def one_sided_bounds(values: list[float], confidence: float = CONFIDENCE) -> tup
     interval at c = 0.95). None for fewer than 2 values.
     """
     return t_interval(values, 2.0 * confidence - 1.0)
+
+
+def p_mean_below_zero(values: list[float]) -> float:
+    """p-value of the one-sided Student-t test of H0: mean >= 0 against mean < 0 (scipy.stats.ttest_1samp,
+    alternative="less"); p < 0.05 exactly when the one-sided 95 % upper bound of the mean is below 0. With zero
+    spread: 0 when the mean is below 0, else 1. Needs >= 2 values."""
+    arr = _finite(values)
+    if arr.size < 2:
+        raise ValueError("a t-test needs at least 2 values")
+    if float(arr.std(ddof=1)) == 0.0:
+        return 0.0 if float(arr.mean()) < 0 else 1.0
+    return float(scipy_stats.ttest_1samp(arr, 0.0, alternative="less").pvalue)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm-adjusted p-values, in input order: the i-th smallest (i = 1..k) times k - i + 1, made non-decreasing by a
+    running maximum, capped at 1. Rejecting the tests whose adjusted p is below alpha keeps the chance of any false
+    rejection in the family at most alpha, whatever the tests' dependence (Holm 1979).
+
+    Example: [0.01, 0.04, 0.03] -> [0.03, 0.06, 0.06] (3 x 0.01; 2 x 0.03; max(0.06, 1 x 0.04)).
+    """
+    k = len(p_values)
+    adjusted = [0.0] * k
+    running = 0.0
+    for rank, index in enumerate(sorted(range(k), key=lambda i: p_values[i])):
+        running = max(running, min(1.0, (k - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
 
 
 def interquartile_mean(values: list[float]) -> float:

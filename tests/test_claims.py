@@ -159,6 +159,43 @@ def test_ordering_pairs_by_seed_not_by_mean():
     assert verdict(t, records) == "inconclusive"
 
 
+def test_holm_adjusted_p_values_by_hand():
+    from shared.stats import holm
+
+    # sorted 0.01, 0.03, 0.04 -> 3 x 0.01 = 0.03, 2 x 0.03 = 0.06, max(0.06, 1 x 0.04) = 0.06; back in input order
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.02, 0.5]) == pytest.approx([0.04, 0.5])
+    assert holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])  # 2 x 0.6 capped at 1, then the running maximum
+    assert holm([0.2]) == [0.2] and holm([]) == []
+
+
+def _chain(second_steps: list[float]) -> list[RunRecord]:
+    """Three seeds of metrics a < b (by about 1) and c = b + the given step."""
+    ups = [1.0, 1.1, 0.9]
+    return runs(*({"a": 0.0, "b": up, "c": up + step} for up, step in zip(ups, second_steps, strict=True)))
+
+
+def test_a_chain_of_steps_is_not_reproduced_only_when_holm_rejects_a_step():
+    from shared.stats import p_mean_below_zero
+
+    rule = {"kind": "ordering", "metrics": ["a", "b", "c"], "order": "increasing"}
+    t = target(rule, metric="a,b,c")
+    # a -> b: clearly up; b -> c: down by [-0.3, -0.1, -0.2], one-sided p = 0.0371 (t = -3.46, 2 df): below 5 % on its
+    # own (upper 95 % bound < 0), but with two steps Holm doubles the smallest p: 0.0742 -> inconclusive.
+    mild = _chain([-0.3, -0.1, -0.2])
+    assert p_mean_below_zero([-0.3, -0.1, -0.2]) == pytest.approx(0.03709, abs=1e-5)
+    result = evaluate_target(t, mild, "cpu")
+    assert result.verdict == "inconclusive" and "Holm-adjusted over 2 steps 0.0742" in result.detail
+    # A step reversed in every seed by far more than its spread is rejected after the correction too.
+    clear = _chain([-0.3, -0.28, -0.32])
+    assert verdict(t, clear) == "not_reproduced"
+    # One step (two metrics) is its own family: the uncorrected one-sided bound, as before.
+    pair = target({"kind": "ordering", "metrics": ["b", "c"], "order": "increasing"}, metric="b,c")
+    assert verdict(pair, mild) == "not_reproduced"
+    # Holding needs every step to hold (an intersection-union test): no correction, each step at 95 %.
+    assert verdict(t, _chain([0.3, 0.1, 0.2])) == "consistent"
+
+
 # --- RL evaluations, trends, budgets -----------------------------------------------------------------------------
 
 
@@ -233,6 +270,58 @@ def test_bad_claim_yaml(tmp_path, target_yaml, message):
         load_claim(path)
 
 
+@pytest.mark.parametrize(
+    "target_yaml, message",
+    [
+        ("{metric: e, paper: 1, rule: {kind: within, abs: 0.1, rel: 0.1}, binds: [cpu]}", "abs or rel, not both"),
+        ("{metric: e, rule: {kind: below, bound: 1}, binds: [cpu, cpu]}", "binds: 'cpu' is listed twice"),
+        (
+            "{metric: e, rule: {kind: ordering, metrics: [a, b, a], order: increasing}, binds: [cpu]}",
+            "rule.metrics: 'a' is listed twice",
+        ),
+        ("{metric: e, rule: {kind: below, bound: 1}, binds: [cpu], seeds: [0, 4294967296]}", "seeds: expected a list"),
+        ("{metric: e, rule: {kind: below, bound: 1}, binds: [cpu], seeds: [-1]}", "integers 0 to 4294967295"),
+        ("{metric: e, rule: {kind: below, bound: 1}, binds: [cpu], seeds: {cpu: [3, 3]}}", "seeds: 3 is listed twice"),
+        ("{metric: e, rule: {kind: below, bound: 1, bound: 2}, binds: [cpu]}", "line 6: duplicate key 'bound'"),
+    ],
+)
+def test_bad_claim_yaml_found_by_a_break_test(tmp_path, target_yaml, message):
+    path = tmp_path / "claim.yaml"
+    path.write_text(f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n  - {target_yaml}\n")
+    with pytest.raises(ReplicateError, match=message):
+        load_claim(path)
+
+
+TARGET = "  - {metric: e, rule: {kind: below, bound: 1}, binds: [cpu]}\n"
+
+
+@pytest.mark.parametrize(
+    "head, message",
+    [
+        ("title: ''\nclaim: c\nsource: {paper: p}\n", "title: expected a non-empty text"),
+        ("title: t\nclaim: '  '\nsource: {paper: p}\n", "claim: expected a non-empty text"),
+        ("title: [t]\nclaim: c\nsource: {paper: p}\n", "title: expected a non-empty text"),
+        ("title: t\nclaim: c\nsource: {paper: p}\ndeviations: abc\n", "deviations: expected a list of texts"),
+        ("title: t\nclaim: c\nsource: {paper: p}\ndeviations: [a, [b]]\n", "deviations: expected a list of texts"),
+        ("title: t\nclaim: c\nsource: {paper: p}\ntargetz: []\nnotes: x\n", "unknown top-level key(s) notes, targetz"),
+        ("title: t\nclaim: c\ntitle: u\nsource: {paper: p}\n", "line 3: duplicate key 'title'"),
+    ],
+)
+def test_bad_claim_yaml_top_level(tmp_path, head, message):
+    path = tmp_path / "claim.yaml"
+    path.write_text(f"{head}{REASONS}targets:\n{TARGET}")
+    with pytest.raises(ReplicateError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_claim(path)
+
+
+def test_exponent_numbers_in_claim_yaml_are_numbers(tmp_path):
+    path = tmp_path / "claim.yaml"
+    path.write_text(f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n"
+                    "  - {metric: e, paper: 5e-3, rule: {kind: within, abs: 1e-3}, binds: [cpu]}\n")  # fmt: skip
+    (loaded,) = load_claim(path).targets
+    assert loaded.paper == 0.005 and loaded.tolerance() == 0.001
+
+
 def test_a_profile_outside_binds_needs_a_reason(tmp_path):
     path = tmp_path / "claim.yaml"
     path.write_text("title: t\nclaim: c\nsource: {paper: p}\ntargets:\n  - {metric: e, rule: {kind: below, bound: 1}, "
@@ -298,6 +387,22 @@ def test_a_rule_edited_after_its_runs_commit_is_flagged(tmp_path):
     assert registration_flag("demo", registered, "cpu", resumed, root=tmp_path).startswith(AFTER_RESULTS)
     unknown = runs({"e": 1.5}, commit="0" * 40)
     assert registration_flag("demo", original, "cpu", unknown, root=tmp_path).startswith(UNVERIFIABLE)
+
+
+def test_registration_reads_past_claims_with_the_same_yaml_rules(tmp_path):
+    # 1e-3 is a number in today's claim.yaml; the claim.yaml at the runs' commit must read it the same way.
+    claim_dir = tmp_path / "replications" / "demo"
+    claim_dir.mkdir(parents=True)
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", "user.email", "t@t")
+    _git(tmp_path, "config", "user.name", "t")
+    head = f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n"
+    (claim_dir / "claim.yaml").write_text(head + "  - {metric: e, rule: {kind: below, bound: 1e-3}, binds: [cpu]}\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "register")
+    registered = load_claim(claim_dir / "claim.yaml").targets[0]
+    records = runs({"e": 1e-4}, {"e": 2e-4}, commit=_git(tmp_path, "rev-parse", "HEAD"))
+    assert registration_flag("demo", registered, "cpu", records, root=tmp_path) == ""
 
 
 # --- found by a break-test ---------------------------------------------------------------------------------------

@@ -80,3 +80,70 @@ def test_unknown_profile(tmp_path):
 def test_bool_is_not_an_int(tmp_path):
     with pytest.raises(ReplicateError, match="train.epochs: expected int, got True"):
         load_config(write(tmp_path, BASE.replace("epochs: 20", "epochs: true")), "paper", Cfg)
+
+
+# --- break-test leftovers (issue #18): YAML 1.1 quirks, duplicate keys, size, resources --------------------------
+
+
+@pytest.mark.parametrize("text, value", [("1e-3", 0.001), ("1E5", 1e5), ("-2.5e+3", -2500.0), ("1.0e3", 1000.0)])
+def test_exponent_numbers_are_numbers(tmp_path, text, value):
+    # PyYAML follows YAML 1.1, which reads 1e-3 (no dot, or no exponent sign) as a string; YAML 1.2 reads a number.
+    cfg = load_config(write(tmp_path, BASE.replace("lr: 0.1", f"lr: {text}")), "paper", Cfg)
+    assert cfg.params.train.lr == value and type(cfg.params.train.lr) is float
+
+
+def test_strings_that_only_look_like_exponents_stay_strings(tmp_path):
+    from shared.config import read_yaml
+
+    data = read_yaml(write(tmp_path, "a: e5\nb: 1e\nc: '1e-3'\nd: 1e-3x\ne: 12\n"))
+    assert data == {"a": "e5", "b": "1e", "c": "1e-3", "d": "1e-3x", "e": 12}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (BASE.replace("epochs: 20,", "epochs: 20, epochs: 3,"), "line 4: duplicate key 'epochs'"),
+        (BASE + "paper: {budget: again}\n", "line 9: duplicate key 'paper'"),
+        (BASE.replace("  cpu:", "  smoke: {budget: b}\n  cpu:"), "line 8: duplicate key 'smoke'"),
+    ],
+)
+def test_a_duplicate_key_is_an_error_naming_it(tmp_path, text, message):
+    with pytest.raises(ReplicateError, match=message):
+        load_config(write(tmp_path, text), "cpu", Cfg)
+
+
+def test_merge_keys_may_override_without_being_duplicates(tmp_path):
+    from shared.config import read_yaml
+
+    data = read_yaml(write(tmp_path, "base: &b {x: 1, y: 2}\nmine: {<<: *b, y: 3}\n"))
+    assert data["mine"] == {"x": 1, "y": 3}
+
+
+def test_a_yaml_file_over_the_size_limit_is_refused(tmp_path):
+    from shared.config import MAX_BYTES, read_yaml
+
+    path = write(tmp_path, "a: [" + "1, " * (MAX_BYTES // 3) + "1]\n")
+    with pytest.raises(ReplicateError, match=r"config.yaml: larger than 1 MiB \(\d+ bytes\); not read"):
+        read_yaml(path)
+
+
+RESOURCES = BASE.replace("  sizes: [1, 2]", "  sizes: [1, 2]\n  resources: {cpus: 2, gpus: 0, memory_gb: 4}")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("cpus: 0", "resources.cpus must be in (0, 1024], got 0.0"),
+        ("cpus: 5000", "resources.cpus must be in (0, 1024], got 5000.0"),
+        ("gpus: -1", "resources.gpus must be in [0, 64], got -1.0"),
+        ("memory_gb: 0", "resources.memory_gb must be in (0, 65536], got 0.0"),
+        ("memory_gb: 1e9", "resources.memory_gb must be in (0, 65536], got 1000000000.0"),
+        ("cpus: .nan", "resources.cpus: expected a finite number, got nan"),
+        ("cpus: two", "resources.cpus: expected float, got 'two'"),
+    ],
+)
+def test_resources_are_checked(tmp_path, override, message):
+    assert load_config(write(tmp_path, RESOURCES), "cpu", Cfg).resources.cpus == 2
+    text = RESOURCES.replace("cpu: {budget: reduced,", f"cpu: {{budget: reduced, resources: {{{override}}},")
+    with pytest.raises(ReplicateError, match=message.replace("(", r"\(").replace("[", r"\[").replace("]", r"\]")):
+        load_config(write(tmp_path, text), "cpu", Cfg)

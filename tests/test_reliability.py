@@ -4,6 +4,7 @@ traceback, a half-written file, or a result that looks right and is not."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -77,13 +78,39 @@ def test_bad_arguments_fail_before_the_backend_is_imported(tmp_path):
         "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))"
     )
-    for args in (["--seed", "-1"], ["--profile", "laptop"], ["--seeds", "3-1"]):
+    cases = [
+        ("lenet5_mnist", ["--seed", "-1"], "seed -1 is out of range"),
+        ("lenet5_mnist", ["--profile", "laptop"], "unknown profile 'laptop'"),
+        ("lenet5_mnist", ["--seeds", "3-1"], "reversed seed range"),
+        ("lenet5_mnist", ["--variant", "Pong"], "lenet5_mnist has no variants"),
+        ("dqn_atari2013", ["--profile", "smoke", "--variant", "Tetris"], "unknown variant 'Tetris' of dqn_atari2013"),
+    ]
+    for rid, args, message in cases:
         done = subprocess.run(
-            [sys.executable, "-c", probe, "run", "lenet5_mnist", "--out", str(tmp_path), *args],
+            [sys.executable, "-c", probe, "run", rid, "--out", str(tmp_path), *args],
             capture_output=True, text=True, env=child_env(), timeout=60,
         )  # fmt: skip
         assert done.stdout.strip() == "[]", (args, done.stdout, done.stderr)
-        one_error_line(done.stderr, "")
+        one_error_line(done.stderr, message)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--workers", "0"], "argument --workers: 0 is out of range (expected 1 to 256)"),
+        (["--workers", "-3"], "argument --workers: -3 is out of range (expected 1 to 256)"),
+        (["--workers", "100000"], "argument --workers: 100000 is out of range (expected 1 to 256)"),
+        (["--workers", "two"], "argument --workers: bad number 'two' (expected a whole number from 1 to 256)"),
+        (["--retries", "-1"], "argument --retries: -1 is out of range (expected 0 to 100)"),
+        (["--retries", "1e9"], "argument --retries: bad number '1e9'"),
+    ],
+)
+def test_bad_sweep_arguments_are_one_line_exit_2(capsys, tmp_path, args, message):
+    with pytest.raises(SystemExit) as stop:
+        main(["sweep", "--profile", "smoke", "--replications", "lecture_examples", "--out", str(tmp_path / "r"), *args])
+    assert stop.value.code == 2
+    one_error_line(capsys.readouterr().err, message)
+    assert not (tmp_path / "r").exists()
 
 
 # --- 2: an existing complete result is kept ------------------------------------------------------------------------
@@ -205,6 +232,70 @@ def test_a_damaged_checkpoint_is_refused_with_one_line(tmp_path, damage, message
     with pytest.raises(ReplicateError, match=message.replace("(", r"\(").replace(".", r"\.")) as error:
         checkpoints.resumable(True, config)
     assert "\n" not in str(error.value) and str(checkpoints.folder) in str(error.value)
+
+
+def _set_manifest(checkpoint: Path, **fields) -> None:
+    manifest = json.loads((checkpoint / MANIFEST).read_text())
+    (checkpoint / MANIFEST).write_text(json.dumps({**manifest, **fields}))
+
+
+def _rewrite_state(checkpoint: Path, text: str) -> None:
+    """state.json replaced and the manifest updated to match: a consistent checkpoint whose contents are wrong."""
+    from shared.data.files import sha256_of
+
+    (checkpoint / "state.json").write_text(text)
+    files = json.loads((checkpoint / MANIFEST).read_text())["files"]
+    _set_manifest(checkpoint, files={**files, "state.json": sha256_of(checkpoint / "state.json")})
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda c: (c / MANIFEST).write_text("[1, 2]"), "manifest.json: damaged (not a JSON object)"),
+        (lambda c: (c / MANIFEST).write_text('{"format": 2}'), "manifest.json: damaged (no 'step')"),
+        (lambda c: _set_manifest(c, format="2"), "manifest.json: damaged (format is not a whole number: '2')"),
+        (lambda c: _set_manifest(c, step="51"), "manifest.json: damaged (step is not a whole number >= 0: '51')"),
+        (lambda c: _set_manifest(c, step=51.0), "manifest.json: damaged (step is not a whole number >= 0: 51.0)"),
+        (lambda c: _set_manifest(c, files=["state.json"]), "manifest.json: damaged (files is not a mapping"),
+        (lambda c: _set_manifest(c, files="state.json"), "manifest.json: damaged (files is not a mapping"),
+        (lambda c: _set_manifest(c, files={"state.json": 5}), "damaged (files['state.json'] is not a SHA-256"),
+        (lambda c: _rewrite_state(c, "[51]"), "state.json: not a JSON object"),
+        (lambda c: _rewrite_state(c, '{"step": 51'), "state.json: not valid JSON"),
+        (lambda c: _rewrite_state(c, '{"config": {"total_steps": 100}}'), "step None in state.json disagrees"),
+    ],
+)
+def test_a_wrong_shape_checkpoint_is_refused_with_one_line(tmp_path, damage, message):
+    checkpoints, config = _checkpointer(tmp_path)
+    damage(checkpoints.folder / "step_000000000051")
+    with pytest.raises(ReplicateError) as error:
+        checkpoints.resumable(True, config)
+    text = str(error.value)
+    assert message in text and "\n" not in text and f"delete {checkpoints.folder} to start over" in text
+
+
+def test_checkpoint_contents_the_loop_cannot_read_are_refused_with_one_line(tmp_path):
+    from test_rl_core import _chain_setup
+
+    from shared.results import CurveLog
+    from shared.rl.envs import ChainEnv
+    from shared.rl.loop import train_dqn
+
+    agent, cfg = _chain_setup(checkpoint_every=100)
+    cfg = dataclasses.replace(cfg, total_steps=250, learning_starts=50, eval_every=0, eval_episodes=0)
+    train_dqn(lambda: ChainEnv(8, horizon=25), agent, cfg, seed=0, curves=CurveLog(), checkpoint_dir=tmp_path,
+              progress=False)  # fmt: skip
+    latest = tmp_path / (tmp_path / "LATEST").read_text()
+    state = json.loads((latest / "state.json").read_text())
+    wrong = {"explore_rng": "not a generator state", "curves": 7, "train_returns": {}, "episodes": 2.5}
+    for key, value in wrong.items():
+        _rewrite_state(latest, json.dumps({**state, key: value}))
+        agent, _ = _chain_setup(checkpoint_every=100)
+        with pytest.raises(ReplicateError) as error:
+            train_dqn(lambda: ChainEnv(8, horizon=25), agent, cfg, seed=0, curves=CurveLog(), checkpoint_dir=tmp_path,
+                      resume=True, progress=False)  # fmt: skip
+        text = str(error.value)
+        assert f"{latest}: its contents are not what this code reads" in text and "\n" not in text, text
+        assert f"delete {tmp_path} to start over" in text
 
 
 def test_a_failed_checkpoint_save_leaves_the_previous_one_intact(tmp_path):

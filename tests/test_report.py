@@ -104,6 +104,27 @@ def test_history_says_rule_engine_when_only_the_engine_changed():
     assert row["old"] == "consistent" and row["new"] == "inconclusive" and row["why"].startswith("rule engine")
 
 
+def _claims(*targets: dict) -> dict:
+    return {"engine": report_module.ENGINE_VERSION, "replications": [{"id": "x", "targets": list(targets)}]}
+
+
+def test_a_label_only_edit_keeps_the_targets_history():
+    old = {"key": "x: old name", "label": "old name", "verdict": "consistent", "fingerprint": "f1", "runs": ["r@c"]}
+    other = {"key": "x: other", "verdict": "inconclusive", "fingerprint": "f2", "runs": ["r@c"]}
+    renamed = {**old, "key": "x: new name", "label": "new name"}
+    (row,) = history_rows(_claims(old, other), _claims(renamed, other), "2026-11-29")
+    assert row == {"date": "2026-11-29", "target": "x: new name", "old": "consistent", "new": "consistent",
+                   "why": "label changed (was 'x: old name')"}  # fmt: skip
+    (row,) = history_rows(_claims(old, other), _claims({**renamed, "verdict": "inconclusive", "runs": ["s@d"]}, other),
+                          "2026-11-29")  # fmt: skip
+    assert (row["old"], row["new"], row["why"]) == ("consistent", "inconclusive", "label changed (was 'x: old name'); "
+                                                    "new runs")  # fmt: skip
+    # A new target with a rule already held by another target is new, not a rename: the rename must be unambiguous.
+    twin = {**renamed, "key": "x: twin", "label": "twin"}
+    rows = history_rows(_claims(old, other), _claims(old, other, twin), "2026-11-29")
+    assert [(r["target"], r["why"]) for r in rows] == [("x: twin", "registered change (new target)")]
+
+
 def test_readme_claims_table_matches_committed_results():
     text = (PROJECT_ROOT / "README.md").read_text()
     block = text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip()

@@ -14,11 +14,13 @@ off-policy loop puts in a checkpoint: agent.npz, replay.npz, optional extra arra
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,46 @@ AGENT = "agent.npz"
 REPLAY = "replay.npz"
 POINTER = "LATEST"
 _STEP_FOLDER = re.compile(r"step_(\d{12})")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _manifest_problem(manifest: Any) -> str:
+    """What is wrong with the shape of a format-2 manifest ("" when nothing is): the step a whole number >= 0, files a
+    mapping of file name -> SHA-256 hex digest."""
+    step, files = manifest["step"], manifest["files"]
+    if not _whole(step) or step < 0:
+        return f"step is not a whole number >= 0: {brief(step)}"
+    if not isinstance(files, dict):
+        return f"files is not a mapping of file name -> SHA-256: {brief(files)}"
+    for name, digest in files.items():
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            return f"files[{brief(name)}] is not a SHA-256 hex digest: {brief(digest)}"
+    return ""
+
+
+def saved_counters(defaults: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """The loop counters a state.json holds (keys of `defaults` only), each of its default's JSON type (an int may
+    stand for a float; a default of None takes anything); a TypeError names the first that is not (call it inside
+    Checkpointer.restoring, which turns it into one line)."""
+    found = {}
+    for key, default in defaults.items():
+        if key not in state:
+            continue
+        value, kind = state[key], type(default)
+        fits = (
+            default is None
+            or (kind is float and isinstance(value, (int, float)) and not isinstance(value, bool))
+            or (kind is int and _whole(value))
+            or (kind not in (int, float) and isinstance(value, kind))
+        )
+        if not fits:
+            raise TypeError(f"{STATE}: {key} should be {kind.__name__}, got {brief(value)}")
+        found[key] = float(value) if kind is float else value
+    return found
 
 
 class Checkpointer:
@@ -78,14 +120,25 @@ class Checkpointer:
             )
         try:
             manifest = json.loads(manifest_path.read_text())
-            version, step, files = manifest["format"], manifest["step"], manifest["files"]
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-            raise self._refuse(f"{manifest_path}: damaged") from None
+        except (ValueError, UnicodeDecodeError):
+            raise self._refuse(f"{manifest_path}: damaged (not valid JSON)") from None
+        if not isinstance(manifest, dict):
+            raise self._refuse(f"{manifest_path}: damaged (not a JSON object)")
+        for key in ("format", "step", "files"):
+            if key not in manifest:
+                raise self._refuse(f"{manifest_path}: damaged (no {key!r})")
+        version = manifest["format"]
+        if not _whole(version):
+            raise self._refuse(f"{manifest_path}: damaged (format is not a whole number: {brief(version)})")
         if version != FORMAT_VERSION and version not in MIGRATED_FORMATS:
             raise ReplicateError(
                 f"{checkpoint}: checkpoint format {brief(version)}, this code reads format {FORMAT_VERSION}: finish "
                 f"the run with the code that wrote it, or delete {self.folder} to start over"
             )
+        problem = _manifest_problem(manifest)
+        if problem:
+            raise self._refuse(f"{manifest_path}: damaged ({problem})")
+        step, files = manifest["step"], manifest["files"]
         present = {p.name for p in checkpoint.iterdir()} - {MANIFEST}
         for name in sorted(set(files) | present):
             if name not in files:
@@ -94,10 +147,27 @@ class Checkpointer:
                 raise self._refuse(f"{checkpoint / name}: missing")
             if sha256_of(checkpoint / name) != files[name]:
                 raise self._refuse(f"{checkpoint / name}: checksum mismatch (damaged or edited)")
-        state = json.loads((checkpoint / STATE).read_text())  # its bytes are the ones written: it parses
+        try:  # its bytes are the ones the manifest lists: only a hand-made checkpoint fails here
+            state = json.loads((checkpoint / STATE).read_text())
+        except (ValueError, UnicodeDecodeError):
+            raise self._refuse(f"{checkpoint / STATE}: not valid JSON") from None
+        if not isinstance(state, dict):
+            raise self._refuse(f"{checkpoint / STATE}: not a JSON object")
         if state.get("step") != step or checkpoint.name != f"step_{step:012d}":
-            raise self._refuse(f"{checkpoint}: step {state.get('step')} in {STATE} disagrees with its manifest")
+            raise self._refuse(f"{checkpoint}: step {brief(state.get('step'))} in {STATE} disagrees with its manifest")
         return state
+
+    @contextlib.contextmanager
+    def restoring(self, checkpoint: Path) -> Iterator[None]:
+        """Around the code that reads a verified checkpoint back into a loop: contents without the shape that code
+        reads (a key missing from state.json, a value of another type, arrays of another shape) are refused with
+        one line, never a traceback. The checksums match, so only a hand-made or foreign checkpoint gets here."""
+        try:
+            yield
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
+            raise self._refuse(
+                f"{checkpoint}: its contents are not what this code reads ({type(exc).__name__}: {brief(str(exc))})"
+            ) from None
 
     def resumable(self, resume: bool, config: dict) -> tuple[Path, dict] | None:
         """The newest checkpoint, verified, and its state.json, to resume from; None when there is none. A left-over

@@ -30,7 +30,7 @@ import numpy as np
 
 from shared.errors import Diverged
 from shared.results import CurveLog
-from shared.rl.checkpoint import Checkpointer, read_loop_checkpoint, write_loop_checkpoint
+from shared.rl.checkpoint import Checkpointer, read_loop_checkpoint, saved_counters, write_loop_checkpoint
 
 
 @dataclass
@@ -143,18 +143,19 @@ def run_off_policy(
     found = checkpoints.resumable(resume, config)
     if found is not None:
         folder, saved = found
-        saved, arrays = read_loop_checkpoint(folder, saved, algo.agent, algo.replay)
-        algo.restore_extra(saved, arrays)
-        curves.rows[:] = [tuple(row) for row in saved["curves"]]
-        state = LoopState.from_saved(saved)
-        state.resumed_at.append(state.step)
-        if saved.get("env") is not None:
-            algo.restore_env(env, saved["env"], seed)
-            obs = np.asarray(saved["obs"], dtype=algo.obs_dtype)
-        else:  # the environment cannot be restored: the unfinished episode is dropped, a new one starts here
-            obs, _ = env.reset(seed=seed + state.step)
-            algo.start_episode(obs)
-            state.episode_return, state.episode_steps = 0.0, 0
+        with checkpoints.restoring(folder):  # contents this code cannot read: one line, never a traceback
+            saved, arrays = read_loop_checkpoint(folder, saved, algo.agent, algo.replay)
+            algo.restore_extra(saved, arrays)
+            curves.rows[:] = [tuple(row) for row in saved["curves"]]
+            state = LoopState(**saved_counters(asdict(LoopState()), saved))
+            state.resumed_at.append(state.step)
+            if saved.get("env") is not None:
+                algo.restore_env(env, saved["env"], seed)
+                obs = np.asarray(saved["obs"], dtype=algo.obs_dtype)
+            else:  # the environment cannot be restored: the unfinished episode is dropped, a new one starts here
+                obs, _ = env.reset(seed=seed + state.step)
+                algo.start_episode(obs)
+                state.episode_return, state.episode_steps = 0.0, 0
         print(f"  {label}: resumed from {folder} at step {state.step}", file=sys.stderr)
     else:
         obs, _ = env.reset(seed=seed)

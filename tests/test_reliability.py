@@ -274,10 +274,10 @@ def test_a_wrong_shape_checkpoint_is_refused_with_one_line(tmp_path, damage, mes
 
 
 def test_checkpoint_contents_the_loop_cannot_read_are_refused_with_one_line(tmp_path):
+    from rl_fixtures import ChainEnv
     from test_rl_core import _chain_setup
 
     from shared.results import CurveLog
-    from shared.rl.envs import ChainEnv
     from shared.rl.loop import train_dqn
 
     agent, cfg = _chain_setup(checkpoint_every=100)

@@ -238,6 +238,30 @@ def cmd_verify_data(args: argparse.Namespace) -> None:
         print(f"    variant: {spec.variant}")
 
 
+def cmd_play(args: argparse.Namespace) -> None:
+    from shared.rl.saved import AGENT_FILE, VIDEO_SUFFIXES, load_agent, play, write_video
+    from shared.runner import agents_folder, replication_path
+
+    _check_profile(args.profile)
+    replication_path(args.id)  # an unknown id fails with the known ones
+    if args.episodes < 1 or args.max_steps < 1 or args.fps < 1:
+        raise ReplicateError("--episodes, --max-steps and --fps must be >= 1")
+    if Path(args.video).suffix not in VIDEO_SUFFIXES:
+        raise ReplicateError(f"video file must end in {' or '.join(VIDEO_SUFFIXES)}, got {Path(args.video).name!r}")
+    folder = agents_folder(Path(args.results), args.id, args.profile, args.seed, args.variant)
+    labels = sorted(p.parent.name for p in folder.glob(f"*/{AGENT_FILE}"))
+    if not labels:
+        raise ReplicateError(f"no saved agent in {folder} (run `replicate run` for it first; only RL runs save agents)")
+    label = args.label or (labels[0] if len(labels) == 1 else None)
+    if label not in labels:
+        raise ReplicateError(f"{folder} holds the agents {', '.join(labels)}: choose one with --label")
+    agent = load_agent(folder / label)
+    frames, returns = play(agent, args.episodes, args.seed, args.max_steps)
+    out = write_video(frames, Path(args.video), args.fps)
+    scores = ", ".join(f"{r:g}" for r in returns)
+    print(f"{out}: {len(frames)} frames of {args.episodes} episode(s) of {agent.kind} {label} (returns: {scores})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from shared.config import PROFILES
     from shared.paths import PROJECT_ROOT, reports_dir, results_dir
@@ -353,6 +377,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--readme", metavar="FILE", help="also rewrite the claims table between the markers in FILE")
     p.add_argument("--no-figures", action="store_true", help="skip the figures (faster)")
     p.set_defaults(func=cmd_report)
+
+    about = "play a saved RL agent (the final networks of a run) and write a short video"
+    p = sub.add_parser(
+        "play",
+        help=about,
+        description=f"{about[0].upper()}{about[1:]} (GIF, or MP4 with imageio-ffmpeg) of its episodes, rendered "
+        "headless (ALE's screen for Atari; MuJoCo through MUJOCO_GL=egl). The agent acts as in the run's "
+        "evaluations (DQN: its evaluation epsilon; DDPG: mu(s), no noise).",
+    )
+    p.add_argument("id", help="replication id")
+    profile_option(p, "profile of the run that saved the agent")
+    p.add_argument("--seed", type=_seed, default=0, metavar="N", help="seed of that run (default: 0)")
+    p.add_argument("--variant", help="variant of that run (its seed_<n>@<variant>/ folder)")
+    p.add_argument("--label", help="which of the run's agents (a game or task), when it saved several")
+    p.add_argument("--episodes", type=int, default=1, help="episodes to play (default: 1)")
+    p.add_argument("--max-steps", type=int, default=1000, help="agent steps per episode at most (default: 1000)")
+    p.add_argument("--fps", type=int, default=25, help="frames per second of the video (default: 25)")
+    p.add_argument("--video", required=True, metavar="FILE", help="output file: .gif, or .mp4 (needs imageio-ffmpeg)")
+    results_option(
+        p, "whose agents to read (saved agents: artifacts/ beside the default results/, else DIR/.artifacts)"
+    )
+    p.set_defaults(func=cmd_play)
 
     about = "fetch (cache, offline mirror, download) and checksum-verify datasets"
     p = sub.add_parser(

@@ -23,6 +23,21 @@ def results_dir() -> Path:
     return PROJECT_ROOT / "results"
 
 
+def artifacts_dir(results_root: Path | None = None) -> Path:
+    """Root of saved agents (artifacts/<id>/<profile>/seed_<n>[@<variant>]/<label>/, shared.rl.saved): artifacts/
+    beside the default results/ (git-ignored, tracked with `dvc add`); for another results root R (`--results R`,
+    a test's temporary folder), R/.artifacts, so that such runs keep their agents with their results."""
+    if results_root is None or Path(results_root).resolve() == results_dir().resolve():
+        return PROJECT_ROOT / "artifacts"
+    return Path(results_root) / ".artifacts"
+
+
+def tensorboard_dir(results_root: Path | None = None) -> Path:
+    """Root of RL runs' TensorBoard logs (<root>/.tensorboard/<id>/<profile>/seed_<n>[@<variant>]/<label>/;
+    shared.rl.tblog): hidden in the results root, so neither git nor DVC reads it, and kept after the run."""
+    return Path(results_root if results_root is not None else results_dir()) / ".tensorboard"
+
+
 def reports_dir() -> Path:
     """Default root of generated reports: reports/<profile>/."""
     return PROJECT_ROOT / "reports"

@@ -19,7 +19,7 @@ from typing import Any
 from shared.config import ResolvedConfig, load_config, nest_overrides, read_yaml, resolve
 from shared.errors import Diverged, ReplicateError
 from shared.locks import exclusive
-from shared.paths import replications_dir, results_dir
+from shared.paths import artifacts_dir, replications_dir, results_dir, tensorboard_dir
 from shared.results import (
     META_FILE,
     METRICS_FILE,
@@ -36,6 +36,9 @@ from shared.results import (
 )
 
 MAX_SEED = 2**32 - 1
+AGENTS_STAGING = ".agents"
+"""In a run's temporary folder: its trained agents until the run succeeds (then moved to agents_folder)."""
+RUN_FILE = "run.json"
 SEGMENTS_FILE = "segments.json"
 """In a run's checkpoint folder: the commit and start of every process that worked on the run (a resumed run may
 span commits); run_meta's `segments`."""
@@ -55,6 +58,24 @@ class RunContext:
     measured: dict[str, Any] = field(default_factory=dict)
     """Facts about this execution, not results (wall seconds of a part, the steps a run resumed at): written to
     run_meta.json under `measured`, never to metrics.json, so that two runs of one seed give identical metrics."""
+    log_dir: Path | None = None
+    """Where an RL run writes TensorBoard logs, one sub-folder per training loop (kept after the run); None = none."""
+    agents_dir: Path | None = None
+    """Where an RL run saves its trained agents, one sub-folder per training loop; the runner moves them to
+    artifacts/ when the run succeeds. None = not saved."""
+
+    def loop_dirs(self, label: str) -> dict[str, Path | None]:
+        """The folders of one training loop (checkpoint_dir, log_dir, agent_dir) as keyword arguments of
+        train_dqn / train_ddpg: <folder>/<label> of each that is set."""
+
+        def under(folder: Path | None) -> Path | None:
+            return folder / label if folder is not None else None
+
+        return {
+            "checkpoint_dir": under(self.checkpoint_dir),
+            "log_dir": under(self.log_dir),
+            "agent_dir": under(self.agents_dir),
+        }
 
     def record_data(self, name: str, variant: str, sources: dict[str, str]) -> None:
         """Note which data variant was read and where each file came from (shown in run_meta and the report)."""
@@ -166,6 +187,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def agents_folder(results_root: Path, replication_id: str, profile: str, seed: int, variant: str | None = None) -> Path:
+    """Where a completed run's trained agents are kept: artifacts_dir(root)/<id>/<profile>/seed_<n>[@<v>]/."""
+    name = run_folder(results_root, replication_id, profile, seed, variant).name
+    return artifacts_dir(results_root) / replication_id / profile / name
+
+
 def checkpoint_folder(
     results_root: Path, replication_id: str, profile: str, seed: int, variant: str | None = None
 ) -> Path:
@@ -246,6 +273,18 @@ def run_replication(
             root.rmdir()
 
 
+def _publish_agents(staged: Path, folder: Path, meta: dict[str, Any]) -> None:
+    """Move a run's saved agents (staged in its temporary folder) to their artifacts folder, replacing an earlier
+    run's, with run.json (replication, profile, seed, variant, commit, resolved config) beside them."""
+    if not staged.is_dir():
+        return
+    keys = ("replication", "profile", "seed", "variant", "status", "config", "overrides", "git", "finished")
+    write_json(staged / RUN_FILE, {key: meta[key] for key in keys if key in meta})
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(staged, folder)
+
+
 def _recover_replaced(final: Path) -> None:
     """A run killed between moving the old result aside (--force) and moving the new one in left the old one as
     `.<name>.old-<pid>`: put it back (or, if the new one landed, remove it). Called under the run folder's lock."""
@@ -273,7 +312,14 @@ def _run_locked(
         segments = _segments(checkpoints, resume, code, started)
         resuming = segments[-1]["resumed"]
         seed_everything(seed, deterministic=deterministic)
-        ctx = RunContext(out_dir=tmp, checkpoint_dir=checkpoints, resume=resume)
+        name = final.name
+        ctx = RunContext(
+            out_dir=tmp,
+            checkpoint_dir=checkpoints,
+            resume=resume,
+            log_dir=tensorboard_dir(root) / replication_id / profile / name,
+            agents_dir=tmp / AGENTS_STAGING,
+        )
         status, extra = "ok", {}
         try:
             metrics = module.run(cfg.params, seed, ctx)
@@ -311,6 +357,7 @@ def _run_locked(
             **code,
         }
         write_json(tmp / META_FILE, meta)
+        _publish_agents(tmp / AGENTS_STAGING, agents_folder(root, replication_id, profile, seed, variant), meta)
         final.parent.mkdir(parents=True, exist_ok=True)
         old = None
         if final.exists():

@@ -24,10 +24,28 @@ def test_smoke_run_and_table(tmp_path):
     curves = (folder / "curves.csv").read_text()
     assert "eval_return/Pong" in curves and "avg_max_q/Pong" in curves
     assert not (tmp_path / ".checkpoints" / "dqn_atari2013" / "smoke" / "seed_0").exists()  # spent on success
+    _check_saved_agent(tmp_path)
     report = write_report("smoke", tmp_path, tmp_path / "reports", figures=False)
     text = (report / "comparison.md").read_text()
     assert "| Random | — (354) | — (1.2) | — (0) | **" in text  # only Pong was played in the smoke profile
     assert "CleanRL dqn_atari.py" in text
+
+
+def _check_saved_agent(root):
+    """The smoke run kept its trained Q-network (outside the run folder), playable in its own environment."""
+    import numpy as np
+
+    from shared.rl.saved import load_agent
+
+    saved = load_agent(root / ".artifacts" / "dqn_atari2013" / "smoke" / "seed_0" / "Pong")
+    assert saved.info["steps"] == 300 and saved.info["updates"] == (300 - 100) // 4 + 1
+    assert saved.info["env"]["kind"] == "atari" and saved.info["eval_epsilon"] == 0.05
+    assert saved.run["replication"] == "dqn_atari2013" and saved.run["seed"] == 0
+    env = saved.make_env()
+    obs, _ = env.reset(seed=0)
+    assert saved.act(obs) == int(np.argmax(saved.networks["q_network"].predict_on_batch(obs[None])[0]))
+    env.close()
+    assert not list((root / "dqn_atari2013" / "smoke" / "seed_0").glob("*.keras"))  # nothing big in results
 
 
 def test_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):

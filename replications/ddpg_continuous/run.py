@@ -15,6 +15,7 @@ from shared.errors import ReplicateError
 from shared.models.actor_critic import build_actor, build_critic
 from shared.rl.agents.ddpg import DDPGAgent, DDPGConfig
 from shared.rl.continuous import ContinuousLoopConfig, random_policy_returns, train_ddpg
+from shared.rl.envs import EnvRecipe
 from shared.runner import RunContext
 
 VARIANT_FIELD = "tasks"  # replicate run ddpg_continuous --variant Hopper
@@ -83,10 +84,10 @@ def train_task(task: str, cfg: Config, seed: int, ctx: RunContext) -> dict[str, 
         space.high,
         a,
     )
-    folder = ctx.checkpoint_dir / task if ctx.checkpoint_dir is not None else None
     return train_ddpg(
-        lambda: make_env(task), agent, loop, seed, ctx.curves, task, folder, ctx.resume, measured=ctx.measured
-    )
+        EnvRecipe("gym", env_id(task)), agent, loop, seed, ctx.curves, task, resume=ctx.resume,
+        measured=ctx.measured, **ctx.loop_dirs(task),
+    )  # fmt: skip
 
 
 def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:

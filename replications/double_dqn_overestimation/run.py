@@ -22,11 +22,10 @@ from shared.rl.agents.dqn import DQNAgent, DQNConfig
 from shared.rl.envs import (
     MINATAR_GAMES,
     AtariConfig,
+    EnvRecipe,
     MinAtarConfig,
     atari_env_id,
     check_frame_caps,
-    make_atari,
-    make_minatar,
 )
 from shared.rl.loop import LoopConfig, train_dqn
 from shared.runner import RunContext
@@ -370,17 +369,18 @@ def train_dqn_part(kind: str, game: str, cfg: Config, seed: int, ctx: RunContext
 
     keras.utils.set_random_seed(seed)
     if cfg.suite == "minatar":
-        make_env = lambda: make_minatar(game, cfg.minatar)  # noqa: E731
+        make_env = EnvRecipe.minatar(game, cfg.minatar)
     else:
-        make_env = lambda: make_atari(game, cfg.atari)  # noqa: E731
+        make_env = EnvRecipe.atari(game, cfg.atari)
     probe_env = make_env()
     num_actions, obs_shape = int(probe_env.action_space.n), probe_env.observation_space.shape
     probe_env.close()
     agent_cfg = replace(cfg.agent, double=kind == "double")
     agent = DQNAgent(lambda: build_q_network(cfg.network, num_actions, obs_shape), num_actions, agent_cfg)
     label = f"{kind}_{game}"
-    folder = ctx.checkpoint_dir / label if ctx.checkpoint_dir is not None else None
-    return train_dqn(make_env, agent, cfg.loop, seed, ctx.curves, label=label, checkpoint_dir=folder, resume=ctx.resume)
+    return train_dqn(
+        make_env, agent, cfg.loop, seed, ctx.curves, label=label, resume=ctx.resume, **ctx.loop_dirs(label)
+    )
 
 
 def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:

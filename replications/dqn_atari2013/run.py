@@ -13,7 +13,7 @@ import numpy as np
 from shared.errors import ReplicateError
 from shared.models.qnets import Architecture, build_atari_cnn
 from shared.rl.agents.dqn import DQNAgent, DQNConfig
-from shared.rl.envs import AtariConfig, atari_env_id, check_frame_caps, make_atari
+from shared.rl.envs import AtariConfig, EnvRecipe, atari_env_id, check_frame_caps, make_atari
 from shared.rl.loop import LoopConfig, train_dqn
 from shared.runner import RunContext
 
@@ -100,13 +100,12 @@ def train_game(game: str, cfg: Config, seed: int, ctx: RunContext) -> dict[str, 
 
     keras.utils.set_random_seed(seed)
     atari = atari_config(cfg.atari, game)
-    make_env = lambda: make_atari(game, atari)  # noqa: E731
+    make_env = EnvRecipe.atari(game, atari)
     probe_env = make_env()
     num_actions = int(probe_env.action_space.n)
     probe_env.close()
     agent = DQNAgent(lambda: build_atari_cnn(num_actions, cfg.network, atari.frame_stack), num_actions, cfg.agent)
-    folder = ctx.checkpoint_dir / game if ctx.checkpoint_dir is not None else None
-    return train_dqn(make_env, agent, cfg.loop, seed, ctx.curves, label=game, checkpoint_dir=folder, resume=ctx.resume)
+    return train_dqn(make_env, agent, cfg.loop, seed, ctx.curves, label=game, resume=ctx.resume, **ctx.loop_dirs(game))
 
 
 def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:

@@ -26,6 +26,7 @@ from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
 from shared.results import CurveLog
 from shared.rl.agents.ddpg import DDPGAgent
+from shared.rl.envs import recipe_of
 from shared.rl.noise import OrnsteinUhlenbeck
 from shared.rl.offpolicy import LoopState, Schedule, evaluation_summary, run_off_policy
 from shared.rl.replay import TransitionReplay
@@ -198,6 +199,8 @@ def train_ddpg(
     resume: bool = False,
     progress: bool = True,
     measured: dict | None = None,
+    log_dir: Path | None = None,
+    agent_dir: Path | None = None,
 ) -> dict[str, float]:
     """Train `agent` on make_env() for cfg.total_steps environment steps (Lillicrap et al. 2016, Alg. 1); curves go
     to `curves` as `<metric>/<label>` at each evaluation step.
@@ -206,13 +209,16 @@ def train_ddpg(
     evaluations' means, the best evaluation mean, episodes, steps and updates. The wall seconds of training (summed
     over resumes) and the steps it resumed at go into `measured` (run_meta). With `checkpoint_dir`, checkpoints are
     saved every cfg.checkpoint_every steps; `resume` continues from the newest (without it a left-over checkpoint
-    is a ReplicateError). A non-finite loss raises Diverged."""
+    is a ReplicateError). A non-finite loss raises Diverged. With `log_dir`, TensorBoard scalars go there; with
+    `agent_dir`, the trained actor and critic are saved there (shared.rl.saved; playable when make_env is an
+    EnvRecipe)."""
     env, eval_env = make_env(), make_env()
     algo = _DDPG(agent, env, eval_env, cfg, seed)
     schedule = Schedule(cfg.total_steps, cfg.eval_every, cfg.eval_episodes, cfg.checkpoint_every, cfg.eval_every)
     state, elapsed = run_off_policy(
-        algo, env, schedule, asdict(cfg), seed, curves, label, checkpoint_dir, resume, progress
-    )
+        algo, env, schedule, asdict(cfg), seed, curves, label, checkpoint_dir, resume, progress,
+        log_dir=log_dir, agent_dir=agent_dir, agent_info={"env": recipe_of(make_env)},
+    )  # fmt: skip
     metrics = evaluation_summary(state, label)
     if state.eval_means:
         metrics[f"eval_return_last3_{label}"] = float(np.mean([row[1] for row in state.eval_means[-3:]]))

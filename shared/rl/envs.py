@@ -10,7 +10,8 @@ emulator frames since reset, in which evaluation caps are counted (`episode_fram
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -139,14 +140,17 @@ class LifeLossInfo(gym.Wrapper):
         return obs, reward, terminated, truncated, {**info, "life_lost": bool(lost)}
 
 
-def make_atari(game: str, cfg: AtariConfig) -> gym.Env:
-    """The Atari environment of a protocol: observations uint8 (frame_stack, screen, screen), raw rewards."""
+def make_atari(game: str, cfg: AtariConfig, render_mode: str | None = None) -> gym.Env:
+    """The Atari environment of a protocol: observations uint8 (frame_stack, screen, screen), raw rewards.
+    render_mode="rgb_array": env.render() gives the emulator's RGB screen (210, 160, 3) (for videos; the dynamics
+    are the same)."""
     env = gym.make(
         atari_env_id(game),
         frameskip=1,  # AtariPreprocessing skips (and max-pools the last two frames)
         repeat_action_probability=cfg.repeat_action_probability,
         full_action_space=cfg.full_action_space,
         max_num_frames_per_episode=cfg.max_episode_frames,
+        render_mode=render_mode,
     )
     env = MaxLastTwoFrames(
         env,
@@ -211,3 +215,52 @@ def make_minatar(game: str, cfg: MinAtarConfig) -> gym.Env:
         max_episode_steps=cfg.max_episode_frames,
     )
     return gym.wrappers.DtypeObservation(env, np.uint8)  # bool cells -> bytes the replay and the net take
+
+
+@dataclass(frozen=True)
+class EnvRecipe:
+    """How to build one training environment, as JSON-able values, so that a saved agent can be played later in the
+    environment it learned in (`shared.rl.saved`). Call it to build the environment: recipe() or
+    recipe(render_mode="rgb_array").
+
+    kind "atari": `name` is the game, `options` an AtariConfig's fields; "minatar": the game and a MinAtarConfig's
+    fields; "gym": `name` is a registered gymnasium id (e.g. InvertedPendulum-v5), `options` its keyword arguments."""
+
+    kind: Literal["atari", "minatar", "gym"]
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def atari(cls, game: str, cfg: AtariConfig) -> EnvRecipe:
+        return cls("atari", game, asdict(cfg))
+
+    @classmethod
+    def minatar(cls, game: str, cfg: MinAtarConfig) -> EnvRecipe:
+        return cls("minatar", game, asdict(cfg))
+
+    @classmethod
+    def from_json(cls, value: Any) -> EnvRecipe:
+        """The recipe to_json() wrote; anything else is a ReplicateError."""
+        if not isinstance(value, dict) or value.get("kind") not in ("atari", "minatar", "gym"):
+            raise ReplicateError(f"not an environment recipe: {str(value)[:120]}")
+        return cls(value["kind"], str(value["name"]), dict(value.get("options") or {}))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __call__(self, render_mode: str | None = None) -> gym.Env:
+        if self.kind == "atari":
+            return make_atari(self.name, AtariConfig(**self.options), render_mode=render_mode)
+        if self.kind == "minatar":
+            if render_mode is not None:
+                raise ReplicateError(f"MinAtar {self.name}: rendering frames is not supported here")
+            return make_minatar(self.name, MinAtarConfig(**self.options))
+        try:
+            return gym.make(self.name, render_mode=render_mode, **self.options)
+        except gym.error.DependencyNotInstalled as error:
+            raise ReplicateError(f"{self.name}: {error}") from None
+
+
+def recipe_of(make_env: Any) -> dict[str, Any] | None:
+    """The JSON recipe of an environment maker that is an EnvRecipe; None for another callable (a test's lambda)."""
+    return make_env.to_json() if isinstance(make_env, EnvRecipe) else None

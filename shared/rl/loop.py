@@ -23,7 +23,7 @@ import numpy as np
 from shared.errors import ReplicateError
 from shared.results import CurveLog
 from shared.rl.agents.dqn import DQNAgent
-from shared.rl.envs import episode_frames, frame_stack
+from shared.rl.envs import episode_frames, frame_stack, recipe_of
 from shared.rl.offpolicy import LoopState, Schedule, evaluation_summary, run_off_policy
 from shared.rl.replay import ReplayBuffer
 from shared.rl.schedules import LinearSchedule
@@ -252,6 +252,8 @@ def train_dqn(
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    log_dir: Path | None = None,
+    agent_dir: Path | None = None,
 ) -> dict[str, float]:
     """Train `agent` on a fresh environment from make_env() for cfg.total_steps agent steps (Mnih et al. 2013,
     Alg. 1, with the loop's options); curves go to `curves` as `<metric>/<label>` at each evaluation step.
@@ -260,15 +262,19 @@ def train_dqn(
     episodes, the best evaluation mean and best single episode, with track_values value_estimate, true_value and
     overestimation (their difference), and train_episodes, agent_steps, updates, train_seconds (wall) and resumes.
     With `checkpoint_dir`, checkpoints are saved every cfg.checkpoint_every steps; `resume` continues from the
-    newest (without it a left-over checkpoint is a ReplicateError). A non-finite loss raises Diverged."""
+    newest (without it a left-over checkpoint is a ReplicateError). A non-finite loss raises Diverged. With
+    `log_dir`, TensorBoard scalars go there; with `agent_dir`, the trained online Q-network is saved there
+    (shared.rl.saved; playable when make_env is an EnvRecipe)."""
     env, eval_env = make_env(), make_env()
     algo = _DQN(agent, env, eval_env, cfg, seed, label)
     schedule = Schedule(
         cfg.total_steps, cfg.eval_every, cfg.eval_episodes, cfg.checkpoint_every, max(cfg.eval_every, 1)
     )
+    agent_info = {"env": recipe_of(make_env), "eval_epsilon": cfg.eval_epsilon, "eval_max_frames": cfg.eval_max_frames}
     state, elapsed = run_off_policy(
-        algo, env, schedule, asdict(cfg), seed, curves, label, checkpoint_dir, resume, progress
-    )
+        algo, env, schedule, asdict(cfg), seed, curves, label, checkpoint_dir, resume, progress,
+        log_dir=log_dir, agent_dir=agent_dir, agent_info=agent_info,
+    )  # fmt: skip
     metrics = evaluation_summary(state, label)
     if state.eval_means:
         metrics[f"eval_episodes_final_{label}"] = state.eval_means[-1][3]

@@ -14,6 +14,11 @@ Checkpoints (`shared.rl.checkpoint`) hold the agent, the replay, the LoopState, 
 observation and the environment's state where the algorithm can save it (`snapshot_env`), plus whatever the
 algorithm adds (`extra_state`, `extra_arrays`). With the environment's state a resumed run ends exactly like an
 uninterrupted one; without it the unfinished episode is dropped and a new one starts with reset(seed=seed + step).
+
+Watching and keeping: with `log_dir`, TensorBoard scalars (`shared.rl.tblog`: each training episode's return and
+length and the mean loss of its updates, every curve point of an evaluation, training steps per second) are kept
+in memory and written at evaluations, checkpoints and the end; with `agent_dir`, the final networks are saved there
+(`shared.rl.saved`) once training ends. Neither changes what the run computes.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import numpy as np
 from shared.errors import Diverged
 from shared.results import CurveLog
 from shared.rl.checkpoint import Checkpointer, read_loop_checkpoint, saved_counters, write_loop_checkpoint
+from shared.rl.saved import describe_space, save_agent
+from shared.rl.tblog import TrainingLog
 
 
 @dataclass
@@ -132,11 +139,15 @@ def run_off_policy(
     checkpoint_dir: Path | None,
     resume: bool,
     progress: bool,
+    log_dir: Path | None = None,
+    agent_dir: Path | None = None,
+    agent_info: dict[str, Any] | None = None,
 ) -> tuple[LoopState, float]:
     """Train `algo` on the training environment `env` for schedule.total_steps agent steps; returns the final
     LoopState and the wall seconds of training (summed over resumes). Curve points are named `<metric>/<label>`.
     `config` (the loop config as a dict) is saved with each checkpoint, and a checkpoint with another one is
-    refused. A non-finite loss raises Diverged."""
+    refused. A non-finite loss raises Diverged. With `log_dir`, TensorBoard scalars go there; with `agent_dir`, the
+    trained agent is saved there at the end, with `agent_info` (e.g. the environment's recipe) in its agent.json."""
     checkpoints = Checkpointer(checkpoint_dir)
     state = LoopState()
     started = time.perf_counter()
@@ -160,6 +171,8 @@ def run_off_policy(
     else:
         obs, _ = env.reset(seed=seed)
         algo.start_episode(obs)
+    log = TrainingLog(log_dir, fresh=found is None)
+    watch = {"loss_sum": 0.0, "losses": 0, "step": state.step, "time": time.perf_counter()}
 
     def write(folder: Path) -> None:
         snapshot = algo.snapshot_env(env)
@@ -177,6 +190,7 @@ def run_off_policy(
     def log_evaluation(step: int) -> None:
         if schedule.eval_episodes == 0:  # benchmarks: no evaluation at all
             return
+        eval_started = time.perf_counter()
         returns, first, last = algo.evaluate(step, state)
         state.eval_means.append([step, float(np.mean(returns)), float(np.max(returns)), len(returns)])
         values = {f"eval_return/{label}": float(np.mean(returns)), **first}
@@ -186,6 +200,14 @@ def run_off_policy(
         if np.isfinite(state.last_loss):
             values[f"loss/{label}"] = state.last_loss
         curves.add(step, **values, **last)
+        if log.active:
+            for name, value in {**values, **last}.items():
+                log.scalar(f"curves/{name.rsplit('/', 1)[0]}", step, value)
+            # training steps per second since the previous evaluation (or the start), the evaluations left out
+            seconds = max(eval_started - watch["time"], 1e-9)
+            log.scalar("train/steps_per_second", step, (step - watch["step"]) / seconds)
+            watch["step"], watch["time"] = step, time.perf_counter()
+            log.flush()
 
     bar = None
     if progress:
@@ -194,32 +216,53 @@ def run_off_policy(
         bar = tqdm(
             total=schedule.total_steps, initial=state.step, desc=label, mininterval=10, file=sys.stderr, leave=False
         )
-    while state.step < schedule.total_steps:
-        next_obs, reward, terminated, truncated, _ = algo.collect(obs, state.step)
-        state.episode_return += float(reward)
-        state.episode_steps += 1
-        state.step = step = state.step + 1
-        loss = algo.train(step)
-        if loss is not None:
-            state.last_loss = loss
-            if not np.isfinite(loss):
-                raise Diverged(step)
-        if terminated or truncated:
-            state.train_returns.append([step, state.episode_return])
-            state.episodes += 1
-            state.episode_return, state.episode_steps = 0.0, 0
-            obs, _ = env.reset()
-            algo.start_episode(obs)
-        else:
-            obs = next_obs
-        if (schedule.eval_every and step % schedule.eval_every == 0) or step == schedule.total_steps:
-            log_evaluation(step)
-        if schedule.checkpoint_every and checkpoint_dir is not None and step % schedule.checkpoint_every == 0:
-            checkpoints.save(step, write)
-        if bar is not None:
-            bar.update(1)
+    try:
+        while state.step < schedule.total_steps:
+            next_obs, reward, terminated, truncated, _ = algo.collect(obs, state.step)
+            state.episode_return += float(reward)
+            state.episode_steps += 1
+            state.step = step = state.step + 1
+            loss = algo.train(step)
+            if loss is not None:
+                state.last_loss = loss
+                if not np.isfinite(loss):
+                    raise Diverged(step)
+                watch["loss_sum"] += loss
+                watch["losses"] += 1
+            if terminated or truncated:
+                if log.active:
+                    log.scalar("train/episode_return", step, state.episode_return)
+                    log.scalar("train/episode_length", step, state.episode_steps)
+                    if watch["losses"]:
+                        log.scalar("train/loss", step, watch["loss_sum"] / watch["losses"])
+                        watch["loss_sum"], watch["losses"] = 0.0, 0
+                state.train_returns.append([step, state.episode_return])
+                state.episodes += 1
+                state.episode_return, state.episode_steps = 0.0, 0
+                obs, _ = env.reset()
+                algo.start_episode(obs)
+            else:
+                obs = next_obs
+            if (schedule.eval_every and step % schedule.eval_every == 0) or step == schedule.total_steps:
+                log_evaluation(step)
+            if schedule.checkpoint_every and checkpoint_dir is not None and step % schedule.checkpoint_every == 0:
+                checkpoints.save(step, write)
+                log.flush()
+            if bar is not None:
+                bar.update(1)
+    finally:  # what was logged reaches the disk, also when training stops with an error
+        log.close()
     if bar is not None:
         bar.close()
+    if agent_dir is not None:
+        info = {
+            "label": label,
+            "steps": state.step,
+            "observation_space": describe_space(env.observation_space),
+            "action_space": describe_space(env.action_space),
+            **(agent_info or {}),
+        }
+        save_agent(agent_dir, algo.agent, info)
     return state, state.elapsed + time.perf_counter() - started
 
 

@@ -224,13 +224,22 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def cmd_verify_data(args: argparse.Namespace) -> None:
     from shared.data import dataset_specs
-    from shared.data.files import fetch_preferred
+    from shared.data.files import data_source, fetch_preferred
 
     specs = dataset_specs()
     names = args.datasets or sorted(specs)
     for name in names:
         if name not in specs:
             raise ReplicateError(f"unknown dataset {name!r} (known: {', '.join(sorted(specs))})")
+    if data_source() == "tfds":
+        from shared.data.tfds_source import LOADERS
+
+        for name in names:
+            data = LOADERS[name]()
+            for key, where in data.sources.items():
+                print(f"ok  {name}  {key}: {len(data.x_train)} training, {len(data.x_test)} test images  ({where})")
+            print(f"    variant: {data.variant}")
+        return
     for name in names:
         spec, paths, sources = fetch_preferred(specs[name])
         for file_name, path in paths.items():
@@ -406,7 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=about,
         description="Fetch each dataset into the cache (data/, or REPLICATE_DATA_DIR) from, in order: the cache, "
         "the offline mirror (REPLICATE_DATA_MIRROR, else ../shared/data beside the checkout), the official "
-        "download; check every file against its pinned SHA-256 and print where it came from.",
+        "download; check every file against its pinned SHA-256 and print where it came from. With "
+        "REPLICATE_DATA_SOURCE=tfds (extra: pip install -e '.[tfds]'), prepare and read them through "
+        "tensorflow-datasets instead (its registered checksums; its data dir TFDS_DATA_DIR, default "
+        "~/tensorflow_datasets; fed offline from a mirror folder that holds TFDS's files), as every run then does.",
     )
     p.add_argument("datasets", nargs="*", metavar="DATASET", help="mnist, cifar10 (default: all)")
     p.set_defaults(func=cmd_verify_data)

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The tests exercise the default file loaders; tests/test_tfds_source.py selects tensorflow-datasets itself.
+os.environ.pop("REPLICATE_DATA_SOURCE", None)
 
 from shared.data import mnist  # noqa: E402
 from shared.data.files import DatasetSpec, sha256_of  # noqa: E402

@@ -1,4 +1,5 @@
-"""Dataset loaders: official files, pinned checksums, cache in data/, offline mirror, normal download."""
+"""Dataset loaders: official files, pinned checksums, cache in data/, offline mirror, normal download; or, with
+REPLICATE_DATA_SOURCE=tfds, the same arrays through tensorflow-datasets (tfds_source.py)."""
 
 from __future__ import annotations
 

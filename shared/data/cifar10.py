@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from shared.data.files import DatasetSpec, fetch_preferred
+from shared.data.files import DatasetSpec, data_source, fetch_preferred
 from shared.errors import ReplicateError
 
 OFFICIAL = DatasetSpec(
@@ -89,9 +89,20 @@ def read_archive(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 
 def load_cifar10(variant: Variant = "auto") -> Cifar10Data:
-    """Fetch (cache, mirror, download), verify and parse CIFAR-10; `variant` picks which files are acceptable."""
+    """Fetch (cache, mirror, download), verify and parse CIFAR-10; `variant` picks which files are acceptable.
+    With REPLICATE_DATA_SOURCE=tfds, read the official data through tensorflow-datasets instead
+    (tfds_source.load_cifar10_tfds; variant auto or official)."""
     if variant not in VARIANTS:
         raise ReplicateError(f"unknown CIFAR-10 variant {variant!r} (known: {', '.join(VARIANTS)})")
+    if data_source() == "tfds":
+        if variant == "jpeg75":
+            raise ReplicateError(
+                "CIFAR-10 variant 'jpeg75' exists only as the suite's mirror file; REPLICATE_DATA_SOURCE=tfds reads "
+                "the official archive (use variant auto or official, or REPLICATE_DATA_SOURCE=files)"
+            )
+        from shared.data.tfds_source import load_cifar10_tfds
+
+        return load_cifar10_tfds()
     spec, paths, sources = fetch_preferred(VARIANTS[variant])
     (name,) = spec.sha256
     x_train, y_train, x_test, y_test = read_archive(paths[name])

@@ -14,6 +14,8 @@ from shared.errors import ReplicateError
 from shared.paths import data_dir, mirror_dirs
 
 DOWNLOAD_TIMEOUT_S = 60
+SOURCE_ENV = "REPLICATE_DATA_SOURCE"
+SOURCES = ("files", "tfds")
 
 
 class DataUnavailable(ReplicateError):
@@ -29,6 +31,15 @@ class DatasetSpec:
     folder: str  # sub-folder of the cache (and of a mirror)
     sha256: dict[str, str]
     urls: tuple[str, ...] = ()
+
+
+def data_source() -> str:
+    """Where MNIST and CIFAR-10 are read from, by REPLICATE_DATA_SOURCE: `files` (default; the pinned files of this
+    module) or `tfds` (tensorflow-datasets, shared/data/tfds_source.py). Errors: ReplicateError on any other value."""
+    source = os.environ.get(SOURCE_ENV, "") or "files"
+    if source not in SOURCES:
+        raise ReplicateError(f"{SOURCE_ENV}={source!r}: expected one of {', '.join(SOURCES)}")
+    return source
 
 
 def sha256_of(path: Path) -> str:

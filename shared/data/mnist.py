@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.data.files import DatasetSpec, fetch_dataset
+from shared.data.files import DatasetSpec, data_source, fetch_dataset
 from shared.errors import ReplicateError
 
 MNIST = DatasetSpec(
@@ -58,7 +58,12 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def load_mnist(spec: DatasetSpec | None = None) -> MnistData:
-    """Fetch (cache → mirror → download), verify and parse the four MNIST files."""
+    """Fetch (cache → mirror → download), verify and parse the four MNIST files; with REPLICATE_DATA_SOURCE=tfds
+    (and no explicit spec) read the same arrays through tensorflow-datasets instead (tfds_source.load_mnist_tfds)."""
+    if spec is None and data_source() == "tfds":
+        from shared.data.tfds_source import load_mnist_tfds
+
+        return load_mnist_tfds()
     spec = spec if spec is not None else MNIST
     paths, sources = fetch_dataset(spec)
     arrays = {name: read_idx(path) for name, path in paths.items()}

@@ -400,9 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, metavar="N", help="seed of that run (default: 0)")
     p.add_argument("--variant", help="variant of that run (its seed_<n>@<variant>/ folder)")
     p.add_argument("--label", help="which of the run's agents (a game or task), when it saved several")
-    p.add_argument("--episodes", type=int, default=1, help="episodes to play (default: 1)")
-    p.add_argument("--max-steps", type=int, default=1000, help="agent steps per episode at most (default: 1000)")
-    p.add_argument("--fps", type=int, default=25, help="frames per second of the video (default: 25)")
+    p.add_argument("--episodes", type=_count(1, 1000), default=1, help="episodes to play (default: 1)")
+    p.add_argument(
+        "--max-steps", type=_count(1, 10**7), default=1000, help="agent steps per episode at most (default: 1000)"
+    )
+    p.add_argument("--fps", type=_count(1, 240), default=25, help="frames per second of the video (default: 25)")
     p.add_argument("--video", required=True, metavar="FILE", help="output file: .gif, or .mp4 (needs imageio-ffmpeg)")
     results_option(
         p, "whose agents to read (saved agents: artifacts/ beside the default results/, else DIR/.artifacts)"

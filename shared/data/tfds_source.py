@@ -196,6 +196,12 @@ def _check_pair(spec: TfdsSpec, split: str, x: np.ndarray, y: np.ndarray, shape:
         raise ReplicateError(f"{spec.name} {split} via tensorflow-datasets: labels outside 0..{classes - 1}")
 
 
+def _split_arrays(arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """{"train": (x, y), "test": (x, y)} as the loaders' x_train, y_train, x_test, y_test fields."""
+    return {"x_train": arrays["train"][0], "y_train": arrays["train"][1], "x_test": arrays["test"][0],
+            "y_test": arrays["test"][1]}  # fmt: skip
+
+
 def load_mnist_tfds() -> MnistData:
     """MNIST from tensorflow-datasets as load_mnist() returns it: x uint8 (N, 28, 28), y uint8 (N,), IDX order.
 
@@ -214,10 +220,7 @@ def load_mnist_tfds() -> MnistData:
             x, y = _restore(x, order), _restore(y, order)
         arrays[split] = (x, y)
     return MnistData(
-        x_train=arrays["train"][0],
-        y_train=arrays["train"][1],
-        x_test=arrays["test"][0],
-        y_test=arrays["test"][1],
+        **_split_arrays(arrays),
         variant=(
             f"official MNIST via tensorflow-datasets {builder.name}:{builder.version} "
             "(TFDS registered checksums; IDX order restored)"
@@ -241,10 +244,7 @@ def load_cifar10_tfds() -> Cifar10Data:
         order = _ids_order(examples["id"], f"{split}_", CIFAR10)
         arrays[split] = (_restore(x, order), _restore(y, order))
     return Cifar10Data(
-        x_train=arrays["train"][0],
-        y_train=arrays["train"][1],
-        x_test=arrays["test"][0],
-        y_test=arrays["test"][1],
+        **_split_arrays(arrays),
         variant=(
             f"official CIFAR-10 binary archive via tensorflow-datasets {builder.name}:{builder.version} "
             "(TFDS registered checksums; official order restored)"

@@ -196,6 +196,17 @@ def _check_pair(spec: TfdsSpec, split: str, x: np.ndarray, y: np.ndarray, shape:
         raise ReplicateError(f"{spec.name} {split} via tensorflow-datasets: labels outside 0..{classes - 1}")
 
 
+def _prepared_splits(spec: TfdsSpec) -> tuple[object, str, dict[str, dict[str, np.ndarray]]]:
+    """The prepared TFDS builder for `spec`, where it came from, and its train and test splits as stored (TFDS's
+    order, checked to be restorable)."""
+    tfds = import_tfds()
+    with _quiet():
+        builder, source = prepared_builder(tfds, spec)
+        _check_order_restorable(builder, spec)
+        stored = {split: _read_split(tfds, builder, split) for split in ("train", "test")}
+    return builder, source, stored
+
+
 def _split_arrays(arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
     """{"train": (x, y), "test": (x, y)} as the loaders' x_train, y_train, x_test, y_test fields."""
     return {"x_train": arrays["train"][0], "y_train": arrays["train"][1], "x_test": arrays["test"][0],
@@ -206,11 +217,7 @@ def load_mnist_tfds() -> MnistData:
     """MNIST from tensorflow-datasets as load_mnist() returns it: x uint8 (N, 28, 28), y uint8 (N,), IDX order.
 
     variant names the TFDS dataset and version; sources holds where the TFDS copy came from (prepared_builder)."""
-    tfds = import_tfds()
-    with _quiet():
-        builder, source = prepared_builder(tfds, MNIST)
-        _check_order_restorable(builder, MNIST)
-        stored = {split: _read_split(tfds, builder, split) for split in ("train", "test")}
+    builder, source, stored = _prepared_splits(MNIST)
     arrays = {}
     for split, examples in stored.items():
         x, y = examples["image"][..., 0], examples["label"].astype(np.uint8)
@@ -232,11 +239,7 @@ def load_mnist_tfds() -> MnistData:
 def load_cifar10_tfds() -> Cifar10Data:
     """CIFAR-10 from tensorflow-datasets as load_cifar10() returns it: x uint8 (N, 32, 32, 3), y int32 (N,), in the
     official batches' order (TFDS builds it from the official binary archive, cifar-10-binary.tar.gz)."""
-    tfds = import_tfds()
-    with _quiet():
-        builder, source = prepared_builder(tfds, CIFAR10)
-        _check_order_restorable(builder, CIFAR10)
-        stored = {split: _read_split(tfds, builder, split) for split in ("train", "test")}
+    builder, source, stored = _prepared_splits(CIFAR10)
     arrays = {}
     for split, examples in stored.items():
         x, y = examples["image"], examples["label"].astype(np.int32)

@@ -171,8 +171,7 @@ def run_off_policy(
     else:
         obs, _ = env.reset(seed=seed)
         algo.start_episode(obs)
-    log = TrainingLog(log_dir, fresh=found is None)
-    watch = {"loss_sum": 0.0, "losses": 0, "step": state.step, "time": time.perf_counter()}
+    log = TrainingLog(log_dir, fresh=found is None, step=state.step)
 
     def write(folder: Path) -> None:
         snapshot = algo.snapshot_env(env)
@@ -200,14 +199,7 @@ def run_off_policy(
         if np.isfinite(state.last_loss):
             values[f"loss/{label}"] = state.last_loss
         curves.add(step, **values, **last)
-        if log.active:
-            for name, value in {**values, **last}.items():
-                log.scalar(f"curves/{name.rsplit('/', 1)[0]}", step, value)
-            # training steps per second since the previous evaluation (or the start), the evaluations left out
-            seconds = max(eval_started - watch["time"], 1e-9)
-            log.scalar("train/steps_per_second", step, (step - watch["step"]) / seconds)
-            watch["step"], watch["time"] = step, time.perf_counter()
-            log.flush()
+        log.evaluation(step, {**values, **last}, eval_started)
 
     bar = None
     if progress:
@@ -227,15 +219,9 @@ def run_off_policy(
                 state.last_loss = loss
                 if not np.isfinite(loss):
                     raise Diverged(step)
-                watch["loss_sum"] += loss
-                watch["losses"] += 1
+                log.update(loss)
             if terminated or truncated:
-                if log.active:
-                    log.scalar("train/episode_return", step, state.episode_return)
-                    log.scalar("train/episode_length", step, state.episode_steps)
-                    if watch["losses"]:
-                        log.scalar("train/loss", step, watch["loss_sum"] / watch["losses"])
-                        watch["loss_sum"], watch["losses"] = 0.0, 0
+                log.episode_end(step, state.episode_return, state.episode_steps)
                 state.train_returns.append([step, state.episode_return])
                 state.episodes += 1
                 state.episode_return, state.episode_steps = 0.0, 0

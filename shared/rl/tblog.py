@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,13 @@ def summary_writer_class() -> Any:
 class TrainingLog:
     """Scalars of one training loop, buffered in memory and written to `folder` at flush()."""
 
-    def __init__(self, folder: Path | None, fresh: bool):
+    def __init__(self, folder: Path | None, fresh: bool, step: int = 0):
         """folder None: a log that records nothing. fresh: the run starts from step 0, so an earlier run's events
-        in the folder are removed first."""
+        in the folder are removed first. step: the agent step training (re)starts from (for steps/s)."""
         self.pending: list[tuple[str, int, float]] = []
         self.writer = None
+        self.loss_sum, self.losses = 0.0, 0  # the updates' losses since the last episode's end
+        self.since_step, self.since_time = step, time.perf_counter()  # where steps/s is counted from
         writer_class = summary_writer_class() if folder is not None else None
         if writer_class is None:
             return
@@ -58,6 +61,35 @@ class TrainingLog:
         """Keep one point (no I/O)."""
         if self.writer is not None:
             self.pending.append((tag, int(step), float(value)))
+
+    def update(self, loss: float) -> None:
+        """One update's loss, for the mean loss logged at the episode's end."""
+        if self.writer is not None:
+            self.loss_sum += loss
+            self.losses += 1
+
+    def episode_end(self, step: int, episode_return: float, episode_steps: int) -> None:
+        """A training episode's return and length, and its updates' mean loss."""
+        if self.writer is None:
+            return
+        self.scalar("train/episode_return", step, episode_return)
+        self.scalar("train/episode_length", step, episode_steps)
+        if self.losses:
+            self.scalar("train/loss", step, self.loss_sum / self.losses)
+            self.loss_sum, self.losses = 0.0, 0
+
+    def evaluation(self, step: int, values: dict[str, float], started: float) -> None:
+        """An evaluation's curve values (`<metric>/<label>` -> `curves/<metric>`) and the training steps per second
+        since the previous evaluation (or the start), the evaluation that began at perf_counter() `started` and the
+        earlier ones left out; then flush."""
+        if self.writer is None:
+            return
+        for name, value in values.items():
+            self.scalar(f"curves/{name.rsplit('/', 1)[0]}", step, value)
+        seconds = max(started - self.since_time, 1e-9)
+        self.scalar("train/steps_per_second", step, (step - self.since_step) / seconds)
+        self.since_step, self.since_time = step, time.perf_counter()
+        self.flush()
 
     def flush(self) -> None:
         """Write the kept points and flush the event file to disk."""

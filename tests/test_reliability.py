@@ -487,6 +487,9 @@ def test_an_interrupted_run_prints_one_line_and_cleans_up(tmp_path, sig, code, c
     child = subprocess.Popen(
         [sys.executable, "-c", SLOW_RUN, str(root), checkpoint],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+        # As a user's terminal delivers it: a pytest started in the background (`... &`) inherits SIGINT ignored, and
+        # Python then never raises KeyboardInterrupt, so the child would sleep on (the test's timeouts in such runs).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         assert child.stdout.readline().strip() == "running", child.stderr.read()

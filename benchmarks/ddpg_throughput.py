@@ -1,45 +1,69 @@
-"""DDPG training throughput on HalfCheetah: this suite's agent and loop against Stable-Baselines3's DDPG, same process.
+"""DDPG training throughput on HalfCheetah: this suite's agent and loop against Stable-Baselines3's DDPG, each side
+in its own process (`sb3_compare`: alternating runs, every pairwise ratio, update and action times, FLOPs per update
+against a measured matmul peak).
 
 Both train 400-300 ReLU actors and critics on gymnasium's HalfCheetah-v5 with the same settings: batch 64, one
 update per environment step after `learning_starts`, gamma 0.99, tau 0.001, Ornstein-Uhlenbeck exploration
-(theta 0.15, sigma 0.2, dt 1), Adam, no evaluation. Differences that do not change the work done per step: SB3's
-critic takes the action at its input (ours at the second layer, as in the paper; the layer sizes and parameter
-counts differ by 6 x 400 weights), one learning rate for both networks in SB3 (ours 1e-4 / 1e-3), and our critic's
-weight decay. Reported: environment steps per second over the whole run (acting, environment, replay, updates) and
-the mean milliseconds of one update; the ratio is ours / SB3 (> 1 = ours faster). Needs the `bench` extra.
+(theta 0.15, sigma 0.2, dt 1), Adam, float32, no evaluation. Differences that do not change the work done per step
+by more than ~1 %: SB3's critic takes the action at its input (ours at the second layer, as in the paper: 6 x 400
+weights fewer), one learning rate for both networks in SB3 (ours 1e-4 / 1e-3), and our critic's weight decay.
+One difference in work: before learning_starts SB3 acts uniformly at random, ours acts with mu(s) + noise (1,000
+extra forward passes for ours).
 
-    pip install -e ".[bench]"
-    python benchmarks/ddpg_throughput.py [--steps 6000] [--repeats 2] [--out benchmarks/results/ddpg_throughput.json]
+    pip install -e ".[bench]"    # see the README for a CPU-only torch
+    python benchmarks/ddpg_throughput.py [--steps 6000] [--repeats 3] [--backend tensorflow|jax] [--xla]
+                                         [--out benchmarks/results/ddpg_throughput.json]
 """
 
 from __future__ import annotations
 
-from sb3_compare import compare, throughput, timed
+from sb3_compare import WARM_UP_STEPS, StepClock, compare, dense_macs, run_side, timed
 
 ENV_ID, STEPS_DEFAULT, LEARNING_STARTS, BATCH, TAU, GAMMA = "HalfCheetah-v5", 6000, 1000, 64, 0.001, 0.99
+OBS_DIM, ACTION_DIM, HIDDEN = 17, 6, (400, 300)
 
 
-def run_ours(steps: int, seed: int) -> dict[str, float]:
+def network_macs() -> tuple[list[int], list[int]]:
+    """Multiply-accumulates per sample of each layer of our actor and critic (the action enters the critic's second
+    layer)."""
+    actor = dense_macs([OBS_DIM, *HIDDEN, ACTION_DIM])
+    critic = [OBS_DIM * HIDDEN[0], (HIDDEN[0] + ACTION_DIM) * HIDDEN[1], HIDDEN[1]]
+    return actor, critic
+
+
+def flops_per_update() -> dict:
+    """Matmul FLOPs of one update (batch 64) of our networks (critic with the action at its second layer):
+    target actor and target critic forward; critic forward, weight and input gradients (not into s); actor
+    forward, critic forward on mu(s) and its gradient into the action only (the critic's weights are held fixed);
+    actor weight and input gradients (not into s). Elementwise work (Adam, soft update, decay) is not counted."""
+    actor, critic = network_macs()
+    a, c, first = sum(actor), sum(critic), OBS_DIM * HIDDEN[0]
+    macs = (a + c) + (3 * c - first) + (a + c + (c - first)) + (2 * a - first)
+    return {"flops": 2 * BATCH * macs, "counted": "matmul only; see flops_per_update in ddpg_throughput.py"}
+
+
+def run_ours(steps: int, seed: int, xla: bool = False) -> dict:
     import gymnasium as gym
     import keras
 
     from shared.models.actor_critic import build_actor, build_critic
     from shared.results import CurveLog
+    from shared.rl import continuous
     from shared.rl.agents.ddpg import DDPGAgent, DDPGConfig
-    from shared.rl.continuous import ContinuousLoopConfig, train_ddpg
 
     keras.utils.set_random_seed(seed)
-    probe = gym.make(ENV_ID)
-    obs_dim, space = probe.observation_space.shape[0], probe.action_space
-    cfg = DDPGConfig(GAMMA, TAU, 1e-4, 1e-3, 1e-2, [400, 300], 3e-3, batch_norm=False)
+    clock = StepClock(LEARNING_STARTS + WARM_UP_STEPS)
+    envs = iter([clock.wrap(gym.make(ENV_ID)), gym.make(ENV_ID)])
+    space = gym.make(ENV_ID).action_space
+    cfg = DDPGConfig(GAMMA, TAU, 1e-4, 1e-3, 1e-2, list(HIDDEN), 3e-3, batch_norm=False, xla=xla)
     agent = DDPGAgent(
-        lambda: build_actor(obs_dim, space.low, space.high),
-        lambda: build_critic(obs_dim, space.shape[0]),
+        lambda: build_actor(OBS_DIM, space.low, space.high),
+        lambda: build_critic(OBS_DIM, ACTION_DIM),
         space.low,
         space.high,
         cfg,
     )
-    loop = ContinuousLoopConfig(
+    loop = continuous.ContinuousLoopConfig(
         total_steps=steps,
         learning_starts=LEARNING_STARTS,
         batch_size=BATCH,
@@ -50,21 +74,25 @@ def run_ours(steps: int, seed: int) -> dict[str, float]:
         eval_episodes=0,
         checkpoint_every=0,
     )
-    updates = timed(agent, "update")
-    return throughput(
-        lambda: train_ddpg(lambda: gym.make(ENV_ID), agent, loop, seed, CurveLog(), progress=False), steps, updates
-    )
+    updates = timed(continuous._DDPG, "train", counts=lambda loss: loss is not None)  # sampling + update
+    compute = timed(agent, "update")
+    actions = timed(agent, "policy")
+    measured = run_side(
+        lambda: continuous.train_ddpg(lambda: next(envs), agent, loop, seed, CurveLog(), progress=False),
+        steps, clock, updates, actions,
+    )  # fmt: skip
+    measured["update_compute_ms"] = 1000 * compute["seconds"] / max(compute["calls"], 1)
+    return measured
 
 
-def run_sb3(steps: int, seed: int) -> dict[str, float]:
+def run_sb3(steps: int, seed: int) -> dict:
     import gymnasium as gym
     import numpy as np
-    import torch
     from stable_baselines3 import DDPG
     from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
 
-    env = gym.make(ENV_ID)
-    size = env.action_space.shape[0]
+    clock = StepClock(LEARNING_STARTS + WARM_UP_STEPS)
+    env = clock.wrap(gym.make(ENV_ID))
     model = DDPG(
         "MlpPolicy",
         env,
@@ -76,24 +104,25 @@ def run_sb3(steps: int, seed: int) -> dict[str, float]:
         gamma=GAMMA,
         train_freq=1,
         gradient_steps=1,
-        action_noise=OrnsteinUhlenbeckActionNoise(np.zeros(size), 0.2 * np.ones(size), theta=0.15, dt=1.0),
-        policy_kwargs={"net_arch": [400, 300]},
+        action_noise=OrnsteinUhlenbeckActionNoise(np.zeros(ACTION_DIM), 0.2 * np.ones(ACTION_DIM), theta=0.15, dt=1.0),
+        policy_kwargs={"net_arch": list(HIDDEN)},
         seed=seed,
         device="cpu",
         verbose=0,
     )
-    updates = timed(model, "train")
-    return throughput(lambda: model.learn(total_timesteps=steps), steps, updates, torch_threads=torch.get_num_threads())
+    updates, actions = timed(model, "train"), timed(model.policy, "predict")
+    return run_side(lambda: model.learn(total_timesteps=steps), steps, clock, updates, actions)
 
 
 def main() -> None:
     compare(
         __doc__,
-        f"{ENV_ID}, actor and critic 400-300, batch 64, one update per step, OU noise, no evaluation",
+        f"{ENV_ID}, actor and critic 400-300, batch 64, one update per step, OU noise, no evaluation, float32",
         STEPS_DEFAULT,
         "benchmarks/results/ddpg_throughput.json",
         run_ours,
         run_sb3,
+        flops_per_update(),
         learning_starts=LEARNING_STARTS,
     )
 

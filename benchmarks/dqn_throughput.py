@@ -1,21 +1,44 @@
-"""DQN training throughput on Pong: this suite's agent and loop against Stable-Baselines3's DQN, same process.
+"""DQN training throughput on Pong: this suite's agent and loop against Stable-Baselines3's DQN, each side in its
+own process (`sb3_compare`: alternating runs, every pairwise ratio, update and action times, FLOPs per update
+against a measured matmul peak).
 
 Both train the Nature-2015 CNN (32/64/64 convolutions, 512 hidden units) on the same gymnasium environment
 (`shared.rl.envs.make_atari`: ALE v5 Pong, frame skip 4, no sticky actions, 84x84 grayscale, 4 stacked frames) with
 the same settings: batch 32, one update every 4 agent steps after `learning_starts`, Adam lr 1e-4, Huber loss,
 gradient-norm clip 10, target copy every 1,000 agent steps, epsilon 1 -> 0.1 over the first 10 % of steps, gamma
-0.99. Reported: agent steps per second over the whole run (acting, environment, replay, updates) and the mean
-milliseconds of one update; the ratio is ours / SB3 (> 1 = ours faster). Needs the `bench` extra.
+0.99, float32. One difference in work: before learning_starts SB3 acts uniformly at random, ours follows the
+epsilon schedule (greedy forward passes from step ~600 on), which costs ours ~400 extra forward passes.
 
-    pip install -e ".[bench]"
-    python benchmarks/dqn_throughput.py [--steps 6000] [--repeats 2] [--out benchmarks/results/dqn_throughput.json]
+    pip install -e ".[bench]"    # see the README for a CPU-only torch
+    python benchmarks/dqn_throughput.py [--steps 6000] [--repeats 3] [--backend tensorflow|jax] [--xla]
+                                        [--out benchmarks/results/dqn_throughput.json]
 """
 
 from __future__ import annotations
 
-from sb3_compare import compare, throughput, timed
+from sb3_compare import WARM_UP_STEPS, StepClock, compare, run_side, timed, training_flops
 
 STEPS_DEFAULT, LEARNING_STARTS, TRAIN_EVERY, BATCH, TARGET_STEPS, LR = 6000, 1000, 4, 32, 1000, 1e-4
+PONG_ACTIONS = 6
+
+
+def nature_cnn_macs(num_actions: int) -> list[int]:
+    """Multiply-accumulates per 84x84x4 input of each layer of the Nature CNN (valid convolutions)."""
+    return [
+        20 * 20 * 32 * (8 * 8 * 4),  # conv 8x8 stride 4 -> 20x20x32
+        9 * 9 * 64 * (4 * 4 * 32),  # conv 4x4 stride 2 -> 9x9x64
+        7 * 7 * 64 * (3 * 3 * 64),  # conv 3x3 stride 1 -> 7x7x64
+        7 * 7 * 64 * 512,  # dense 3136 -> 512
+        512 * num_actions,
+    ]
+
+
+def flops_per_update() -> dict:
+    """Convolution and matmul FLOPs of one update (batch 32): online net forward + backward on s, target net
+    forward on s'. Elementwise work (Huber loss, Adam, clipping) is not counted."""
+    macs = nature_cnn_macs(PONG_ACTIONS)
+    per_sample = training_flops(macs, first_input=macs[0]) + 2 * sum(macs)
+    return {"flops": BATCH * per_sample, "counted": "conv/matmul only: online fwd+bwd on s, target fwd on s'"}
 
 
 def atari_config():
@@ -24,21 +47,21 @@ def atari_config():
     return AtariConfig(frame_skip=4, repeat_action_probability=0.0, noop_max=0, frame_stack=4)
 
 
-def run_ours(steps: int, seed: int) -> dict[str, float]:
+def run_ours(steps: int, seed: int, xla: bool = False) -> dict:
     import keras
 
     from shared.models.qnets import build_atari_cnn
     from shared.results import CurveLog
+    from shared.rl import loop
     from shared.rl.agents.dqn import DQNAgent, DQNConfig
     from shared.rl.envs import make_atari
-    from shared.rl.loop import LoopConfig, train_dqn
 
     keras.utils.set_random_seed(seed)
-    make_env = lambda: make_atari("Pong", atari_config())  # noqa: E731
-    num_actions = int(make_env().action_space.n)
+    clock = StepClock(LEARNING_STARTS + WARM_UP_STEPS)
+    envs = iter([clock.wrap(make_atari("Pong", atari_config())), make_atari("Pong", atari_config())])
     agent = DQNAgent(
-        lambda: build_atari_cnn(num_actions, "nature"),
-        num_actions,
+        lambda: build_atari_cnn(PONG_ACTIONS, "nature"),
+        PONG_ACTIONS,
         DQNConfig(
             gamma=0.99,
             learning_rate=LR,
@@ -46,9 +69,10 @@ def run_ours(steps: int, seed: int) -> dict[str, float]:
             loss="huber",
             target_period=TARGET_STEPS // TRAIN_EVERY,
             max_grad_norm=10.0,
+            xla=xla,
         ),
     )
-    cfg = LoopConfig(
+    cfg = loop.LoopConfig(
         total_steps=steps,
         learning_starts=LEARNING_STARTS,
         train_every=TRAIN_EVERY,
@@ -65,18 +89,25 @@ def run_ours(steps: int, seed: int) -> dict[str, float]:
         terminal_on_life_loss=False,
         checkpoint_every=0,
     )
-    updates = timed(agent, "update")
-    return throughput(lambda: train_dqn(make_env, agent, cfg, seed, CurveLog(), progress=False), steps, updates)
+    updates = timed(loop._DQN, "train", counts=lambda loss: loss is not None)  # sampling + update, as SB3's train
+    compute = timed(agent, "update")
+    actions = timed(agent, "q_values")
+    measured = run_side(
+        lambda: loop.train_dqn(lambda: next(envs), agent, cfg, seed, CurveLog(), progress=False),
+        steps, clock, updates, actions,
+    )  # fmt: skip
+    measured["update_compute_ms"] = 1000 * compute["seconds"] / max(compute["calls"], 1)
+    return measured
 
 
-def run_sb3(steps: int, seed: int) -> dict[str, float]:
-    import torch
+def run_sb3(steps: int, seed: int) -> dict:
     from stable_baselines3 import DQN
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from shared.rl.envs import make_atari
 
-    env = DummyVecEnv([lambda: make_atari("Pong", atari_config())])
+    clock = StepClock(LEARNING_STARTS + WARM_UP_STEPS)
+    env = DummyVecEnv([lambda: clock.wrap(make_atari("Pong", atari_config()))])
     model = DQN(
         "CnnPolicy",
         env,
@@ -97,18 +128,19 @@ def run_sb3(steps: int, seed: int) -> dict[str, float]:
         verbose=0,
         optimize_memory_usage=False,
     )
-    updates = timed(model, "train")
-    return throughput(lambda: model.learn(total_timesteps=steps), steps, updates, torch_threads=torch.get_num_threads())
+    updates, actions = timed(model, "train"), timed(model.policy, "predict")
+    return run_side(lambda: model.learn(total_timesteps=steps), steps, clock, updates, actions)
 
 
 def main() -> None:
     compare(
         __doc__,
-        "Pong (ALE v5, frameskip 4, no sticky actions), Nature CNN, batch 32, update every 4 steps",
+        "Pong (ALE v5, frameskip 4, no sticky actions), Nature CNN, batch 32, update every 4 steps, float32",
         STEPS_DEFAULT,
         "benchmarks/results/dqn_throughput.json",
         run_ours,
         run_sb3,
+        flops_per_update(),
         learning_starts=LEARNING_STARTS,
     )
 

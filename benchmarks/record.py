@@ -9,14 +9,17 @@ from pathlib import Path
 from typing import Any
 
 
-def record(result: dict[str, Any], out: str, echo: bool = True) -> dict[str, Any]:
+def record(result: dict[str, Any], out: str, echo: bool = True, environment: dict | None = None) -> dict[str, Any]:
     """Adds the code and machine the numbers come from (commit, versions, backend, device, cpus), prints the whole
-    record as JSON when `echo`, and writes it to `out` (folders created). Returns the record."""
-    from shared.environment import environment
+    record as JSON when `echo`, and writes it to `out` (folders created). Returns the record. `environment`: what
+    shared.environment.environment() returned in the process that measured (default: this process's)."""
+    if environment is None:
+        from shared.environment import environment as current
 
+        environment = current()
     full = {
         **result,
-        "environment": {k: v for k, v in environment().items() if k in ("git", "versions", "backend", "device")},
+        "environment": {k: v for k, v in environment.items() if k in ("git", "versions", "backend", "device")},
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
     }
     text = json.dumps(full, indent=2)

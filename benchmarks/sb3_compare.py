@@ -1,81 +1,328 @@
-"""The side-by-side driver of the Stable-Baselines3 comparisons (dqn_throughput.py, ddpg_throughput.py): time one
-training run (`timed`, `throughput`), alternate ours and SB3 `repeats` times, keep the best of each, print the ratio
-and write the JSON result."""
+"""The side-by-side driver of the Stable-Baselines3 comparisons (dqn_throughput.py, ddpg_throughput.py).
+
+Each training run is its own Python process: the parent (which imports neither TensorFlow, JAX nor torch) starts
+the benchmark script again with `--side ours` or `--side sb3` for each repeat, alternating the two sides, and reads
+the child's JSON. Ours never imports torch and SB3's never imports TensorFlow, Keras or JAX; each child checks this
+at its end and records it. Why separate processes: a CUDA build of torch imported into a process that already holds
+TensorFlow dies with a segmentation fault, and two frameworks' thread pools in one process slow each other.
+
+What a child measures (the same way on both sides):
+- steps_per_second: agent (environment) steps taken over the whole `learn` call; the
+  networks are built before the clock starts on both sides, and the first update's compile (ours: tf.function
+  tracing or jax.jit; SB3: none) is inside it.
+- steady_steps_per_second: the same from step `learning_starts + WARM_UP_STEPS` to the last step (a clock
+  wrapper on the training environment), i.e. after the compile and once updates run.
+- update_ms: mean wall time of one update including its replay sampling (SB3: `train(gradient_steps=1)`, which
+  samples and updates; ours: the loop's `train` hook on the steps that update). Ours also records
+  update_compute_ms: the agent's update alone, without sampling.
+- action_ms: mean wall time of one greedy forward pass for acting (SB3: `policy.predict`; ours: the agent's
+  compiled forward), random epsilon actions excluded on both sides.
+- matmul_peak_gflops: the best rate of a 1024 x 1024 x 1024 float32 matmul in that side's framework, measured in
+  the child before training, so that FLOPs per update / update time can be stated as a fraction of it.
+
+The parent writes every repeat of both sides, every pairwise ratio ours_i / sb3_j of steps/s (and their median,
+min and max), versions from each side's own process, and `each_side_own_process: true`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from record import record
 
+WARM_UP_STEPS = 500
+"""Steps after learning_starts excluded from steady_steps_per_second (compile, first updates)."""
 
-def timed(obj, name: str) -> dict[str, float]:
-    """Replace obj.<name> by a wrapper that adds each call's seconds to the returned tally (and counts the calls)."""
+PEAK_SIZE = 1024
+
+
+def timed(obj, name: str, counts: Callable[[Any], bool] | None = None) -> dict[str, float]:
+    """Replace obj.<name> by a wrapper that adds each call's seconds to the returned tally (and counts the calls);
+    with `counts`, only calls whose result satisfies counts(result) are tallied (e.g. a hook that returns None on
+    steps without an update)."""
     tally = {"seconds": 0.0, "calls": 0}
     real = getattr(obj, name)
 
     def wrapper(*args, **kwargs):
         started = time.perf_counter()
-        try:
-            return real(*args, **kwargs)
-        finally:
+        result = real(*args, **kwargs)
+        if counts is None or counts(result):
             tally["seconds"] += time.perf_counter() - started
             tally["calls"] += 1
+        return result
 
     setattr(obj, name, wrapper)
     return tally
 
 
-def throughput(train: Callable[[], object], steps: int, updates: dict[str, float], **extra) -> dict[str, float]:
-    """Run train() (`steps` environment steps); steps per second over the whole run and the mean update time from
-    the tally of a `timed` update method (one update per call in both benchmarks)."""
+def mean_ms(tally: dict[str, float]) -> float | None:
+    """Mean milliseconds per tallied call; None when there was none."""
+    return 1000 * tally["seconds"] / tally["calls"] if tally["calls"] else None
+
+
+class StepClock:
+    """Times the training environment's steps: wrap(env) returns a gymnasium wrapper that notes the wall time of
+    step `mark` and of the last step it sees."""
+
+    def __init__(self, mark: int):
+        self.mark, self.count = mark, 0
+        self.first: float | None = None
+        self.at_mark: float | None = None
+        self.last: float | None = None
+
+    def wrap(self, env):
+        import gymnasium as gym
+
+        clock = self
+
+        class _Clocked(gym.Wrapper):
+            def step(self, action):
+                out = self.env.step(action)
+                clock.count += 1
+                clock.last = time.perf_counter()
+                if clock.count == 1:
+                    clock.first = clock.last
+                if clock.count == clock.mark:
+                    clock.at_mark = clock.last
+                return out
+
+        return _Clocked(env)
+
+    def steady_rate(self) -> float | None:
+        if self.at_mark is None or self.last is None or self.count <= self.mark:
+            return None
+        return (self.count - self.mark) / (self.last - self.at_mark)
+
+
+def run_side(
+    train: Callable[[], object], steps: int, clock: StepClock, updates: dict, actions: dict, **extra
+) -> dict[str, Any]:
+    """Run train() (at least `steps` environment steps, as counted by `clock`) and collect the child's
+    measurements (module docstring)."""
     started = time.perf_counter()
     train()
     wall = time.perf_counter() - started
+    if clock.count < steps:
+        raise RuntimeError(f"the clock saw {clock.count} training steps, expected {steps}")
     return {
-        "steps_per_second": steps / wall,
-        "update_ms": 1000 * updates["seconds"] / max(updates["calls"], 1),
+        "steps_per_second": clock.count / wall,
+        "steps_taken": clock.count,  # SB3 ends on a whole rollout (train_freq steps), so it may take a few more
+        "steady_steps_per_second": clock.steady_rate(),
+        "steady_from_step": clock.mark,
+        "update_ms": mean_ms(updates),
         "updates": updates["calls"],
+        "action_ms": mean_ms(actions),
+        "greedy_actions": actions["calls"],
         "wall_seconds": wall,
         **extra,
     }
 
 
-def compare(doc: str, task: str, steps: int, out: str, run_ours: Callable, run_sb3: Callable, **extra) -> None:
+def matmul_peak_gflops(matmul: Callable[[], object], repeats: int = 10) -> float:
+    """Best GFLOP/s of `matmul` (one PEAK_SIZE^3 float32 product that returns only when done) over `repeats`."""
+    matmul()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        matmul()
+        best = min(best, time.perf_counter() - started)
+    return 2 * PEAK_SIZE**3 / best / 1e9
+
+
+def keras_matmul_peak() -> float:
+    """matmul_peak_gflops with keras.ops (ours: the active Keras backend)."""
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = (keras.ops.convert_to_tensor(rng.normal(size=(PEAK_SIZE, PEAK_SIZE)).astype("float32")) for _ in "ab")
+    return matmul_peak_gflops(lambda: keras.ops.convert_to_numpy(keras.ops.matmul(a, b)))
+
+
+def torch_matmul_peak() -> float:
+    """matmul_peak_gflops with torch (SB3's side)."""
+    import torch
+
+    a, b = torch.randn(PEAK_SIZE, PEAK_SIZE), torch.randn(PEAK_SIZE, PEAK_SIZE)
+    return matmul_peak_gflops(lambda: torch.mm(a, b))
+
+
+def _versions(names: tuple[str, ...]) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": sys.version.split()[0]}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+FOREIGN = {"ours": ("torch", "stable_baselines3"), "sb3": ("tensorflow", "keras", "jax")}
+
+
+def _child(args, run_ours: Callable, run_sb3: Callable) -> None:
+    """One side's run in this process; writes its measurements as JSON to args.result."""
+    if args.side == "ours":
+        from shared.backend import import_backend_quietly
+
+        import_backend_quietly()
+        from shared.environment import environment
+
+        peak = keras_matmul_peak()
+        measured = run_ours(args.steps, args.seed, args.xla)
+        env = environment()
+        measured.update(matmul_peak_gflops=peak, backend=env["backend"], environment=env)
+    else:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+        peak = torch_matmul_peak()
+        measured = run_sb3(args.steps, args.seed)
+        measured.update(
+            matmul_peak_gflops=peak,
+            torch_threads=torch.get_num_threads(),
+            versions=_versions(("stable-baselines3", "torch", "numpy", "gymnasium", "ale-py", "mujoco")),
+        )
+    loaded = [name for name in FOREIGN[args.side] if name in sys.modules]
+    if loaded:
+        raise RuntimeError(f"the {args.side} side imported {loaded}: the sides must not share frameworks")
+    measured["pid"] = os.getpid()
+    measured["foreign_frameworks_imported"] = loaded
+    Path(args.result).write_text(json.dumps(measured))
+
+
+def _launch(script: str, python: str, side: str, seed: int, args, env: dict) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder:
+        result = Path(folder) / "side.json"
+        command = [python, script, "--side", side, "--seed", str(seed), "--steps", str(args.steps)]
+        command += ["--torch-threads", str(args.torch_threads), "--result", str(result)] + ["--xla"] * args.xla
+        done = subprocess.run(command, env=env)
+        if done.returncode != 0:
+            sys.exit(f"error: the {side} side (repeat {seed}) exited with {done.returncode}")
+        return json.loads(result.read_text())
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def compare(
+    doc: str,
+    task: str,
+    steps: int,
+    out: str,
+    run_ours: Callable[[int, int, bool], dict],
+    run_sb3: Callable[[int, int], dict],
+    flops_per_update: dict[str, Any],
+    **extra,
+) -> None:
+    """The benchmark's command line: as parent, alternate the two sides `--repeats` times in child processes and
+    record the comparison (module docstring); as child (`--side`), run one side once. run_ours(steps, seed, xla)
+    and run_sb3(steps, seed) train once and return run_side's measurements."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=steps)
-    parser.add_argument("--repeats", type=int, default=2, help="alternate ours/SB3 this many times; best of each")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each side, alternating ours and SB3")
     parser.add_argument("--out", default=out)
+    parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"), help="ours' Keras backend")
+    parser.add_argument("--xla", action="store_true", help="ours' update XLA-compiled on TensorFlow (numerics change)")
+    parser.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads on SB3's side")
+    parser.add_argument("--sb3-python", default=sys.executable, help="interpreter for SB3's side (its own venv)")
+    parser.add_argument("--side", choices=["ours", "sb3"], help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from shared.backend import import_backend_quietly
-
-    import_backend_quietly()
-    from importlib.metadata import version
-
-    ours, sb3 = [], []
+    if args.steps <= extra.get("learning_starts", 0) + WARM_UP_STEPS or args.repeats < 1:
+        sys.exit(f"error: --steps must exceed learning_starts + {WARM_UP_STEPS} and --repeats be >= 1")
+    if args.side:
+        _child(args, run_ours, run_sb3)
+        return
+    script = str(Path(sys.argv[0]).resolve())
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "KERAS_BACKEND": args.backend, "PYTHONPATH": os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH")) if p)}  # fmt: skip
+    runs: dict[str, list[dict]] = {"ours": [], "sb3": []}
     for repeat in range(args.repeats):
-        ours.append(run_ours(args.steps, seed=repeat))
-        print(f"ours  repeat {repeat}: {ours[-1]}", flush=True)
-        sb3.append(run_sb3(args.steps, seed=repeat))
-        print(f"sb3   repeat {repeat}: {sb3[-1]}", flush=True)
-    best_ours = max(ours, key=lambda r: r["steps_per_second"])
-    best_sb3 = max(sb3, key=lambda r: r["steps_per_second"])
-    result = {
+        order = ("ours", "sb3") if repeat % 2 == 0 else ("sb3", "ours")  # neither side always runs first
+        for side in order:
+            python = sys.executable if side == "ours" else args.sb3_python
+            runs[side].append(_launch(script, python, side, repeat, args, env))
+            shown = {k: v for k, v in runs[side][-1].items() if k not in ("environment", "versions")}
+            print(f"{side:<4} repeat {repeat}: {shown}", flush=True)
+    result = _comparison(task, args, runs, flops_per_update, extra)
+    ours_env = runs["ours"][0].pop("environment")
+    for run in runs["ours"][1:]:
+        run.pop("environment")
+    rate = result["ratio_steps_per_second"]
+    print(f"steps/s ours/SB3: median {rate['median']:.2f} (min {rate['min']:.2f}, max {rate['max']:.2f})")
+    record(result, args.out, echo=False, environment=ours_env)
+
+
+def _comparison(task: str, args, runs: dict, flops: dict[str, Any], extra: dict) -> dict[str, Any]:
+    """The recorded comparison: every repeat, every pairwise ratio, and the FLOP accounting."""
+    ours, sb3 = runs["ours"], runs["sb3"]
+    ratios = {
+        "steps_per_second": [a["steps_per_second"] / b["steps_per_second"] for a in ours for b in sb3],
+        "steady_steps_per_second": [
+            a["steady_steps_per_second"] / b["steady_steps_per_second"]
+            for a in ours
+            for b in sb3
+            if a["steady_steps_per_second"] and b["steady_steps_per_second"]
+        ],
+        "update_speed": [
+            b["update_ms"] / a["update_ms"] for a in ours for b in sb3 if a["update_ms"] and b["update_ms"]
+        ],
+    }
+    for run in ours + sb3:
+        if run["update_ms"]:
+            rate = flops["flops"] / (run["update_ms"] / 1000) / 1e9
+            run["update_gflops"] = rate
+            run["fraction_of_matmul_peak"] = rate / run["matmul_peak_gflops"]
+    return {
         "task": task,
         "steps": args.steps,
         **extra,
-        "ours": best_ours,
-        "sb3": best_sb3,
-        "ratio_steps_per_second": best_ours["steps_per_second"] / best_sb3["steps_per_second"],
-        "ratio_update_speed": best_sb3["update_ms"] / best_ours["update_ms"],
-        "all_repeats": {"ours": ours, "sb3": sb3},
-        "versions": {"stable-baselines3": version("stable-baselines3"), "torch": version("torch")},
+        "backend": args.backend,
+        "ours_xla": args.xla,
+        "numerics": "changed (XLA fusion)" if args.xla and args.backend == "tensorflow" else "default float32",
+        "sb3_torch_threads": args.torch_threads,
+        "warm_up": (
+            "networks built before the clock on both sides; steps_per_second includes the first update's compile "
+            f"(ours) and everything else; steady_steps_per_second starts at step learning_starts + {WARM_UP_STEPS}"
+        ),
+        "each_side_own_process": len({run["pid"] for run in ours + sb3}) == len(ours) + len(sb3)
+        and not any(run["foreign_frameworks_imported"] for run in ours + sb3),
+        "flops_per_update": flops,
+        "pairwise_ratios_ours_over_sb3": ratios,
+        "ratio_steps_per_second": _summary(ratios["steps_per_second"]),
+        "ratio_steady_steps_per_second": _summary(ratios["steady_steps_per_second"])
+        if ratios["steady_steps_per_second"]
+        else None,
+        "ratio_update_speed": _summary(ratios["update_speed"]) if ratios["update_speed"] else None,
+        "repeats": {"ours": ours, "sb3": sb3},
+        "sb3_versions": sb3[0]["versions"],
     }
-    print(
-        f"steps/s ours {best_ours['steps_per_second']:.1f} vs SB3 {best_sb3['steps_per_second']:.1f}: "
-        f"ratio {result['ratio_steps_per_second']:.2f}; update ms ours {best_ours['update_ms']:.2f} vs SB3 "
-        f"{best_sb3['update_ms']:.2f}"
-    )
-    record(result, args.out, echo=False)
+
+
+def dense_macs(sizes: list[int]) -> list[int]:
+    """Multiply-accumulates per sample of each layer of an MLP with the given widths (inputs first)."""
+    return [a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False)]
+
+
+def training_flops(layer_macs: list[int], first_input: int) -> int:
+    """FLOPs per sample of forward + backward through a net whose layers have `layer_macs` (2 FLOPs per MAC):
+    forward 1x, weight gradients 1x, input gradients 1x for every layer but the first (its input gradient,
+    `first_input` MACs = that layer's MACs, is not needed)."""
+    macs = sum(layer_macs)
+    return 2 * (3 * macs - first_input)

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from shared.rl.agents.compiled import DirectTrainStep, compiled_forward
 from shared.rl.agents.state import from_numbered, named_arrays, restore_named
 
 
@@ -53,6 +54,9 @@ class DDPGConfig:
     batch_norm: bool
     """Batch normalisation of the state input and hidden layers (paper: yes, low-dimensional case)."""
     adam_epsilon: float = 1e-8
+    xla: bool = False
+    """XLA-compile the update on TensorFlow (jit_compile=True). Fused kernels round differently, so a seed's
+    numbers change: off by default (then Keras's "auto": XLA on a GPU, not on a CPU). JAX always uses XLA."""
 
 
 class ScaledAdam(keras.optimizers.Adam):
@@ -169,13 +173,15 @@ class DDPGAgent:
         self.learner = DDPGLearner(build_actor(), build_critic(), build_actor(), build_critic(), cfg)
         optimizer = ScaledAdam(cfg.critic_learning_rate, epsilon=cfg.adam_epsilon)
         optimizer.set_factor(self.learner.actor.trainable_variables, cfg.actor_learning_rate / cfg.critic_learning_rate)
-        self.learner.compile(optimizer=optimizer)
+        self.learner.compile(optimizer=optimizer, jit_compile=True if cfg.xla else "auto")
         self.learner.optimizer.build(self.learner.trainable_variables)
+        self._forward = compiled_forward(self.learner.actor)
+        self._train_step = DirectTrainStep(self.learner)
         self.updates = 0
 
     def policy(self, obs: np.ndarray) -> np.ndarray:
-        """mu(s) for a batch of observations (the compiled predict step, no model.predict)."""
-        return np.asarray(self.learner.predict_on_batch(np.asarray(obs, np.float32)))
+        """mu(s) for a batch of observations (obs_dim per row): one compiled forward pass of the actor."""
+        return self._forward(np.asarray(obs, np.float32))
 
     def act(self, obs: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
         """mu(s) + noise for one observation (obs_dim,), clipped to the action bounds: (action_dim,) float32."""
@@ -190,27 +196,22 @@ class DDPGAgent:
 
     def update(self, obs, actions, rewards, next_obs, terminals) -> float:
         """One compiled update on a minibatch (obs (B, obs_dim), actions (B, action_dim), rewards (B,), next_obs
-        (B, obs_dim), terminals (B,) in {0, 1}); returns the loss (on TensorFlow: the mean over the updates since the
-        last multiple of LOSS_WINDOW).
+        (B, obs_dim), terminals (B,) in {0, 1}); returns the mean loss over the updates since the last multiple of
+        LOSS_WINDOW.
 
-        On TensorFlow the compiled train function is built once and called directly, because Keras's
-        train_on_batch resets its loss metric with eager variable assignments on every call (~0.8 ms, about 15 %
-        of a whole DDPG step on 2 cores); the metric is reset every LOSS_WINDOW updates instead, and its running
-        sum and count are part of the checkpoint, so a resumed run logs the same loss. The compiled step is the
-        same function either way. Other backends use train_on_batch (the loss is that batch's).
+        The learner's train_step (the function Keras compiles for fit) is called directly (`DirectTrainStep`):
+        Keras's train_on_batch adds its data handling and resets the loss metric with eager assignments on every
+        call (~0.8 ms, about 15 % of a whole DDPG step on 2 cores on TensorFlow). The metric is reset every
+        LOSS_WINDOW updates instead, and its running sum and count are part of the checkpoint, so a resumed run logs
+        the same loss.
         """
         discounts = (self.cfg.gamma * (1.0 - terminals)).astype(np.float32)
         x = tuple(np.asarray(a, np.float32) for a in (obs, actions, rewards, next_obs)) + (discounts,)
-        if keras.backend.backend() == "tensorflow":
-            if self.learner.train_function is None:
-                self.learner.make_train_function()
-            if self.updates % LOSS_WINDOW == 0:
-                self.learner.reset_metrics()
-            loss = self.learner.train_function(iter([(x, None, None)]))["loss"]
-        else:
-            loss = self.learner.train_on_batch(x)
+        if self.updates % LOSS_WINDOW == 0:
+            self.learner.reset_metrics()
+        loss = self._train_step(x)
         self.updates += 1
-        return float(loss)
+        return loss
 
     # --- checkpoints -------------------------------------------------------------------------------------------
     def variable_groups(self) -> dict[str, list]:

@@ -2,8 +2,9 @@
 Double DQN targets (van Hasselt et al. 2016), Huber or squared loss, RMSProp or Adam.
 
 The update is a Keras model whose `compute_loss` builds the TD error, so Keras compiles the whole step
-(tf.function on TensorFlow, jax.jit on JAX) and there is no backend-specific gradient code here at all. Acting uses
-the compiled predict step on one state; no `model.predict` in the loop.
+(tf.function on TensorFlow, jax.jit on JAX) and there is no backend-specific gradient code here at all; the agent
+calls that step and the online net's forward pass directly as compiled functions (`shared.rl.agents.compiled`), not
+through Keras's per-call trainer machinery; no `model.predict` in the loop.
 
 DeepMind's RMSProp (the Lua `NeuralQLearner:qLearnMinibatch` of the Nature 2015 code: the centered RMSProp of
 Graves 2013, arXiv:1308.0850 Sec. 4, without momentum) is `loss_reduction="sum"` with the centered RMSprop below:
@@ -28,6 +29,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from shared.rl.agents.compiled import DirectTrainStep, compiled_forward
 from shared.rl.agents.state import from_numbered, named_arrays, restore_named
 from shared.rl.replay import Batch
 
@@ -59,6 +61,9 @@ class DQNConfig:
     adam_epsilon: float = 1e-7
     max_grad_norm: float | None = None
     """Clip the gradient's global norm (Stable-Baselines3 uses 10); None = no clipping."""
+    xla: bool = False
+    """XLA-compile the update on TensorFlow (jit_compile=True). Fused kernels round differently, so a seed's
+    numbers change: off by default (then Keras's "auto": XLA on a GPU, not on a CPU). JAX always uses XLA."""
 
 
 def td_targets(rewards, discounts, next_q_target, next_q_online=None):
@@ -108,11 +113,12 @@ class QLearner(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         _, actions, rewards, next_states, discounts = x
-        next_online = self.online(next_states, training=False)
-        if self.target is None:
-            next_target = next_online
-        else:
-            next_target = self.target(next_states, training=False)
+        # Q_online(s') only where it is used (no target net, or Double DQN's argmax): one forward pass fewer per
+        # update for DQN with a target net.
+        next_online = None
+        if self.target is None or self.cfg.double:
+            next_online = self.online(next_states, training=False)
+        next_target = next_online if self.target is None else self.target(next_states, training=False)
         targets = td_targets(rewards, discounts, next_target, next_online if self.cfg.double else None)
         taken = ops.take_along_axis(y_pred, ops.expand_dims(ops.cast(actions, "int32"), 1), axis=1)[:, 0]
         return td_loss(taken, targets, self.cfg.loss, self.cfg.loss_reduction)
@@ -143,13 +149,15 @@ class DQNAgent:
         online = build_q()
         target = build_q() if cfg.target_period > 0 else None
         self.learner = QLearner(online, target, cfg)
-        self.learner.compile(optimizer=make_optimizer(cfg))
+        self.learner.compile(optimizer=make_optimizer(cfg), jit_compile=True if cfg.xla else "auto")
         self.learner.optimizer.build(self.learner.online.trainable_variables)
+        self._forward = compiled_forward(self.learner.online)
+        self._train_step = DirectTrainStep(self.learner)
         self.updates = 0
 
     def q_values(self, states: np.ndarray) -> np.ndarray:
-        """Q(s, .) of the online net: states (B, *obs_shape) -> (B, num_actions) float32."""
-        return np.asarray(self.learner.predict_on_batch(states))
+        """Q(s, .) of the online net: states (B, *obs_shape) -> (B, num_actions) float32 (one compiled call)."""
+        return self._forward(np.asarray(states))
 
     def act(self, state: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
         """Random with probability epsilon (the greedy action is then not computed), else argmax Q."""
@@ -162,7 +170,8 @@ class DQNAgent:
         target_period updates; returns the minibatch's loss (td_loss)."""
         discounts = (self.cfg.gamma * (1.0 - batch.terminals)).astype(np.float32)
         x = (batch.states, batch.actions, batch.rewards.astype(np.float32), batch.next_states, discounts)
-        loss = self.learner.train_on_batch(x)
+        self.learner.reset_metrics()  # the loss returned is this minibatch's
+        loss = self._train_step(x)
         self.updates += 1
         if self.cfg.target_period and self.updates % self.cfg.target_period == 0:
             self.sync_target()

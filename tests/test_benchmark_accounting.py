@@ -1,0 +1,67 @@
+"""The SB3 benchmarks' bookkeeping (benchmarks/sb3_compare.py and the two scripts), without running a benchmark:
+the analytic FLOP counts match the networks the agents build, and the comparison keeps every pairwise ratio."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+
+def _layer_macs(model) -> list[int]:
+    """Per-sample multiply-accumulates of each Conv2D / Dense layer, read from the built Keras model."""
+    import keras
+
+    macs = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, height, width, channels = layer.output.shape
+            kh, kw, cin, _ = layer.kernel.shape
+            macs.append(height * width * channels * kh * kw * cin)
+        elif isinstance(layer, keras.layers.Dense):
+            macs.append(int(layer.kernel.shape[0] * layer.kernel.shape[1]))
+    return macs
+
+
+def test_flop_counts_match_the_networks():
+    import ddpg_throughput
+    import dqn_throughput
+    import numpy as np
+
+    from shared.models.actor_critic import build_actor, build_critic
+    from shared.models.qnets import build_atari_cnn
+
+    assert _layer_macs(build_atari_cnn(6, "nature")) == dqn_throughput.nature_cnn_macs(6)
+    actor, critic = ddpg_throughput.network_macs()
+    bounds = np.ones(ddpg_throughput.ACTION_DIM)
+    assert _layer_macs(build_actor(ddpg_throughput.OBS_DIM, -bounds, bounds)) == actor
+    assert _layer_macs(build_critic(ddpg_throughput.OBS_DIM, ddpg_throughput.ACTION_DIM)) == critic
+    # forward + backward is about 3x the forward work; the DDPG update is ~160 MFLOP, DQN's ~2.2 GFLOP
+    assert 150e6 < ddpg_throughput.flops_per_update()["flops"] < 170e6
+    assert 2.1e9 < dqn_throughput.flops_per_update()["flops"] < 2.3e9
+
+
+def _run(rate: float, pid: int, foreign=()) -> dict:
+    return {"steps_per_second": rate, "steady_steps_per_second": rate * 1.1, "update_ms": 1000 / rate,
+            "matmul_peak_gflops": 100.0, "pid": pid, "foreign_frameworks_imported": list(foreign),
+            "versions": {"torch": "x"}}  # fmt: skip
+
+
+@pytest.mark.parametrize("foreign", [(), ("torch",)])
+def test_comparison_keeps_every_pairwise_ratio(foreign):
+    from sb3_compare import _comparison
+
+    runs = {"ours": [_run(100, 1), _run(120, 2, foreign)], "sb3": [_run(50, 3), _run(60, 4), _run(40, 5)]}
+    args = SimpleNamespace(steps=2000, backend="tensorflow", xla=False, torch_threads=2)
+    result = _comparison("task", args, runs, {"flops": 1e9}, {"learning_starts": 1000})
+    ratios = result["pairwise_ratios_ours_over_sb3"]["steps_per_second"]
+    assert sorted(ratios) == sorted(a / b for a in (100, 120) for b in (50, 60, 40))
+    assert result["ratio_steps_per_second"] == {"median": sorted(ratios)[2] / 2 + sorted(ratios)[3] / 2,
+                                               "min": min(ratios), "max": max(ratios)}  # fmt: skip
+    assert result["each_side_own_process"] is (not foreign)
+    assert result["repeats"]["ours"][0]["update_gflops"] == pytest.approx(100.0)  # 1 GFLOP in 10 ms
+    assert result["repeats"]["ours"][0]["fraction_of_matmul_peak"] == pytest.approx(1.0)

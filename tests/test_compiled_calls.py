@@ -1,0 +1,104 @@
+"""The agents' direct compiled calls (shared.rl.agents.compiled) compute exactly what Keras's predict_on_batch and
+train_on_batch compute, on TensorFlow and JAX: same outputs, same weights after updates, same losses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+_CHILD = """
+import json
+import keras
+import numpy as np
+
+from shared.models.actor_critic import build_actor, build_critic
+from shared.rl.agents.compiled import DirectTrainStep, compiled_forward
+from shared.rl.agents.ddpg import DDPGAgent, DDPGConfig
+from shared.rl.agents.dqn import DQNConfig, QLearner, make_optimizer
+
+report = {}
+rng = np.random.default_rng(0)
+
+# DQN's learner on a small MLP Q-net: Keras's train_on_batch against the direct step, from the same weights.
+def q_net():
+    inputs = keras.Input((5,))
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3)(hidden))
+
+cfg = DQNConfig(gamma=0.9, learning_rate=1e-3, optimizer="adam", loss="huber", target_period=2, max_grad_norm=10.0)
+learners = []
+for _ in range(2):
+    keras.utils.set_random_seed(3)
+    learner = QLearner(q_net(), q_net(), cfg)
+    learner.compile(optimizer=make_optimizer(cfg))
+    learner.optimizer.build(learner.online.trainable_variables)
+    learners.append(learner)
+direct = DirectTrainStep(learners[1])
+losses = [[], []]
+for step in range(3):
+    x = (rng.normal(size=(8, 5)).astype("float32"), rng.integers(0, 3, 8).astype("int32"),
+         rng.normal(size=8).astype("float32"), rng.normal(size=(8, 5)).astype("float32"),
+         np.full(8, 0.9, "float32"))
+    losses[0].append(float(learners[0].train_on_batch(x)))
+    learners[1].reset_metrics()
+    losses[1].append(direct(x))
+report["dqn_losses_equal"] = losses[0] == losses[1]
+report["dqn_weights_equal"] = all(
+    np.array_equal(a, b) for a, b in zip(learners[0].online.get_weights(), learners[1].online.get_weights())
+)
+report["dqn_weights_moved"] = not all(
+    np.array_equal(a, b) for a, b in zip(learners[1].online.get_weights(), learners[1].target.get_weights())
+)
+states = rng.normal(size=(4, 5)).astype("float32")
+forward = compiled_forward(learners[1].online)
+report["forward_equal"] = np.array_equal(forward(states), np.asarray(learners[1].predict_on_batch(states)))
+report["forward_one_state_equal"] = np.array_equal(
+    forward(states[:1]), np.asarray(learners[1].predict_on_batch(states[:1]))
+)
+learners[1].online.set_weights([w + 1.0 for w in learners[1].online.get_weights()])
+report["forward_sees_new_weights"] = np.array_equal(
+    forward(states), np.asarray(learners[1].predict_on_batch(states))
+)
+
+# DDPG with batch normalisation (moving statistics are state the step must carry): the policy's forward pass.
+keras.utils.set_random_seed(5)
+low, high = np.array([-2.0, -1.0]), np.array([2.0, 1.0])
+dcfg = DDPGConfig(0.99, 0.1, 1e-4, 1e-3, 1e-2, [16, 12], 3e-3, batch_norm=True)
+agent = DDPGAgent(lambda: build_actor(3, low, high, (16, 12), batch_norm=True),
+                  lambda: build_critic(3, 2, (16, 12), batch_norm=True), low, high, dcfg)
+batch = (rng.normal(size=(8, 3)), rng.uniform(-1, 1, (8, 2)), rng.normal(size=8), rng.normal(size=(8, 3)),
+         np.zeros(8))
+moving = agent.learner.actor.non_trainable_weights[0]
+before = np.array(moving)
+for _ in range(2):
+    agent.update(*batch)
+obs = rng.normal(size=(4, 3)).astype("float32")
+report["ddpg_bn_stats_moved"] = not np.array_equal(before, np.array(moving))
+report["ddpg_policy_equal"] = np.array_equal(agent.policy(obs), np.asarray(agent.learner.predict_on_batch(obs)))
+
+# The XLA option (off by default) compiles the same update: the same loss up to float rounding.
+losses = []
+for xla in (False, True):
+    keras.utils.set_random_seed(5)
+    fused = DDPGAgent(lambda: build_actor(3, low, high, (16, 12)), lambda: build_critic(3, 2, (16, 12)), low, high,
+                      DDPGConfig(0.99, 0.1, 1e-4, 1e-3, 1e-2, [16, 12], 3e-3, batch_norm=False, xla=xla))
+    losses.append([fused.update(*batch) for _ in range(3)])
+report["xla_same_update"] = bool(np.allclose(losses[0], losses[1], rtol=1e-4))
+print("RESULT" + json.dumps(report))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_direct_calls_match_kerass_batch_methods(backend):
+    if backend == "jax":
+        pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.split("RESULT")[-1])
+    assert report == {key: True for key in report}, report
+    assert len(report) == 9

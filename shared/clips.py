@@ -17,7 +17,6 @@ version into the PNG). The report reads clips.json only; it never runs an enviro
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.clip_index import INDEX_FILE, clips_dir, task_labels
 from shared.errors import ReplicateError
 from shared.results import RunRecord, read_json, write_json
 
@@ -39,10 +39,7 @@ HEIGHT = 120
 LABEL_BAND = 18
 """Height of the band under each frame holding its step number, px."""
 GAP = 4
-INDEX_FILE = "clips.json"
 FORMAT = 1
-TASK_MARKER = "train_episodes_"
-"""Every RL training loop (train_dqn, train_ddpg) returns train_episodes_<task>: the tasks of a run are these."""
 SELECTION_RULE = (
     "among the runs that count for verdicts (status ok, purpose final, no --set overrides) that saved an agent for "
     "the task, the seed whose final evaluation return is the median (the lower median for an even count; ties to "
@@ -61,12 +58,6 @@ MINATAR_NOTE = (
 )
 
 
-def clips_dir(reports_root: Path, profile: str) -> Path:
-    """<reports>/clips/<profile>/: beside the report folder <reports>/<profile>/, not in it, so that the report (which
-    swaps its folder whole) and the clips are separate DVC outputs."""
-    return Path(reports_root) / "clips" / profile
-
-
 # --- which seed ---------------------------------------------------------------------------------------------------
 
 
@@ -78,11 +69,6 @@ def median_seed(values: dict[int, float]) -> int | None:
         return None
     ranked = sorted(values.items(), key=lambda item: (item[1], item[0]))
     return ranked[(len(ranked) - 1) // 2][0]
-
-
-def task_labels(runs: list[RunRecord]) -> list[str]:
-    """The RL tasks (game, MuJoCo task, dqn_<Game>...) the runs trained on, sorted: every train_episodes_<task>."""
-    return sorted({name.removeprefix(TASK_MARKER) for r in runs for name in r.metrics if name.startswith(TASK_MARKER)})
 
 
 def seed_values(report, label: str, profile: str, counted: list[RunRecord]) -> tuple[dict[int, float], str]:
@@ -330,18 +316,3 @@ def make_clips(profile: str, results_root: Path, reports_root: Path) -> tuple[Pa
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out, clips
-
-
-def read_clips(reports_root: Path, profile: str) -> dict[str, Any] | None:
-    """clips.json of a profile (None when there is none); a damaged one is a ReplicateError naming it."""
-    path = clips_dir(reports_root, profile) / INDEX_FILE
-    if not path.is_file():
-        return None
-    again = f"restore it from git or run `replicate clips --profile {profile}` again"
-    try:
-        index = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReplicateError(f"{path}: not valid JSON ({exc}); {again}") from None
-    if not isinstance(index, dict) or not isinstance(index.get("clips"), list):
-        raise ReplicateError(f"{path}: not a clips index (expected an object with a list `clips`); {again}")
-    return index

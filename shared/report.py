@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.claims import Claim, TargetResult, counted_runs, counts_text, evaluate_claim, load_claim, verdict_counts
-from shared.clips import INDEX_FILE, read_clips, task_labels
+from shared.clip_index import INDEX_FILE, read_clips, task_labels
 from shared.config import overrides_text
 from shared.dvc_views import write_dvc_views
 from shared.errors import ReplicateError

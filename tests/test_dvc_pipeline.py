@@ -216,10 +216,10 @@ def test_the_report_declares_what_it_writes():
 
 
 def test_the_report_reads_the_clips_that_their_own_stage_writes():
-    """`replicate clips` writes <reports>/clips/<profile>/ (shared.clips.clips_dir): an output of its own stage, kept
-    in git, outside the report's folder (DVC refuses overlapping outputs; the report swaps its folder whole); the
-    report stage depends on its clips.json, so `dvc repro` films before it reports."""
-    from shared.clips import INDEX_FILE, clips_dir
+    """`replicate clips` writes <reports>/clips/<profile>/ (shared.clip_index.clips_dir): an output of its own stage,
+    kept in git, outside the report's folder (DVC refuses overlapping outputs; the report swaps its folder whole);
+    the report stage depends on its clips.json, so `dvc repro` films before it reports."""
+    from shared.clip_index import INDEX_FILE, clips_dir
 
     by_command = {shlex.split(cmd)[1]: (name, deps, outs) for name, cmd, deps, outs in stages()}
     profile = next(_option(shlex.split(c), "--profile")[0] for _, c, _, _ in stages() if " clips " in f"{c} ")

@@ -325,8 +325,14 @@ def counts_text(results: list[TargetResult]) -> str:
     return ", ".join(parts) or "no targets"
 
 
+def counted_runs(runs: list[RunRecord]) -> list[RunRecord]:
+    """The runs a verdict may use: completed (status ok, so no non-finite values either) and final (a tuning run,
+    which saw only validation data, never counts). Runs with --set overrides are left out before (report.evaluate)."""
+    return [r for r in runs if r.status == "ok" and r.purpose == "final"]
+
+
 def evaluate_claim(claim: Claim, runs: list[RunRecord], profile: str) -> list[TargetResult]:
-    """Every target of the claim on this profile, from completed (ok) final runs (a tuning run, which saw only
-    validation data, never counts); targets that do not bind the profile come back not_run with their reason."""
-    ok_runs = [r for r in runs if r.status == "ok" and r.purpose == "final"]
+    """Every target of the claim on this profile, from the counted runs (counted_runs); targets that do not bind the
+    profile come back not_run with their reason."""
+    ok_runs = counted_runs(runs)
     return [evaluate_target(t, ok_runs, profile) for t in claim.targets]

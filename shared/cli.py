@@ -271,6 +271,27 @@ def cmd_play(args: argparse.Namespace) -> None:
     print(f"{out}: {len(frames)} frames of {args.episodes} episode(s) of {agent.kind} {label} (returns: {scores})")
 
 
+def cmd_clips(args: argparse.Namespace) -> None:
+    from shared.clips import FRAMES, HEIGHT, MAX_STEPS, SELECTION_RULE, make_clips
+
+    _check_profile(args.profile)
+    if not Path(args.results).is_dir():
+        raise ReplicateError(f"no results folder {args.results}")
+    out, clips = make_clips(args.profile, Path(args.results), Path(args.reports))
+    print(f"rule: {SELECTION_RULE}")
+    print(f"each clip: one evaluation episode cut at {MAX_STEPS} agent steps, {FRAMES} frames, {HEIGHT} px high")
+    for entry in clips:
+        task = f"{entry['id']} {entry['label']}"
+        if "file" in entry:
+            print(
+                f"{task}: seed {entry['seed']} ({entry['why']}): return {entry['episode_return']:g} in "
+                f"{entry['episode_steps']} steps -> {out / entry['file']}"
+            )
+        else:
+            print(f"{task}: no clip: {entry['reason']}")
+    print(f"wrote {out / 'clips.json'} ({sum('file' in e for e in clips)} of {len(clips)} RL tasks have a clip)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from shared.config import PROFILES
     from shared.paths import PROJECT_ROOT, reports_dir, results_dir
@@ -410,6 +431,28 @@ def build_parser() -> argparse.ArgumentParser:
         p, "whose agents to read (saved agents: artifacts/ beside the default results/, else DIR/.artifacts)"
     )
     p.set_defaults(func=cmd_play)
+
+    about = "film each RL task's chosen saved agent: a strip of frames per task for the report"
+    p = sub.add_parser(
+        "clips",
+        help=about,
+        description="For each RL task of the profile's counted runs, choose one saved agent by a fixed rule (the "
+        "seed whose final evaluation return, as the claim judges it, is the median; the lower median for an even "
+        "count), play one evaluation episode headless (cut at 1000 agent steps; ALE's screen for Atari, MuJoCo "
+        "through MUJOCO_GL=egl, MinAtar drawn from its observation grid) and write 8 evenly spaced frames in one "
+        "row, with their step numbers, to <reports>/clips/<profile>/<id>__<task>.png, and clips.json (the chosen "
+        "seed, why, its commit, the episode's return and steps, or why a task has no clip). `replicate report` "
+        "shows them; it never plays an environment itself.",
+    )
+    profile_option(p, "profile whose runs' agents are filmed")
+    results_option(p, "to read (saved agents: artifacts/ beside the default results/, else DIR/.artifacts)")
+    p.add_argument(
+        "--reports",
+        default=str(reports_dir()),
+        metavar="DIR",
+        help=f"reports root to write <DIR>/clips/<profile>/ into (default: {shown(reports_dir())})",
+    )
+    p.set_defaults(func=cmd_clips)
 
     about = "fetch (cache, offline mirror, download) and checksum-verify datasets"
     p = sub.add_parser(

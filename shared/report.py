@@ -18,7 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from shared.claims import Claim, TargetResult, counts_text, evaluate_claim, load_claim, verdict_counts
+from shared.claims import Claim, TargetResult, counted_runs, counts_text, evaluate_claim, load_claim, verdict_counts
+from shared.clip_index import INDEX_FILE, read_clips, task_labels
 from shared.config import overrides_text
 from shared.dvc_views import write_dvc_views
 from shared.errors import ReplicateError
@@ -215,10 +216,52 @@ seeds cannot decide; **not_run** targets say why (not applicable, or budget too 
 it). ⚠ marks a rule that was not in git when its runs started."""
 
 
+def _clip_lines(rep: ReplicationReport, profile: str, clips: dict[str, Any] | None) -> list[str]:
+    """Under an RL replication's figures: each task's strip of frames (from clips.json, written by `replicate clips`;
+    the report never plays an environment) with its caption, or why it has none."""
+    rid = rep.claim.replication
+    labels = task_labels(counted_runs(rep.runs))
+    if not labels:
+        return []
+    head = ["", "**The trained agents at play** (one evaluation episode of each task's median seed):"]
+    if clips is None:
+        return head + ["", f"No clips yet: `replicate clips --profile {profile}` makes them."]
+    entries = [e for e in clips["clips"] if isinstance(e, dict) and e.get("id") == rid]
+    lines = list(head)
+    for entry in entries:
+        label = _escape(str(entry.get("label")))
+        if "file" not in entry:
+            lines += ["", f"- {label}: no clip: {_escape(str(entry.get('reason', '?')))}"]
+            continue
+        variant = f" (variant {entry['variant']})" if entry.get("variant") else ""
+        commit = str(entry.get("commit") or "?")[:10] + ("+dirty" if entry.get("dirty") else "")
+        cut = f" (cut at {entry['episode_steps']} steps)" if entry.get("capped") else ""
+        steps = ", ".join(str(i) for i in entry.get("frames", []))
+        caption = (
+            f"{label}: seed {entry['seed']}{variant}, the {_escape(str(entry['why']))} (its value "
+            f"{_fmt(entry.get('seed_value'))}); this episode: return {_fmt(entry.get('episode_return'))} in "
+            f"{entry.get('episode_steps')} steps{cut}, frames at steps {steps}; commit {commit}."
+        )
+        if entry.get("note"):
+            caption += f" {_escape(str(entry['note']))}."
+        lines += ["", f"![{rid} {label}, seed {entry['seed']}](../clips/{profile}/{entry['file']})", "", f"*{caption}*"]
+    for label in sorted(set(labels) - {str(e.get("label")) for e in entries}):
+        lines += [
+            "",
+            f"- {label}: no clip in {INDEX_FILE} (made before these runs: `replicate clips --profile {profile}`)",
+        ]
+    return lines
+
+
 def comparison_markdown(
-    profile: str, reports: list[ReplicationReport], figures: dict[str, list[tuple[str, str]]], results_label: str
+    profile: str,
+    reports: list[ReplicationReport],
+    figures: dict[str, list[tuple[str, str]]],
+    results_label: str,
+    clips: dict[str, Any] | None = None,
 ) -> str:
-    """The paper-vs-ours table, then one section per replication with targets, runs, budget, data, deviations."""
+    """The paper-vs-ours table, then one section per replication with targets, runs, budget, data, figures (and for
+    an RL replication each task's clip from `clips`, the clips.json index; None: not made yet), deviations."""
     lines = [f"# Replication report: profile `{profile}`", "", HEADER.format(profile=profile, results=results_label)]
     lines += [
         "",
@@ -264,6 +307,7 @@ def comparison_markdown(
             lines += [""] + _runs_table(rep.set_runs)
         for caption, rel in figures.get(c.replication, []):
             lines += ["", f"![{c.replication} {_escape(caption)}]({rel})"]
+        lines += _clip_lines(rep, profile, clips)
         if c.deviations:
             lines += ["", "Deviations from the paper:"] + [f"- {_escape(d)}" for d in c.deviations]
     return "\n".join(lines) + "\n"
@@ -528,7 +572,8 @@ def write_report(
     try:
         made = _draw_figures(reports, tmp) if figures else {}
         results_label = _results_label(results_root, profile)
-        (tmp / "comparison.md").write_text(comparison_markdown(profile, reports, made, results_label))
+        clips = read_clips(reports_root, profile)
+        (tmp / "comparison.md").write_text(comparison_markdown(profile, reports, made, results_label, clips))
         payload = claims_json(profile, reports)
         write_json(tmp / "claims.json", payload)
         write_dvc_views(reports, tmp)

@@ -25,10 +25,32 @@ def test_smoke_run_and_table(tmp_path):
     assert "eval_return/Pong" in curves and "avg_max_q/Pong" in curves
     assert not (tmp_path / ".checkpoints" / "dqn_atari2013" / "smoke" / "seed_0").exists()  # spent on success
     _check_saved_agent(tmp_path)
+    _check_clip(tmp_path, meta["git"]["commit"])
     report = write_report("smoke", tmp_path, tmp_path / "reports", figures=False)
     text = (report / "comparison.md").read_text()
     assert "| Random | — (354) | — (1.2) | — (0) | **" in text  # only Pong was played in the smoke profile
     assert "CleanRL dqn_atari.py" in text
+    assert "![dqn_atari2013 Pong, seed 0](../clips/smoke/dqn_atari2013__Pong.png)" in text.splitlines()
+
+
+def _check_clip(root, commit):
+    """`replicate clips` films the smoke run's agent (the only seed, so the median): a row of 8 frames of ALE's
+    screen scaled to 120 px high (91 px wide), and clips.json saying which run and episode they come from."""
+    from PIL import Image
+
+    from shared.cli import main
+    from shared.clips import FRAMES, GAP, HEIGHT, LABEL_BAND, MAX_STEPS, frame_indices
+
+    assert main(["clips", "--profile", "smoke", "--results", str(root), "--reports", str(root / "reports")]) == 0
+    folder = root / "reports" / "clips" / "smoke"
+    (entry,) = json.loads((folder / "clips.json").read_text())["clips"]
+    assert (entry["id"], entry["label"], entry["seed"], entry["variant"]) == ("dqn_atari2013", "Pong", 0, None)
+    assert entry["commit"] == commit and entry["candidates"] == {"0": entry["seed_value"]}
+    assert 7 <= entry["episode_steps"] <= MAX_STEPS and entry["frames"] == frame_indices(entry["episode_steps"] + 1)
+    assert -21 <= entry["episode_return"] <= 21
+    image = Image.open(folder / entry["file"])
+    assert image.size == (FRAMES * 91 + (FRAMES - 1) * GAP, HEIGHT + LABEL_BAND)
+    assert len(set(image.crop((0, 0, 91, HEIGHT)).getdata())) > 3  # a game screen, not a blank frame
 
 
 def _check_saved_agent(root):

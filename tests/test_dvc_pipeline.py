@@ -149,10 +149,11 @@ def required_inputs(command: str) -> set[str]:
     for rid in ids:
         entries |= _replication_files(rid, "run")
         reads.add(f"replications/{rid}/config.yaml")
+    if sub in ("report", "clips"):  # both judge every replication's claim (clips: to rank the seeds)
+        reads |= {f"replications/{rid}/claim.yaml" for rid in known}
     if sub == "report":
         for rid in known:
             entries |= _replication_files(rid, "report")
-            reads.add(f"replications/{rid}/claim.yaml")
             report = PROJECT_ROOT / "replications" / rid / "report.py"
             if report.is_file():
                 reads |= _read_by_name(report)
@@ -212,6 +213,22 @@ def test_the_report_declares_what_it_writes():
         written = _option(words, "--readme") + [f"reports/{_option(words, '--profile')[0]}"]
         for path in written:
             assert (path, False, True) in outs, f"{name}: {path} must be an out with cache: false, persist: true"
+
+
+def test_the_report_reads_the_clips_that_their_own_stage_writes():
+    """`replicate clips` writes <reports>/clips/<profile>/ (shared.clip_index.clips_dir): an output of its own stage,
+    kept in git, outside the report's folder (DVC refuses overlapping outputs; the report swaps its folder whole);
+    the report stage depends on its clips.json, so `dvc repro` films before it reports."""
+    from shared.clip_index import INDEX_FILE, clips_dir
+
+    by_command = {shlex.split(cmd)[1]: (name, deps, outs) for name, cmd, deps, outs in stages()}
+    profile = next(_option(shlex.split(c), "--profile")[0] for _, c, _, _ in stages() if " clips " in f"{c} ")
+    folder = str(clips_dir(Path("reports"), profile))
+    _, _, clip_outs = by_command["clips"]
+    assert clip_outs == ((folder, False, False),)
+    _, report_deps, report_outs = by_command["report"]
+    assert f"{folder}/{INDEX_FILE}" in report_deps
+    assert not any(_covered(folder, (out,)) for out, _, _ in report_outs)
 
 
 def test_metrics_and_plots_point_at_the_report():

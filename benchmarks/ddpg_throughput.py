@@ -46,10 +46,10 @@ def run_ours(steps: int, seed: int, xla: bool = False) -> dict:
     import gymnasium as gym
     import keras
 
-    from shared.models.actor_critic import build_actor, build_critic
-    from shared.results import CurveLog
-    from shared.rl import continuous
-    from shared.rl.agents.ddpg import DDPGAgent, DDPGConfig
+    from replicate_suite.models.actor_critic import build_actor, build_critic
+    from replicate_suite.results import CurveLog
+    from replicate_suite.rl import continuous
+    from replicate_suite.rl.agents.ddpg import DDPGAgent, DDPGConfig
 
     keras.utils.set_random_seed(seed)
     clock = StepClock(LEARNING_STARTS + WARM_UP_STEPS)

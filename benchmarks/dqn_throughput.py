@@ -3,7 +3,8 @@ own process (`sb3_compare`: alternating runs, every pairwise ratio, update and a
 against a measured matmul peak).
 
 Both train the Nature-2015 CNN (32/64/64 convolutions, 512 hidden units) on the same gymnasium environment
-(`shared.rl.envs.make_atari`: ALE v5 Pong, frame skip 4, no sticky actions, 84x84 grayscale, 4 stacked frames) with
+(`replicate_suite.rl.envs.make_atari`: ALE v5 Pong, frame skip 4, no sticky actions, 84x84 grayscale, 4 stacked
+frames) with
 the same settings: batch 32, one update every 4 agent steps after `learning_starts`, Adam lr 1e-4, Huber loss,
 gradient-norm clip 10, target copy every 1,000 agent steps, epsilon 1 -> 0.1 over the first 10 % of steps, gamma
 0.99, float32. One difference in work: before learning_starts SB3 acts uniformly at random, ours follows the
@@ -42,7 +43,7 @@ def flops_per_update() -> dict:
 
 
 def atari_config():
-    from shared.rl.envs import AtariConfig
+    from replicate_suite.rl.envs import AtariConfig
 
     return AtariConfig(frame_skip=4, repeat_action_probability=0.0, noop_max=0, frame_stack=4)
 
@@ -50,11 +51,11 @@ def atari_config():
 def run_ours(steps: int, seed: int, xla: bool = False) -> dict:
     import keras
 
-    from shared.models.qnets import build_atari_cnn
-    from shared.results import CurveLog
-    from shared.rl import loop
-    from shared.rl.agents.dqn import DQNAgent, DQNConfig
-    from shared.rl.envs import make_atari
+    from replicate_suite.models.qnets import build_atari_cnn
+    from replicate_suite.results import CurveLog
+    from replicate_suite.rl import loop
+    from replicate_suite.rl.agents.dqn import DQNAgent, DQNConfig
+    from replicate_suite.rl.envs import make_atari
 
     keras.utils.set_random_seed(seed)
     clock = StepClock(LEARNING_STARTS + WARM_UP_STEPS)
@@ -104,7 +105,7 @@ def run_sb3(steps: int, seed: int) -> dict:
     from stable_baselines3 import DQN
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from shared.rl.envs import make_atari
+    from replicate_suite.rl.envs import make_atari
 
     clock = StepClock(LEARNING_STARTS + WARM_UP_STEPS)
     env = DummyVecEnv([lambda: clock.wrap(make_atari("Pong", atari_config()))])

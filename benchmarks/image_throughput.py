@@ -41,14 +41,14 @@ BF16_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16")
 def build(name: str):
     """The model `name` (MODELS) under the current dtype policy."""
     if name == "lenet5":
-        from shared.models.lenet5 import build_lenet5
+        from replicate_suite.models.lenet5 import build_lenet5
 
         return build_lenet5(10, 32, output="softmax")
     if name == "mlp":
-        from shared.models.mlp import MLPSpec, build_mlp
+        from replicate_suite.models.mlp import MLPSpec, build_mlp
 
         return build_mlp(784, 10, MLPSpec(hidden=(1024, 1024, 1024)))
-    from shared.models.resnet import build_cifar_resnet
+    from replicate_suite.models.resnet import build_cifar_resnet
 
     return build_cifar_resnet(20, "residual")
 
@@ -56,7 +56,7 @@ def build(name: str):
 def measure(name: str, precision: str, seconds: float, steps_per_execution: int) -> dict:
     """Images per second of training `name` under `precision` for about `seconds` after a compile-and-warm-up
     pass (this process only)."""
-    from shared.backend import import_backend_quietly
+    from replicate_suite.backend import import_backend_quietly
 
     import_backend_quietly()
     import keras

@@ -18,15 +18,15 @@ from dataclasses import replace
 
 from record import record
 
-from shared.backend import import_backend_quietly
+from replicate_suite.backend import import_backend_quietly
 
 import_backend_quietly()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from shared.config import load_config  # noqa: E402
-from shared.runner import load_module, replication_path  # noqa: E402
+from replicate_suite.config import load_config  # noqa: E402
+from replicate_suite.runner import load_module, replication_path  # noqa: E402
 
 STAGE_SEEDS = 3
 STAGE_GOAL_SECONDS = 15 * 60

@@ -12,9 +12,9 @@ from typing import Any
 def record(result: dict[str, Any], out: str, echo: bool = True, environment: dict | None = None) -> dict[str, Any]:
     """Adds the code and machine the numbers come from (commit, versions, backend, device, cpus), prints the whole
     record as JSON when `echo`, and writes it to `out` (folders created). Returns the record. `environment`: what
-    shared.environment.environment() returned in the process that measured (default: this process's)."""
+    replicate_suite.environment.environment() returned in the process that measured (default: this process's)."""
     if environment is None:
-        from shared.environment import environment as current
+        from replicate_suite.environment import environment as current
 
         environment = current()
     full = {

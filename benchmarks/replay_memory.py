@@ -16,7 +16,7 @@ import time
 import numpy as np
 from record import record
 
-from shared.rl.replay import ReplayBuffer
+from replicate_suite.rl.replay import ReplayBuffer
 
 
 def rss_bytes() -> int:

@@ -1,7 +1,7 @@
 """ResNet-20 training throughput on CIFAR-sized inputs, with and without the augmentation pipeline.
 
 Trains ResNet-20 (batch 128, SGD momentum 0.9, the replication's compile settings) through
-`shared.training.train_steps` for a fixed number of iterations on random 32x32x3 images, once with the random
+`replicate_suite.training.train_steps` for a fixed number of iterations on random 32x32x3 images, once with the random
 pad-crop-flip transform running one chunk ahead in the input thread and once without it. If the two rates are close,
 the input pipeline is not the bottleneck and both cores are spent on training. Also times the transform alone.
 
@@ -22,14 +22,14 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--out", default="benchmarks/results/resnet_throughput.json")
     args = parser.parse_args()
-    from shared.backend import import_backend_quietly
+    from replicate_suite.backend import import_backend_quietly
 
     import_backend_quietly()
     import keras
 
-    from shared.images import pad_crop_flip
-    from shared.models.resnet import build_cifar_resnet
-    from shared.training import train_steps
+    from replicate_suite.images import pad_crop_flip
+    from replicate_suite.models.resnet import build_cifar_resnet
+    from replicate_suite.training import train_steps
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(12_800, 32, 32, 3)).astype("float32")

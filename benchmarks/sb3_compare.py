@@ -175,10 +175,10 @@ FOREIGN = {"ours": ("torch", "stable_baselines3"), "sb3": ("tensorflow", "keras"
 def _child(args, run_ours: Callable, run_sb3: Callable) -> None:
     """One side's run in this process; writes its measurements as JSON to args.result."""
     if args.side == "ours":
-        from shared.backend import import_backend_quietly
+        from replicate_suite.backend import import_backend_quietly
 
         import_backend_quietly()
-        from shared.environment import environment
+        from replicate_suite.environment import environment
 
         peak = keras_matmul_peak()
         measured = run_ours(args.steps, args.seed, args.xla)

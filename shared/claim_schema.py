@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.config import PROFILES, read_yaml
-from shared.errors import ReplicateError, brief
+from replicate_suite.config import PROFILES, read_yaml
+from replicate_suite.errors import ReplicateError, brief
 
 VERDICTS = ("reproduced", "consistent", "inconclusive", "not_reproduced", "not_run")
 HELD = ("reproduced", "consistent")

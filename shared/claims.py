@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from shared.claim_schema import (  # noqa: F401  (Claim, load_claim and the constants are part of this API)
+from replicate_suite.claim_schema import (  # noqa: F401  (Claim, load_claim and the constants are part of this API)
     DEFAULT_MIN_SEEDS,
     HELD,
     NOT_RUN_REASONS,
@@ -38,8 +38,16 @@ from shared.claim_schema import (  # noqa: F401  (Claim, load_claim and the cons
     Target,
     load_claim,
 )
-from shared.results import RunRecord
-from shared.stats import CONFIDENCE, Summary, holm, one_sided_bounds, p_mean_below_zero, seeds_needed, summarize
+from replicate_suite.results import RunRecord
+from replicate_suite.stats import (
+    CONFIDENCE,
+    Summary,
+    holm,
+    one_sided_bounds,
+    p_mean_below_zero,
+    seeds_needed,
+    summarize,
+)
 
 
 @dataclass

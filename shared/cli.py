@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from shared.errors import Interrupted, ReplicateError
+from replicate_suite.errors import Interrupted, ReplicateError
 
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are unsigned 32-bit
 MAX_SEEDS = 10_000  # a longer list is a typo (0-10000000), not a plan
@@ -74,15 +74,15 @@ def _parse_seeds(text: str) -> list[int]:
 
 
 def _check_profile(profile: str) -> None:
-    from shared.config import PROFILES
+    from replicate_suite.config import PROFILES
 
     if profile not in PROFILES:
         raise ReplicateError(f"unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    from shared.config import overrides_text
-    from shared.report import evaluate
+    from replicate_suite.config import overrides_text
+    from replicate_suite.report import evaluate
 
     _check_profile(args.profile)
 
@@ -111,8 +111,8 @@ def _run_name(args: argparse.Namespace, seed: int) -> str:
 
 def _interrupted(args: argparse.Namespace, seed: int) -> str:
     """What an interrupted run left and how to continue it (where the replication checkpoints)."""
-    from shared.paths import results_dir
-    from shared.runner import checkpoint_folder
+    from replicate_suite.paths import results_dir
+    from replicate_suite.runner import checkpoint_folder
 
     checkpoints = checkpoint_folder(Path(args.results), args.id, args.profile, seed, args.variant)
     stopped = f"{_run_name(args, seed)} stopped; nothing was written to results"
@@ -127,7 +127,7 @@ def _interrupted(args: argparse.Namespace, seed: int) -> str:
 
 def _overrides(texts: list[str]) -> dict:
     """The --set texts as {"key.path": value} (values read as config.yaml reads them), or a ReplicateError."""
-    from shared.config import nest_overrides, parse_override
+    from replicate_suite.config import nest_overrides, parse_override
 
     pairs = [parse_override(text) for text in texts]
     nest_overrides(pairs)  # a key set twice, or as a value and as a block, fails here
@@ -135,9 +135,9 @@ def _overrides(texts: list[str]) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from shared.config import nest_overrides, overrides_text
-    from shared.results import has_run_files, run_folder
-    from shared.runner import check_variant, replication_path
+    from replicate_suite.config import nest_overrides, overrides_text
+    from replicate_suite.results import has_run_files, run_folder
+    from replicate_suite.runner import check_variant, replication_path
 
     replication_path(args.id)  # unknown ids, profiles and variants fail before the backend is imported
     _check_profile(args.profile)
@@ -145,8 +145,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         check_variant(args.id, args.profile, args.variant)
     overrides = _overrides(args.set_texts)
     if overrides:  # validated before anything else, even when every result exists already
-        from shared.backend import import_backend_quietly
-        from shared.runner import resolve_config
+        from replicate_suite.backend import import_backend_quietly
+        from replicate_suite.runner import resolve_config
 
         import_backend_quietly()
         resolve_config(args.id, args.profile, nest_overrides(list(overrides.items())))
@@ -161,8 +161,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     if not seeds:
         return
 
-    from shared.backend import import_backend_quietly
-    from shared.runner import resolve_config, run_replication
+    from replicate_suite.backend import import_backend_quietly
+    from replicate_suite.runner import resolve_config, run_replication
 
     import_backend_quietly()
     resolve_config(args.id, args.profile)
@@ -185,8 +185,8 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    from shared.runner import known_replications, replication_path
-    from shared.sweep import summary_table, sweep
+    from replicate_suite.runner import known_replications, replication_path
+    from replicate_suite.sweep import summary_table, sweep
 
     _check_profile(args.profile)
     ids = args.replications or known_replications()
@@ -208,7 +208,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from shared.report import evaluate, readme_table, update_readme, write_report
+    from replicate_suite.report import evaluate, readme_table, update_readme, write_report
 
     _check_profile(args.profile)
 
@@ -223,8 +223,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_verify_data(args: argparse.Namespace) -> None:
-    from shared.data import dataset_specs
-    from shared.data.files import data_source, fetch_preferred
+    from replicate_suite.data import dataset_specs
+    from replicate_suite.data.files import data_source, fetch_preferred
 
     specs = dataset_specs()
     names = args.datasets or sorted(specs)
@@ -232,7 +232,7 @@ def cmd_verify_data(args: argparse.Namespace) -> None:
         if name not in specs:
             raise ReplicateError(f"unknown dataset {name!r} (known: {', '.join(sorted(specs))})")
     if data_source() == "tfds":
-        from shared.data.tfds_source import LOADERS
+        from replicate_suite.data.tfds_source import LOADERS
 
         for name in names:
             data = LOADERS[name]()
@@ -248,8 +248,8 @@ def cmd_verify_data(args: argparse.Namespace) -> None:
 
 
 def cmd_play(args: argparse.Namespace) -> None:
-    from shared.rl.saved import AGENT_FILE, VIDEO_SUFFIXES, load_agent, play, write_video
-    from shared.runner import agents_folder, replication_path
+    from replicate_suite.rl.saved import AGENT_FILE, VIDEO_SUFFIXES, load_agent, play, write_video
+    from replicate_suite.runner import agents_folder, replication_path
 
     _check_profile(args.profile)
     replication_path(args.id)  # an unknown id fails with the known ones
@@ -272,7 +272,7 @@ def cmd_play(args: argparse.Namespace) -> None:
 
 
 def cmd_clips(args: argparse.Namespace) -> None:
-    from shared.clips import FRAMES, HEIGHT, MAX_STEPS, SELECTION_RULE, make_clips
+    from replicate_suite.clips import FRAMES, HEIGHT, MAX_STEPS, SELECTION_RULE, make_clips
 
     _check_profile(args.profile)
     if not Path(args.results).is_dir():
@@ -293,8 +293,8 @@ def cmd_clips(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from shared.config import PROFILES
-    from shared.paths import PROJECT_ROOT, reports_dir, results_dir
+    from replicate_suite.config import PROFILES
+    from replicate_suite.paths import PROJECT_ROOT, reports_dir, results_dir
 
     def shown(path: Path) -> str:
         return f"{path.relative_to(PROJECT_ROOT)}/" if path.is_relative_to(PROJECT_ROOT) else str(path)

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.errors import ReplicateError
-from shared.results import RunRecord
+from replicate_suite.errors import ReplicateError
+from replicate_suite.results import RunRecord
 
 INDEX_FILE = "clips.json"
 TASK_MARKER = "train_episodes_"

@@ -6,9 +6,9 @@ final, no --set overrides) that saved an agent for the task, the seed whose fina
 the lower median for an even count, ties to the lower seed. A seed's value is the one the claim judges for the task:
 the per-seed value of the last claim.yaml target binding the profile whose metric is `eval_return_<task>` (e.g. the
 mean of its last 3 evaluations), else the run's `eval_return_<task>` (its final evaluation's mean return). The agent
-plays one episode as the run's evaluations do (`shared.rl.saved.play`: reset seed = the run's seed x 1000, DQN with
-its evaluation epsilon, DDPG mu(s)), cut at MAX_STEPS agent steps; FRAMES frames evenly spaced over it are scaled to
-HEIGHT px high and tiled in one row with the step number under each.
+plays one episode as the run's evaluations do (`replicate_suite.rl.saved.play`: reset seed = the run's seed x 1000, DQN
+with its evaluation epsilon, DDPG mu(s)), cut at MAX_STEPS agent steps; FRAMES frames evenly spaced over it are scaled
+to HEIGHT px high and tiled in one row with the step number under each.
 
 Writes <reports>/clips/<profile>/<id>__<task>.png and clips.json (one entry per RL task: the clip, or why there is
 none). Output is deterministic for the same agent: the same frames and the same PNG bytes (Pillow writes no time or
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from shared.clip_index import INDEX_FILE, clips_dir, task_labels
-from shared.errors import ReplicateError
-from shared.results import RunRecord, read_json, write_json
+from replicate_suite.clip_index import INDEX_FILE, clips_dir, task_labels
+from replicate_suite.errors import ReplicateError
+from replicate_suite.results import RunRecord, read_json, write_json
 
 FRAMES = 8
 """Frames per strip (fewer when the episode has fewer steps)."""
@@ -184,9 +184,9 @@ def is_minatar(info: dict[str, Any]) -> bool:
 
 
 def film(folder: Path, seed: int) -> tuple[list[np.ndarray], float, int]:
-    """Play the saved agent in `folder` for one episode (PLAY_RULE, through shared.rl.saved.play); returns (each
-    frame scaled to HEIGHT px high, (HEIGHT, W, 3) uint8; the episode's raw return; agent steps played)."""
-    from shared.rl.saved import SavedAgent, load_agent, play
+    """Play the saved agent in `folder` for one episode (PLAY_RULE, through replicate_suite.rl.saved.play); returns
+    (each frame scaled to HEIGHT px high, (HEIGHT, W, 3) uint8; the episode's raw return; agent steps played)."""
+    from replicate_suite.rl.saved import SavedAgent, load_agent, play
 
     if sys.platform.startswith("linux"):  # headless: MuJoCo renders through EGL unless told otherwise
         os.environ.setdefault("MUJOCO_GL", "egl")
@@ -207,7 +207,7 @@ def film(folder: Path, seed: int) -> tuple[list[np.ndarray], float, int]:
 
 
 def _shown(path: Path) -> str:
-    from shared.paths import PROJECT_ROOT
+    from replicate_suite.paths import PROJECT_ROOT
 
     resolved = Path(path).resolve()
     return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else str(path)
@@ -219,7 +219,7 @@ def _seeds_text(seeds: list[int]) -> str:
 
 def clip_task(report, label: str, profile: str, artifacts_root: Path, out: Path) -> dict[str, Any]:
     """Choose the seed for one task, play it and write its strip into `out`; the clips.json entry."""
-    from shared.claims import counted_runs
+    from replicate_suite.claims import counted_runs
 
     rid = report.claim.replication
     counted = counted_runs(report.runs)
@@ -274,9 +274,9 @@ def make_clips(profile: str, results_root: Path, reports_root: Path) -> tuple[Pa
     """Write every RL task's clip for `profile` into clips_dir(reports_root, profile) (built aside, swapped in
     whole) with clips.json; returns (the folder, the entries). Replications whose counted runs trained no RL task
     have no entry."""
-    from shared.claims import counted_runs
-    from shared.paths import artifacts_dir
-    from shared.report import evaluate
+    from replicate_suite.claims import counted_runs
+    from replicate_suite.paths import artifacts_dir
+    from replicate_suite.report import evaluate
 
     reports = evaluate(profile, results_root)
     out = clips_dir(reports_root, profile)

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import yaml
 
-from shared.errors import ReplicateError, brief
+from replicate_suite.errors import ReplicateError, brief
 
 PROFILES = ("smoke", "cpu", "paper")
 MAX_DEPTH = 50

@@ -13,8 +13,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from shared.claims import VERDICTS
-from shared.results import CURVES_FILE, read_curve_file, write_json
+from replicate_suite.claims import VERDICTS
+from replicate_suite.results import CURVES_FILE, read_curve_file, write_json
 
 METRICS_DIR = "metrics"
 CURVES_DIR = "curves"

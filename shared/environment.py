@@ -9,7 +9,7 @@ from importlib import metadata
 
 import keras
 
-from shared.paths import PROJECT_ROOT
+from replicate_suite.paths import PROJECT_ROOT
 
 # Paths a pipeline run rewrites itself; changes there do not make the code that produced a result "dirty".
 _GENERATED = (":!results", ":!reports", ":!dvc.lock", ":!README.md")

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from shared.errors import ReplicateError
+from replicate_suite.errors import ReplicateError
 
 
 @contextlib.contextmanager

@@ -16,11 +16,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from shared.claims import Target
-from shared.config import parse_yaml
-from shared.errors import ReplicateError, brief
-from shared.paths import PROJECT_ROOT
-from shared.results import META_FILE, METRICS_FILE, RunRecord, read_json
+from replicate_suite.claims import Target
+from replicate_suite.config import parse_yaml
+from replicate_suite.errors import ReplicateError, brief
+from replicate_suite.paths import PROJECT_ROOT
+from replicate_suite.results import META_FILE, METRICS_FILE, RunRecord, read_json
 
 UNVERIFIABLE = "registration unverifiable"
 AFTER_RESULTS = "registered after results"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.errors import ReplicateError, brief
+from replicate_suite.errors import ReplicateError, brief
 
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.csv"

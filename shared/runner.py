@@ -16,11 +16,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from shared.config import ResolvedConfig, load_config, nest_overrides, read_yaml, resolve
-from shared.errors import Diverged, ReplicateError
-from shared.locks import exclusive
-from shared.paths import artifacts_dir, replications_dir, results_dir, tensorboard_dir
-from shared.results import (
+from replicate_suite.config import ResolvedConfig, load_config, nest_overrides, read_yaml, resolve
+from replicate_suite.errors import Diverged, ReplicateError
+from replicate_suite.locks import exclusive
+from replicate_suite.paths import artifacts_dir, replications_dir, results_dir, tensorboard_dir
+from replicate_suite.results import (
     META_FILE,
     METRICS_FILE,
     CurveLog,
@@ -120,7 +120,7 @@ def resolve_config(replication_id: str, profile: str, overrides: dict[str, Any] 
 def run_purpose(values: dict[str, Any]) -> str:
     """`tuning` for a resolved config (its merged values) that holds out training data for validation
     (data.validation_holdout > 0: the replications' tuning mode, in which the test set is not read), else `final`.
-    Recorded as run_meta's `purpose` (shared.results.PURPOSES)."""
+    Recorded as run_meta's `purpose` (replicate_suite.results.PURPOSES)."""
     data = values.get("data")
     holdout = data.get("validation_holdout") if isinstance(data, dict) else None
     return "tuning" if isinstance(holdout, int) and holdout > 0 else "final"
@@ -300,8 +300,8 @@ def _run_locked(
     module, cfg, replication_id, seed, variant, root, final, checkpoints, deterministic, resume, overrides
 ) -> Path:
     # These import the Keras backend; only a run needs them (bad input fails before, and fast).
-    from shared.environment import environment
-    from shared.seeding import seed_everything
+    from replicate_suite.environment import environment
+    from replicate_suite.seeding import seed_everything
 
     profile = cfg.profile
     tmp = Path(tempfile.mkdtemp(prefix=f".{replication_id}-{profile}-{final.name}-", dir=root))

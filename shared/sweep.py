@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.errors import ReplicateError
-from shared.results import META_FILE, has_run_files, read_object, run_folder
+from replicate_suite.errors import ReplicateError
+from replicate_suite.results import META_FILE, has_run_files, read_object, run_folder
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Outcome:
 def expand(profile: str, replications: list[str], seeds: list[int]) -> list[Task]:
     """One task per replication, variant (where the replication declares variants, e.g. one per Atari game) and
     seed, with the resources the replication's config declares for one run."""
-    from shared.runner import replication_path, resolve_config, variant_field, variants_of
+    from replicate_suite.runner import replication_path, resolve_config, variant_field, variants_of
 
     tasks = []
     for rid in replications:
@@ -80,7 +80,7 @@ def is_complete(root: Path, task: Task) -> bool:
 
 def task_command(task: Task, root: Path) -> list[str]:
     return [
-        sys.executable, "-m", "shared.cli", "run", task.replication, "--profile", task.profile,
+        sys.executable, "-m", "replicate_suite.cli", "run", task.replication, "--profile", task.profile,
         "--seed", str(task.seed), "--results", str(root), "--resume",
     ] + (["--variant", task.variant] if task.variant else [])  # fmt: skip
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import keras
 import numpy as np
 
-from shared.errors import Diverged
+from replicate_suite.errors import Diverged
 
 
 class StopOnNonFinite(keras.callbacks.Callback):

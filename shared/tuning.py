@@ -14,13 +14,13 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from shared.config import ResolvedConfig
-from shared.errors import ReplicateError
+from replicate_suite.config import ResolvedConfig
+from replicate_suite.errors import ReplicateError
 
 
 def candidate_config(replication_id: str, profile: str, overrides: dict[str, Any]) -> ResolvedConfig:
     """A profile's config with a candidate's overrides, loaded and validated exactly as the runner loads configs."""
-    from shared.runner import resolve_config
+    from replicate_suite.runner import resolve_config
 
     return resolve_config(replication_id, profile, overrides)
 
@@ -34,8 +34,8 @@ def _run_candidate(replication_id: str, profile: str, overrides: dict[str, Any],
 
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    from shared.runner import RunContext, check_tuning_outputs, load_module
-    from shared.seeding import seed_everything
+    from replicate_suite.runner import RunContext, check_tuning_outputs, load_module
+    from replicate_suite.seeding import seed_everything
 
     module = load_module(replication_id)
     params = candidate_config(replication_id, profile, overrides).params
@@ -50,7 +50,7 @@ def _run_candidate(replication_id: str, profile: str, overrides: dict[str, Any],
 
 def check_candidates(replication_id: str, profile: str, candidates: dict[str, dict[str, Any]]) -> None:
     """Every candidate loads and is a tuning config (validation only); else one error naming the first that is not."""
-    from shared.runner import run_purpose
+    from replicate_suite.runner import run_purpose
 
     for name, overrides in candidates.items():
         if run_purpose(candidate_config(replication_id, profile, overrides).values) != "tuning":

@@ -13,8 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The tests exercise the default file loaders; tests/test_tfds_source.py selects tensorflow-datasets itself.
 os.environ.pop("REPLICATE_DATA_SOURCE", None)
 
-from shared.data import mnist  # noqa: E402
-from shared.data.files import DatasetSpec, sha256_of  # noqa: E402
+from replicate_suite.data import mnist  # noqa: E402
+from replicate_suite.data.files import DatasetSpec, sha256_of  # noqa: E402
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -92,7 +92,7 @@ def write_cifar_archive(path: Path, train_per_batch: int, test: int, seed: int =
 @pytest.fixture
 def tiny_cifar(tmp_path, monkeypatch) -> DatasetSpec:
     """5 x 80 training and 100 test random 32x32 images as the official archive, served from an offline mirror."""
-    from shared.data import cifar10
+    from replicate_suite.data import cifar10
 
     mirror = tmp_path / "mirror" / "cifar10"
     mirror.mkdir(parents=True)

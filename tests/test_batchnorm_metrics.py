@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from shared.runner import load_module
+from replicate_suite.runner import load_module
 
 bn = load_module("batchnorm_mnist")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from shared.results import read_runs
-from shared.runner import run_replication
+from replicate_suite.results import read_runs
+from replicate_suite.runner import run_replication
 
 NETS = ("baseline", "batchnorm")
 

@@ -32,8 +32,8 @@ def test_flop_counts_match_the_networks():
     import dqn_throughput
     import numpy as np
 
-    from shared.models.actor_critic import build_actor, build_critic
-    from shared.models.qnets import build_atari_cnn
+    from replicate_suite.models.actor_critic import build_actor, build_critic
+    from replicate_suite.models.qnets import build_atari_cnn
 
     assert _layer_macs(build_atari_cnn(6, "nature")) == dqn_throughput.nature_cnn_macs(6)
     actor, critic = ddpg_throughput.network_macs()

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from shared.claims import Target, counts_text, evaluate_claim, evaluate_target, load_claim
-from shared.errors import ReplicateError
-from shared.registration import AFTER_RESULTS, UNVERIFIABLE, registration_flag
-from shared.results import CurveLog, RunRecord
-from shared.stats import seeds_needed, summarize, t_interval
+from replicate_suite.claims import Target, counts_text, evaluate_claim, evaluate_target, load_claim
+from replicate_suite.errors import ReplicateError
+from replicate_suite.registration import AFTER_RESULTS, UNVERIFIABLE, registration_flag
+from replicate_suite.results import CurveLog, RunRecord
+from replicate_suite.stats import seeds_needed, summarize, t_interval
 
 
 def runs(*metric_dicts, curves=None, tmp_path: Path | None = None, commit="abc") -> list[RunRecord]:
@@ -160,7 +160,7 @@ def test_ordering_pairs_by_seed_not_by_mean():
 
 
 def test_holm_adjusted_p_values_by_hand():
-    from shared.stats import holm
+    from replicate_suite.stats import holm
 
     # sorted 0.01, 0.03, 0.04 -> 3 x 0.01 = 0.03, 2 x 0.03 = 0.06, max(0.06, 1 x 0.04) = 0.06; back in input order
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
@@ -176,7 +176,7 @@ def _chain(second_steps: list[float]) -> list[RunRecord]:
 
 
 def test_a_chain_of_steps_is_not_reproduced_only_when_holm_rejects_a_step():
-    from shared.stats import p_mean_below_zero
+    from replicate_suite.stats import p_mean_below_zero
 
     rule = {"kind": "ordering", "metrics": ["a", "b", "c"], "order": "increasing"}
     t = target(rule, metric="a,b,c")
@@ -331,7 +331,7 @@ def test_a_profile_outside_binds_needs_a_reason(tmp_path):
 
 
 def test_every_replication_claim_parses():
-    from shared.runner import known_replications, replication_path
+    from replicate_suite.runner import known_replications, replication_path
 
     for rep_id in known_replications():
         claim = load_claim(replication_path(rep_id) / "claim.yaml")

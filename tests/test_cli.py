@@ -9,14 +9,14 @@ import sys
 import pytest
 import yaml
 
-import shared.runner
-from shared.cli import main
-from shared.paths import PROJECT_ROOT
+import replicate_suite.runner
+from replicate_suite.cli import main
+from replicate_suite.paths import PROJECT_ROOT
 
 
 def run_cli(*args, cwd=PROJECT_ROOT):
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "replicate_suite.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
     )
 
 
@@ -60,7 +60,7 @@ def test_bad_config_key_or_value(capsys, tmp_path, monkeypatch, section, key, va
     raw = yaml.safe_load(config.read_text())
     raw["profiles"]["cpu"].setdefault(section, {})[key] = value
     config.write_text(yaml.safe_dump(raw))
-    monkeypatch.setattr(shared.runner, "replication_path", lambda rep_id: broken)
+    monkeypatch.setattr(replicate_suite.runner, "replication_path", lambda rep_id: broken)
     assert main(["run", "lenet5_mnist", "--profile", "cpu", "--out", str(tmp_path / "r")]) == 1
     assert_one_error_line(capsys.readouterr().err, message)
     assert not (tmp_path / "r").exists()
@@ -96,7 +96,7 @@ def test_verify_data(capsys, tiny_mnist, dataset, ok):
 def _subparsers():
     import argparse
 
-    from shared.cli import build_parser
+    from replicate_suite.cli import build_parser
 
     parser = build_parser()
     (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
@@ -126,7 +126,7 @@ def test_one_name_for_the_results_root():
         options = {o for a in commands[name]._actions for o in a.option_strings}
         assert "--results" in options, name
         assert "--out" not in commands[name].format_help(), name
-    from shared.cli import build_parser
+    from replicate_suite.cli import build_parser
 
     args = build_parser().parse_args(["run", "lenet5_mnist", "--out", "x"])
     assert args.results == "x"
@@ -173,7 +173,7 @@ def test_set_twice_is_an_error(capsys, tmp_path):
 
 
 def test_parse_override_reads_values_as_yaml():
-    from shared.config import nest_overrides, parse_override
+    from replicate_suite.config import nest_overrides, parse_override
 
     pairs = [parse_override(t) for t in ("train.epochs=1", "train.lr_values=[0.1, 0.01]", "data.test_limit=null")]
     assert pairs == [("train.epochs", 1), ("train.lr_values", [0.1, 0.01]), ("data.test_limit", None)]

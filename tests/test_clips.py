@@ -13,9 +13,9 @@ import shutil
 import numpy as np
 import pytest
 
-from shared import clips
-from shared.cli import main
-from shared.results import CURVE_COLUMNS, write_json
+from replicate_suite import clips
+from replicate_suite.cli import main
+from replicate_suite.results import CURVE_COLUMNS, write_json
 
 
 @pytest.mark.parametrize(
@@ -73,10 +73,10 @@ def pong_agent(tmp_path_factory):
     """An untrained Pong DQN agent, saved once (a saved agent's folder: q_network.keras and agent.json)."""
     import keras
 
-    from shared.models.qnets import build_atari_cnn
-    from shared.rl.agents.dqn import DQNAgent, DQNConfig
-    from shared.rl.envs import AtariConfig, EnvRecipe
-    from shared.rl.saved import describe_space, save_agent
+    from replicate_suite.models.qnets import build_atari_cnn
+    from replicate_suite.rl.agents.dqn import DQNAgent, DQNConfig
+    from replicate_suite.rl.envs import AtariConfig, EnvRecipe
+    from replicate_suite.rl.saved import describe_space, save_agent
 
     keras.utils.set_random_seed(0)
     recipe = EnvRecipe.atari("Pong", AtariConfig(frame_skip=4))
@@ -174,10 +174,10 @@ def test_a_task_without_a_saved_agent_gets_a_reason(tmp_path):
 
 def test_minatar_frames_are_drawn_from_the_observation(tmp_path, monkeypatch):
     pytest.importorskip("minatar")
-    from shared.models.qnets import build_q_network
-    from shared.rl.agents.dqn import DQNAgent, DQNConfig
-    from shared.rl.envs import EnvRecipe, MinAtarConfig
-    from shared.rl.saved import describe_space, save_agent
+    from replicate_suite.models.qnets import build_q_network
+    from replicate_suite.rl.agents.dqn import DQNAgent, DQNConfig
+    from replicate_suite.rl.envs import EnvRecipe, MinAtarConfig
+    from replicate_suite.rl.saved import describe_space, save_agent
 
     monkeypatch.setattr(clips, "MAX_STEPS", 10)
     recipe = EnvRecipe.minatar("Breakout", MinAtarConfig())
@@ -204,11 +204,11 @@ def test_minatar_frames_are_drawn_from_the_observation(tmp_path, monkeypatch):
 
 
 def _rl_report(label: str = "Pong"):
-    from shared.claims import evaluate_claim, load_claim
-    from shared.paths import PROJECT_ROOT
-    from shared.report import ReplicationReport
-    from shared.results import RunRecord
-    from shared.runner import replication_path
+    from replicate_suite.claims import evaluate_claim, load_claim
+    from replicate_suite.paths import PROJECT_ROOT
+    from replicate_suite.report import ReplicationReport
+    from replicate_suite.results import RunRecord
+    from replicate_suite.runner import replication_path
 
     claim = load_claim(replication_path("dqn_atari2013") / "claim.yaml")
     metrics = {f"eval_return_{label}": -3.0, f"train_episodes_{label}": 2}
@@ -217,7 +217,7 @@ def _rl_report(label: str = "Pong"):
 
 
 def test_the_report_shows_a_clip_with_its_caption_and_a_reason_line():
-    from shared.report import comparison_markdown
+    from replicate_suite.report import comparison_markdown
 
     clip = {"id": "dqn_atari2013", "label": "Pong", "file": "dqn_atari2013__Pong.png", "seed": 2, "variant": "Pong",
             "why": "median of 3 seed(s) with a saved agent (0, 1, 2) by eval_return_Pong", "seed_value": -3.0,
@@ -235,8 +235,8 @@ def test_the_report_shows_a_clip_with_its_caption_and_a_reason_line():
 
 
 def test_the_report_without_clips_says_how_to_make_them_and_runs_nothing(monkeypatch):
-    from shared.report import comparison_markdown
-    from shared.rl import saved
+    from replicate_suite.report import comparison_markdown
+    from replicate_suite.rl import saved
 
     monkeypatch.setattr(saved, "play", lambda *a, **k: pytest.fail("the report played an environment"))
     md = comparison_markdown("cpu", [_rl_report()], {}, "results/", None)
@@ -246,7 +246,7 @@ def test_the_report_without_clips_says_how_to_make_them_and_runs_nothing(monkeyp
 
 
 def test_write_report_reads_clips_json_and_a_damaged_one_is_an_error(tmp_path):
-    from shared.report import write_report
+    from replicate_suite.report import write_report
 
     folder = clips.clips_dir(tmp_path / "reports", "smoke")
     folder.mkdir(parents=True)

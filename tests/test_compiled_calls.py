@@ -1,5 +1,5 @@
-"""The agents' direct compiled calls (shared.rl.agents.compiled) compute exactly what Keras's predict_on_batch and
-train_on_batch compute, on TensorFlow and JAX: same outputs, same weights after updates, same losses."""
+"""The agents' direct compiled calls (replicate_suite.rl.agents.compiled) compute exactly what Keras's predict_on_batch
+and train_on_batch compute, on TensorFlow and JAX: same outputs, same weights after updates, same losses."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import json
 import keras
 import numpy as np
 
-from shared.models.actor_critic import build_actor, build_critic
-from shared.rl.agents.compiled import DirectTrainStep, compiled_forward
-from shared.rl.agents.ddpg import DDPGAgent, DDPGConfig
-from shared.rl.agents.dqn import DQNConfig, QLearner, make_optimizer
+from replicate_suite.models.actor_critic import build_actor, build_critic
+from replicate_suite.rl.agents.compiled import DirectTrainStep, compiled_forward
+from replicate_suite.rl.agents.ddpg import DDPGAgent, DDPGConfig
+from replicate_suite.rl.agents.dqn import DQNConfig, QLearner, make_optimizer
 
 report = {}
 rng = np.random.default_rng(0)

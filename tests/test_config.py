@@ -7,8 +7,8 @@ from typing import Literal
 
 import pytest
 
-from shared.config import load_config
-from shared.errors import ReplicateError
+from replicate_suite.config import load_config
+from replicate_suite.errors import ReplicateError
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def test_exponent_numbers_are_numbers(tmp_path, text, value):
 
 
 def test_strings_that_only_look_like_exponents_stay_strings(tmp_path):
-    from shared.config import read_yaml
+    from replicate_suite.config import read_yaml
 
     data = read_yaml(write(tmp_path, "a: e5\nb: 1e\nc: '1e-3'\nd: 1e-3x\ne: 12\n"))
     assert data == {"a": "e5", "b": "1e", "c": "1e-3", "d": "1e-3x", "e": 12}
@@ -113,14 +113,14 @@ def test_a_duplicate_key_is_an_error_naming_it(tmp_path, text, message):
 
 
 def test_merge_keys_may_override_without_being_duplicates(tmp_path):
-    from shared.config import read_yaml
+    from replicate_suite.config import read_yaml
 
     data = read_yaml(write(tmp_path, "base: &b {x: 1, y: 2}\nmine: {<<: *b, y: 3}\n"))
     assert data["mine"] == {"x": 1, "y": 3}
 
 
 def test_a_yaml_file_over_the_size_limit_is_refused(tmp_path):
-    from shared.config import MAX_BYTES, read_yaml
+    from replicate_suite.config import MAX_BYTES, read_yaml
 
     path = write(tmp_path, "a: [" + "1, " * (MAX_BYTES // 3) + "1]\n")
     with pytest.raises(ReplicateError, match=r"config.yaml: larger than 1 MiB \(\d+ bytes\); not read"):

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import re
 import stat
 
 import numpy as np
 import pytest
 from conftest import write_idx
 
-from shared.data import mnist
-from shared.data.files import fetch_file
-from shared.errors import ReplicateError
-from shared.paths import mirror_dirs
+from replicate_suite.data import mnist
+from replicate_suite.data.files import fetch_file
+from replicate_suite.errors import ReplicateError
+from replicate_suite.paths import mirror_dirs
 
 
 def test_loads_from_mirror_then_from_cache(tiny_mnist, tmp_path):
@@ -59,7 +60,19 @@ def test_corrupt_cache_file_is_an_error_not_a_silent_refetch(tiny_mnist, tmp_pat
 
 
 def test_missing_data_without_mirror_or_network(no_data):
-    with pytest.raises(ReplicateError, match="mnist file .* not in .*, not in any mirror .*downloads are off"):
+    with pytest.raises(ReplicateError, match="mnist file .* nor in a mirror .*MIRROR is empty.*downloads are off"):
+        mnist.load_mnist()
+
+
+def test_missing_data_names_the_default_mirror_beside_the_checkout(no_data, monkeypatch, tmp_path):
+    """Without REPLICATE_DATA_MIRROR the message names <checkout>/../shared/data, the mirror's default place, and says
+    it is not the checkout's shared/ package folder."""
+    from replicate_suite import paths
+
+    monkeypatch.delenv("REPLICATE_DATA_MIRROR")
+    monkeypatch.setattr(paths, "PROJECT_ROOT", tmp_path / "checkout")
+    expected = str(tmp_path / "shared" / "data")
+    with pytest.raises(ReplicateError, match="provide " + re.escape(expected) + r" \(the default mirror, beside"):
         mnist.load_mnist()
 
 

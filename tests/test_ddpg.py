@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from shared.rl.noise import OrnsteinUhlenbeck
+from replicate_suite.rl.noise import OrnsteinUhlenbeck
 
 
 def test_ou_noise_reverts_to_its_mean():
@@ -35,8 +35,8 @@ def test_ou_noise_stationary_variance(dt):
 def _agent(seed=0, tau=0.1, actor_lr=1e-4):
     import keras
 
-    from shared.models.actor_critic import build_actor, build_critic
-    from shared.rl.agents.ddpg import DDPGAgent, DDPGConfig
+    from replicate_suite.models.actor_critic import build_actor, build_critic
+    from replicate_suite.rl.agents.ddpg import DDPGAgent, DDPGConfig
 
     keras.utils.set_random_seed(seed)
     low, high = np.array([-2.0, -1.0]), np.array([2.0, 1.0])
@@ -65,7 +65,7 @@ def _batch(n=16, seed=0):
 
 
 def test_actor_maps_onto_the_action_bounds_and_paper_sizes():
-    from shared.models.actor_critic import build_actor, build_critic
+    from replicate_suite.models.actor_critic import build_actor, build_critic
 
     actor = build_actor(17, -np.ones(6), np.ones(6))
     critic = build_critic(17, 6)
@@ -90,7 +90,7 @@ def _bounds_by_layer(obs_dim, action_dim):
 def test_every_layer_is_initialised_within_its_papers_bound(obs_dim, action_dim):
     import keras
 
-    from shared.models.actor_critic import build_actor, build_critic
+    from replicate_suite.models.actor_critic import build_actor, build_critic
 
     keras.utils.set_random_seed(0)
     nets = {
@@ -116,7 +116,7 @@ def test_the_issues_smallest_case_fan_in_bounds_of_the_biases():
     # bias used its own width as fan-in), actor fc2 +-0.05, critic fc2 +-1/sqrt(401)
     import keras
 
-    from shared.models.actor_critic import build_actor, build_critic
+    from replicate_suite.models.actor_critic import build_actor, build_critic
 
     keras.utils.set_random_seed(1)
     actor, critic = build_actor(3, [-2.0], [2.0]), build_critic(3, 1)
@@ -134,7 +134,7 @@ def test_the_networks_follow_section_7():
     state input and every hidden actor layer and the critic's layers before the action (Sec. 3 and 7)."""
     import keras
 
-    from shared.models.actor_critic import build_actor, build_critic
+    from replicate_suite.models.actor_critic import build_actor, build_critic
 
     actor = build_actor(17, -np.ones(6), np.ones(6), batch_norm=True)
     critic = build_critic(17, 6, batch_norm=True)
@@ -152,7 +152,7 @@ def test_the_networks_follow_section_7():
 def test_the_paper_profile_holds_section_7s_numbers():
     import yaml
 
-    from shared.paths import replications_dir
+    from replicate_suite.paths import replications_dir
 
     paper = yaml.safe_load((replications_dir() / "ddpg_continuous" / "config.yaml").read_text())["paper"]
     assert paper["agent"] == {
@@ -191,8 +191,8 @@ def test_after_reads_keeps_the_loss_and_its_gradient_and_depends_on_every_read()
     import keras
     from keras import ops
 
-    from shared.autodiff import gradients
-    from shared.rl.agents.ddpg import after_reads
+    from replicate_suite.autodiff import gradients
+    from replicate_suite.rl.agents.ddpg import after_reads
 
     w = np.array([1.5, -2.0], np.float32)
     reads = [np.array([3.0, 4.0], np.float32)], [np.float32(7.0)]
@@ -257,7 +257,7 @@ def test_the_actor_loss_does_not_move_the_critic():
 
 
 def _loop(**changes):
-    from shared.rl.continuous import ContinuousLoopConfig
+    from replicate_suite.rl.continuous import ContinuousLoopConfig
 
     base = dict(
         total_steps=300,
@@ -274,8 +274,8 @@ def _loop(**changes):
 
 
 def _small_agent():
-    from shared.models.actor_critic import build_actor, build_critic
-    from shared.rl.agents.ddpg import DDPGAgent, DDPGConfig
+    from replicate_suite.models.actor_critic import build_actor, build_critic
+    from replicate_suite.rl.agents.ddpg import DDPGAgent, DDPGConfig
 
     cfg = DDPGConfig(0.99, 0.005, 1e-4, 1e-3, 1e-2, [16, 16], 3e-3, False)
     low, high = np.array([-2.0]), np.array([2.0])
@@ -304,9 +304,9 @@ class _RecordResets:
 
 
 def _kill_after_first_checkpoint(monkeypatch, make, loop, folder):
-    from shared.results import CurveLog
-    from shared.rl import continuous
-    from shared.rl.checkpoint import Checkpointer
+    from replicate_suite.results import CurveLog
+    from replicate_suite.rl import continuous
+    from replicate_suite.rl.checkpoint import Checkpointer
 
     save = Checkpointer.save
 
@@ -333,9 +333,9 @@ RESUME_LOOP = dict(total_steps=300, checkpoint_every=120, eval_every=150)
 
 
 def test_a_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tmp_path, monkeypatch):
-    from shared.errors import ReplicateError
-    from shared.results import CurveLog
-    from shared.rl import continuous
+    from replicate_suite.errors import ReplicateError
+    from replicate_suite.results import CurveLog
+    from replicate_suite.rl import continuous
 
     make, loop = _RecordResets(), _loop(**RESUME_LOOP)
     keras_seed(0)
@@ -368,8 +368,8 @@ def test_a_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tmp_pat
 
 
 def test_without_the_environment_state_a_resumed_run_starts_a_new_seeded_episode(tmp_path, monkeypatch):
-    from shared.results import CurveLog
-    from shared.rl import continuous
+    from replicate_suite.results import CurveLog
+    from replicate_suite.rl import continuous
 
     monkeypatch.setattr(continuous, "env_snapshot", lambda env: None)  # an environment whose state cannot be read
     make, loop = _RecordResets(), _loop(**RESUME_LOOP)
@@ -384,8 +384,8 @@ def test_without_the_environment_state_a_resumed_run_starts_a_new_seeded_episode
 
 
 def test_smoke_run_and_bad_task(tmp_path):
-    from shared.errors import ReplicateError
-    from shared.runner import load_module, run_replication
+    from replicate_suite.errors import ReplicateError
+    from replicate_suite.runner import load_module, run_replication
 
     folder = run_replication("ddpg_continuous", "smoke", 0, results_root=tmp_path)
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -403,8 +403,8 @@ _DETERMINISM_CHILD = """
 import sys
 from pathlib import Path
 
-from shared.rl.checkpoint import Checkpointer
-from shared.runner import run_replication
+from replicate_suite.rl.checkpoint import Checkpointer
+from replicate_suite.runner import run_replication
 
 root = Path(ROOT)
 if MODE == "fresh":

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from shared.runner import load_module
+from replicate_suite.runner import load_module
 
 ddqn = load_module("double_dqn_overestimation")
 
@@ -77,14 +77,14 @@ def test_chain_values_are_the_discounted_reward_sums():
 
 
 def test_without_noise_both_learners_find_the_true_values():
-    from shared.results import CurveLog
+    from replicate_suite.results import CurveLog
 
     metrics = ddqn.chain_mdp(_mdp(reward_std=0.0, episodes=1000), np.random.default_rng(0), CurveLog())
     assert abs(metrics["mdp_q_bias"]) < 1e-3 and abs(metrics["mdp_double_bias"]) < 1e-3  # 0.47 vs 0.01 with noise
 
 
 def test_with_noise_q_learning_overestimates_and_double_q_much_less():
-    from shared.results import CurveLog
+    from replicate_suite.results import CurveLog
 
     metrics = ddqn.chain_mdp(_mdp(), np.random.default_rng(0), CurveLog())
     assert metrics["mdp_q_bias"] > 0.1
@@ -94,7 +94,7 @@ def test_with_noise_q_learning_overestimates_and_double_q_much_less():
 
 def test_part_names_are_checked():
     assert ddqn.parse_part("double_Asterix") == ("double", "Asterix")
-    from shared.errors import ReplicateError
+    from replicate_suite.errors import ReplicateError
 
     with pytest.raises(ReplicateError, match="unknown part"):
         ddqn.parse_part("triple_Asterix")
@@ -104,7 +104,7 @@ def test_part_names_are_checked():
 
 # --- value estimates on evaluation episodes (shared/rl/loop.py) --------------------------------------------------
 def test_discounted_returns_restart_at_terminals_and_cut_tails_are_dropped():
-    from shared.rl.loop import discounted_returns, observed_return_mask
+    from replicate_suite.rl.loop import discounted_returns, observed_return_mask
 
     rewards = np.array([1.0, 0.0, 1.0, 1.0, 0.0])
     ends = np.array([False, False, True, False, False])
@@ -129,7 +129,7 @@ class _RightwardAgent:
 def test_evaluation_values_on_the_chain():
     from rl_fixtures import ChainEnv
 
-    from shared.rl.loop import LoopConfig, evaluate
+    from replicate_suite.rl.loop import LoopConfig, evaluate
 
     cfg = SimpleNamespace(clip_rewards=False, terminal_on_life_loss=False)
     result = evaluate(_RightwardAgent(), ChainEnv(8, horizon=25), 2, 0.0, seed=0, max_frames=0, value_tracking=cfg)
@@ -140,9 +140,9 @@ def test_evaluation_values_on_the_chain():
 
 
 def test_smoke_run_and_its_verdicts(tmp_path):
-    from shared.claims import evaluate_claim, load_claim
-    from shared.results import read_runs
-    from shared.runner import replication_path, run_replication
+    from replicate_suite.claims import evaluate_claim, load_claim
+    from replicate_suite.results import read_runs
+    from replicate_suite.runner import replication_path, run_replication
 
     folder = run_replication("double_dqn_overestimation", "smoke", 0, results_root=tmp_path)
     import json
@@ -167,8 +167,8 @@ def test_smoke_run_and_its_verdicts(tmp_path):
 
 def test_minatar_environment_follows_the_protocol():
     pytest.importorskip("minatar")
-    from shared.errors import ReplicateError
-    from shared.rl.envs import MinAtarConfig, frame_stack, make_minatar
+    from replicate_suite.errors import ReplicateError
+    from replicate_suite.rl.envs import MinAtarConfig, frame_stack, make_minatar
 
     env = make_minatar("Breakout", MinAtarConfig(max_episode_frames=5))
     assert env.unwrapped.game.sticky_action_prob == 0.0  # MinAtar's default 0.1 switched off
@@ -186,8 +186,8 @@ def test_minatar_environment_follows_the_protocol():
 def _minatar_config(tmp_path, **paper):
     import yaml
 
-    from shared.config import load_config
-    from shared.paths import replications_dir
+    from replicate_suite.config import load_config
+    from replicate_suite.paths import replications_dir
 
     raw = yaml.safe_load((replications_dir() / "double_dqn_overestimation" / "config.yaml").read_text())
     raw["paper"].update(paper)
@@ -198,8 +198,8 @@ def _minatar_config(tmp_path, **paper):
 
 def test_minatar_parts_run_at_smoke_size(tmp_path):
     pytest.importorskip("minatar")
-    from shared.errors import ReplicateError
-    from shared.runner import RunContext
+    from replicate_suite.errors import ReplicateError
+    from replicate_suite.runner import RunContext
 
     cfg = _minatar_config(tmp_path, suite="minatar", network="minatar")
     ctx = RunContext(out_dir=tmp_path)

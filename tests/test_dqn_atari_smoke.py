@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from shared.errors import ReplicateError
-from shared.runner import run_replication
+from replicate_suite.errors import ReplicateError
+from replicate_suite.runner import run_replication
 
 
 def test_smoke_run_and_table(tmp_path):
-    from shared.report import write_report
+    from replicate_suite.report import write_report
 
     folder = run_replication("dqn_atari2013", "smoke", 0, results_root=tmp_path)
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -38,8 +38,8 @@ def _check_clip(root, commit):
     screen scaled to 120 px high (91 px wide), and clips.json saying which run and episode they come from."""
     from PIL import Image
 
-    from shared.cli import main
-    from shared.clips import FRAMES, GAP, HEIGHT, LABEL_BAND, MAX_STEPS, frame_indices
+    from replicate_suite.cli import main
+    from replicate_suite.clips import FRAMES, GAP, HEIGHT, LABEL_BAND, MAX_STEPS, frame_indices
 
     assert main(["clips", "--profile", "smoke", "--results", str(root), "--reports", str(root / "reports")]) == 0
     folder = root / "reports" / "clips" / "smoke"
@@ -57,7 +57,7 @@ def _check_saved_agent(root):
     """The smoke run kept its trained Q-network (outside the run folder), playable in its own environment."""
     import numpy as np
 
-    from shared.rl.saved import load_agent
+    from replicate_suite.rl.saved import load_agent
 
     saved = load_agent(root / ".artifacts" / "dqn_atari2013" / "smoke" / "seed_0" / "Pong")
     assert saved.info["steps"] == 300 and saved.info["updates"] == (300 - 100) // 4 + 1
@@ -71,7 +71,7 @@ def _check_saved_agent(root):
 
 
 def test_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
-    from shared.rl.agents.dqn import DQNAgent
+    from replicate_suite.rl.agents.dqn import DQNAgent
 
     real_update, calls = DQNAgent.update, {"n": 0}
 
@@ -101,7 +101,7 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
 
 
 def test_unknown_game_is_one_clear_error(tmp_path, monkeypatch):
-    from shared.runner import load_module
+    from replicate_suite.runner import load_module
 
     module = load_module("dqn_atari2013")
     with pytest.raises(ReplicateError, match="unknown Atari game 'Pongg'"):
@@ -139,8 +139,8 @@ class _AnyAgent:
 
 @pytest.mark.parametrize("game, steps", [("SpaceInvaders", 6000), ("Breakout", 4500)])
 def test_paper_evaluation_cap_is_five_minutes_of_emulator_frames(game, steps):
-    from shared.rl.loop import evaluate
-    from shared.runner import load_module, resolve_config
+    from replicate_suite.rl.loop import evaluate
+    from replicate_suite.runner import load_module, resolve_config
 
     cfg = resolve_config("dqn_atari2013", "paper").params
     skip = load_module("dqn_atari2013").atari_config(cfg.atari, game).frame_skip
@@ -164,9 +164,9 @@ def test_paper_evaluation_cap_is_five_minutes_of_emulator_frames(game, steps):
 def test_bad_frame_caps_are_config_errors(tmp_path, loop, atari, message):
     import yaml
 
-    from shared.config import load_config
-    from shared.paths import replications_dir
-    from shared.runner import load_module
+    from replicate_suite.config import load_config
+    from replicate_suite.paths import replications_dir
+    from replicate_suite.runner import load_module
 
     raw = yaml.safe_load((replications_dir() / "dqn_atari2013" / "config.yaml").read_text())
     raw["paper"]["loop"].update(loop)

@@ -2,7 +2,7 @@
 report declares what it writes, and the top-level metrics and plots point at what the report writes.
 
 The imports are found by static analysis, not listed by hand: the `replicate` subcommand's function in shared/cli.py
-(and the helpers it calls) names the shared modules it imports; modulefinder follows them (imports inside functions
+(and the helpers it calls) names the project modules it imports; modulefinder follows them (imports inside functions
 included); the replication modules the runner and the report load by path (run.py, report.py) are added from the
 command line. Stages are read through DVC's own API, so `foreach`/`matrix` and `${...}` are expanded as DVC does.
 """
@@ -12,17 +12,19 @@ from __future__ import annotations
 import ast
 import modulefinder
 import shlex
+import tempfile
 from functools import cache
 from pathlib import Path
 
 import pytest
 import yaml
 
-from shared.paths import PROJECT_ROOT
+from replicate_suite.paths import PROJECT_ROOT
 
 dvc_repo = pytest.importorskip("dvc.repo")
 
-CLI = PROJECT_ROOT / "shared" / "cli.py"
+PACKAGE, PACKAGE_DIR = "replicate_suite", "shared"  # the import name and its folder (pyproject's package-dir)
+CLI = PROJECT_ROOT / PACKAGE_DIR / "cli.py"
 DISPATCH_ONLY = {"run", "sweep"}
 """Subcommands whose stages may leave shared/cli.py out of their deps: for them it only parses arguments and calls
 the runner, and a stage that listed it would re-train every replication when a help text changes."""
@@ -44,8 +46,11 @@ def stages() -> tuple[tuple[str, str, tuple[str, ...], tuple[tuple[str, bool, bo
 
 
 def _module_file(name: str) -> Path | None:
-    """shared.x.y -> shared/x/y.py or shared/x/y/__init__.py (None when it is not a project module)."""
-    base = PROJECT_ROOT.joinpath(*name.split("."))
+    """replicate_suite.x.y -> shared/x/y.py or shared/x/y/__init__.py (None when it is not a project module)."""
+    package, *rest = name.split(".")
+    if package != PACKAGE:
+        return None
+    base = PROJECT_ROOT.joinpath(PACKAGE_DIR, *rest)
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate
@@ -61,11 +66,11 @@ def cli_modules(subcommand: str) -> set[str]:
     def imports(node: ast.AST, recurse: bool) -> set[str]:
         found = set()
         for child in ast.walk(node) if recurse else ast.iter_child_nodes(node):
-            if isinstance(child, ast.ImportFrom) and child.module and child.module.startswith("shared"):
+            if isinstance(child, ast.ImportFrom) and child.module and child.module.split(".")[0] == PACKAGE:
                 found.add(child.module)
                 found |= {f"{child.module}.{a.name}" for a in child.names if _module_file(f"{child.module}.{a.name}")}
             elif isinstance(child, ast.Import):
-                found |= {a.name for a in child.names if a.name.startswith("shared")}
+                found |= {a.name for a in child.names if a.name.split(".")[0] == PACKAGE}
         return found
 
     modules = imports(tree, recurse=False) | imports(functions["main"], True) | imports(functions["build_parser"], True)
@@ -80,12 +85,21 @@ def cli_modules(subcommand: str) -> set[str]:
     return modules
 
 
+@cache
+def _import_root() -> Path:
+    """A folder where `replicate_suite` is the project's shared/ folder (a symlink), so that modulefinder, which knows
+    nothing of setuptools' package-dir mapping, follows the package's imports to the files in shared/."""
+    root = Path(tempfile.mkdtemp(prefix="import-root-"))
+    (root / PACKAGE).symlink_to(PROJECT_ROOT / PACKAGE_DIR, target_is_directory=True)
+    return root
+
+
 def imported_files(entry_files: set[Path]) -> set[str]:
     """Every project file the entry files import, transitively (modulefinder; project root only on its path, so
     third-party imports are not followed), as paths relative to the project root."""
     found = set()
     for entry in sorted(entry_files):
-        finder = modulefinder.ModuleFinder(path=[str(PROJECT_ROOT)])
+        finder = modulefinder.ModuleFinder(path=[str(_import_root()), str(PROJECT_ROOT)])
         finder.run_script(str(entry))
         found |= {m.__file__ for m in finder.modules.values() if m.__file__}
         found.add(str(entry))
@@ -216,10 +230,10 @@ def test_the_report_declares_what_it_writes():
 
 
 def test_the_report_reads_the_clips_that_their_own_stage_writes():
-    """`replicate clips` writes <reports>/clips/<profile>/ (shared.clip_index.clips_dir): an output of its own stage,
-    kept in git, outside the report's folder (DVC refuses overlapping outputs; the report swaps its folder whole);
-    the report stage depends on its clips.json, so `dvc repro` films before it reports."""
-    from shared.clip_index import INDEX_FILE, clips_dir
+    """`replicate clips` writes <reports>/clips/<profile>/ (replicate_suite.clip_index.clips_dir): an output of its own
+    stage, kept in git, outside the report's folder (DVC refuses overlapping outputs; the report swaps its folder
+    whole); the report stage depends on its clips.json, so `dvc repro` films before it reports."""
+    from replicate_suite.clip_index import INDEX_FILE, clips_dir
 
     by_command = {shlex.split(cmd)[1]: (name, deps, outs) for name, cmd, deps, outs in stages()}
     profile = next(_option(shlex.split(c), "--profile")[0] for _, c, _, _ in stages() if " clips " in f"{c} ")
@@ -234,7 +248,7 @@ def test_the_report_reads_the_clips_that_their_own_stage_writes():
 def test_metrics_and_plots_point_at_the_report():
     """The top-level metrics and plots name the files `replicate report` writes (not run folders: those are stage
     outputs already), and the plots use the committed template for long-format curves."""
-    from shared.dvc_views import CURVES_DIR, METRICS_DIR
+    from replicate_suite.dvc_views import CURVES_DIR, METRICS_DIR
 
     pipeline = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
     assert pipeline["metrics"] == [f"reports/${{profile}}/{METRICS_DIR}"]

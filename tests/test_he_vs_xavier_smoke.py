@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from shared.results import read_runs
-from shared.runner import load_module, run_replication
+from replicate_suite.results import read_runs
+from replicate_suite.runner import load_module, run_replication
 
 
 def test_smoke_run_writes_all_four_nets(tiny_mnist, tmp_path):

@@ -12,7 +12,7 @@ import sys
 import pytest
 from conftest import write_cifar_archive, write_tiny_mnist
 
-from shared.data.files import sha256_of
+from replicate_suite.data.files import sha256_of
 
 pytest.importorskip("jax")
 
@@ -25,13 +25,13 @@ class _NoTensorFlow(importlib.abc.MetaPathFinder):  # as on a machine without it
             raise ImportError("TensorFlow is not installed here (blocked by the test)")
 
 sys.meta_path.insert(0, _NoTensorFlow())
-from shared.data import cifar10, mnist
-from shared.data.files import DatasetSpec
+from replicate_suite.data import cifar10, mnist
+from replicate_suite.data.files import DatasetSpec
 
 mnist.MNIST = DatasetSpec("mnist", "synthetic test fixture", "mnist", MNIST_SHA)
 cifar10.VARIANTS["auto"] = (DatasetSpec("cifar10", "synthetic test fixture", "cifar10", CIFAR_SHA),)
 cifar10.EXPECTED_SIZES = (400, 100)
-from shared.runner import run_replication
+from replicate_suite.runner import run_replication
 print(run_replication(RID, "smoke", 0, results_root=ROOT))
 """
 

@@ -13,9 +13,9 @@ import sys
 import numpy as np
 import pytest
 
-from shared.claims import evaluate_claim, holds_on_run, load_claim
-from shared.results import read_runs
-from shared.runner import load_module, replication_path, run_replication
+from replicate_suite.claims import evaluate_claim, holds_on_run, load_claim
+from replicate_suite.results import read_runs
+from replicate_suite.runner import load_module, replication_path, run_replication
 
 # Monte-Carlo initialisation checks (too narrow at smoke size) and TD convergence (100 updates at smoke size).
 NOT_SMOKE = {
@@ -53,7 +53,7 @@ def test_smoke_targets_hold_on_jax(tmp_path):
     """The same targets on KERAS_BACKEND=jax (a child process: the backend is fixed at import)."""
     pytest.importorskip("jax")
     script = (
-        "from shared.runner import run_replication\n"
+        "from replicate_suite.runner import run_replication\n"
         f"run_replication('lecture_examples', 'smoke', 0, results_root={str(tmp_path)!r})"
     )
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from shared.models.lenet5 import (
+from replicate_suite.models.lenet5 import (
     C3_CONNECTIONS,
     PAPER_TRAINABLE_PARAMS,
     MAPLoss,

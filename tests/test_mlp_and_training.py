@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from shared.errors import Diverged
-from shared.models.mlp import MLPSpec, build_mlp
-from shared.training import train_steps
+from replicate_suite.errors import Diverged
+from replicate_suite.models.mlp import MLPSpec, build_mlp
+from replicate_suite.training import train_steps
 
 
 def test_parameter_counts():

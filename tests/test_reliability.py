@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-import shared.runner
-from shared.cli import _parse_seeds, main
-from shared.config import read_yaml
-from shared.errors import ReplicateError
-from shared.paths import PROJECT_ROOT
-from shared.results import read_runs
-from shared.rl.checkpoint import FORMAT_VERSION, MANIFEST, Checkpointer
-from shared.runner import load_module, run_replication
+import replicate_suite.runner
+from replicate_suite.cli import _parse_seeds, main
+from replicate_suite.config import read_yaml
+from replicate_suite.errors import ReplicateError
+from replicate_suite.paths import PROJECT_ROOT
+from replicate_suite.results import read_runs
+from replicate_suite.rl.checkpoint import FORMAT_VERSION, MANIFEST, Checkpointer
+from replicate_suite.runner import load_module, run_replication
 
 
 def one_error_line(stderr: str, fragment: str) -> str:
@@ -62,9 +62,10 @@ def test_bad_seed_arguments_are_one_line_exit_2(capsys, tmp_path, args, message)
 def test_repeated_seeds_run_once(tmp_path, monkeypatch, capsys):
     assert _parse_seeds("1,1") == [1] and _parse_seeds("2,0-2") == [2, 0, 1]
     ran = []
-    monkeypatch.setattr("shared.backend.import_backend_quietly", lambda: None)
-    monkeypatch.setattr(shared.runner, "resolve_config", lambda rid, profile: None)
-    monkeypatch.setattr(shared.runner, "run_replication", lambda rid, profile, seed, **kw: ran.append(seed) or "f")
+    monkeypatch.setattr("replicate_suite.backend.import_backend_quietly", lambda: None)
+    monkeypatch.setattr(replicate_suite.runner, "resolve_config", lambda rid, profile: None)
+    monkeypatch.setattr(replicate_suite.runner, "run_replication",
+                        lambda rid, profile, seed, **kw: ran.append(seed) or "f")
     assert main(["run", "lenet5_mnist", "--profile", "smoke", "--seeds", "1,1", "--out", str(tmp_path)]) == 0
     assert (
         main(["run", "lenet5_mnist", "--profile", "smoke", "--seed", "4", "--seed", "4", "--out", str(tmp_path)]) == 0
@@ -74,7 +75,7 @@ def test_repeated_seeds_run_once(tmp_path, monkeypatch, capsys):
 
 def test_bad_arguments_fail_before_the_backend_is_imported(tmp_path):
     probe = (
-        "import sys\nfrom shared.cli import main\n"
+        "import sys\nfrom replicate_suite.cli import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))"
     )
@@ -125,7 +126,7 @@ def test_cli_keeps_an_existing_result_and_says_so(tmp_path, monkeypatch, capsys)
     def must_not_run(*args, **kwargs):
         raise AssertionError("the existing result was replaced")
 
-    monkeypatch.setattr(shared.runner, "run_replication", must_not_run)
+    monkeypatch.setattr(replicate_suite.runner, "run_replication", must_not_run)
     assert main(["run", "lenet5_mnist", "--profile", "smoke", "--seed", "0", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "lenet5_mnist smoke seed 0: kept the existing result in" in out and "(--force replaces it)" in out
@@ -137,7 +138,7 @@ def test_cli_keeps_an_existing_result_and_says_so(tmp_path, monkeypatch, capsys)
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from shared.locks import exclusive
+from replicate_suite.locks import exclusive
 with exclusive(Path(sys.argv[1]), "test"):
     print("locked", flush=True)
     time.sleep(120)
@@ -241,7 +242,7 @@ def _set_manifest(checkpoint: Path, **fields) -> None:
 
 def _rewrite_state(checkpoint: Path, text: str) -> None:
     """state.json replaced and the manifest updated to match: a consistent checkpoint whose contents are wrong."""
-    from shared.data.files import sha256_of
+    from replicate_suite.data.files import sha256_of
 
     (checkpoint / "state.json").write_text(text)
     files = json.loads((checkpoint / MANIFEST).read_text())["files"]
@@ -277,8 +278,8 @@ def test_checkpoint_contents_the_loop_cannot_read_are_refused_with_one_line(tmp_
     from rl_fixtures import ChainEnv
     from test_rl_core import _chain_setup
 
-    from shared.results import CurveLog
-    from shared.rl.loop import train_dqn
+    from replicate_suite.results import CurveLog
+    from replicate_suite.rl.loop import train_dqn
 
     agent, cfg = _chain_setup(checkpoint_every=100)
     cfg = dataclasses.replace(cfg, total_steps=250, learning_starts=50, eval_every=0, eval_episodes=0)
@@ -312,7 +313,7 @@ def test_a_failed_checkpoint_save_leaves_the_previous_one_intact(tmp_path):
 
 
 def test_a_resumed_run_records_every_segments_commit(tiny_mnist, tmp_path, monkeypatch):
-    import shared.environment
+    import replicate_suite.environment
 
     module = load_module("lenet5_mnist")
 
@@ -322,11 +323,11 @@ def test_a_resumed_run_records_every_segments_commit(tiny_mnist, tmp_path, monke
         raise KeyboardInterrupt
 
     monkeypatch.setattr(module, "run", killed)
-    monkeypatch.setattr(shared.environment, "git_state", lambda: {"commit": "a" * 40, "dirty": False})
+    monkeypatch.setattr(replicate_suite.environment, "git_state", lambda: {"commit": "a" * 40, "dirty": False})
     with pytest.raises(KeyboardInterrupt):
         run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path / "r", resume=True)
     monkeypatch.setattr(module, "run", lambda cfg, seed, ctx: {"x": 1})
-    monkeypatch.setattr(shared.environment, "git_state", lambda: {"commit": "b" * 40, "dirty": False})
+    monkeypatch.setattr(replicate_suite.environment, "git_state", lambda: {"commit": "b" * 40, "dirty": False})
     folder = run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path / "r", resume=True)
     meta = json.loads((folder / "run_meta.json").read_text())
     assert [(s["commit"][0], s["resumed"]) for s in meta["segments"]] == [("a", False), ("b", True)]
@@ -411,14 +412,14 @@ def test_non_finite_values_flag_the_run_and_the_report_stays_valid_json(tmp_path
 
 def test_a_full_disk_during_a_run_is_one_line_and_leaves_nothing(tiny_mnist, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(load_module("lenet5_mnist"), "run", lambda cfg, seed, ctx: {"x": 1})
-    real_write = shared.runner.write_json
+    real_write = replicate_suite.runner.write_json
 
     def disk_full(path, payload):
         if path.name == "run_meta.json":
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real_write(path, payload)
 
-    monkeypatch.setattr(shared.runner, "write_json", disk_full)
+    monkeypatch.setattr(replicate_suite.runner, "write_json", disk_full)
     root = tmp_path / "r"
     assert main(["run", "lenet5_mnist", "--profile", "smoke", "--out", str(root)]) == 1
     one_error_line(capsys.readouterr().err, "run_meta.json: No space left on device (errno 28)")
@@ -429,14 +430,14 @@ def test_a_read_only_results_folder_is_one_line(tiny_mnist, tmp_path, monkeypatc
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "r"))
 
-    monkeypatch.setattr(shared.runner.tempfile, "mkdtemp", read_only)
+    monkeypatch.setattr(replicate_suite.runner.tempfile, "mkdtemp", read_only)
     assert main(["run", "lenet5_mnist", "--profile", "smoke", "--out", str(tmp_path / "r")]) == 1
     one_error_line(capsys.readouterr().err, "Read-only file system (errno 30)")
     assert not (tmp_path / "r").exists()
 
 
 def test_a_full_disk_during_a_report_keeps_the_previous_report(tmp_path, monkeypatch, capsys):
-    import shared.report
+    import replicate_suite.report
 
     previous = tmp_path / "reports" / "cpu"
     previous.mkdir(parents=True)
@@ -446,7 +447,7 @@ def test_a_full_disk_during_a_report_keeps_the_previous_report(tmp_path, monkeyp
     def disk_full(path, payload):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(shared.report, "write_json", disk_full)
+    monkeypatch.setattr(replicate_suite.report, "write_json", disk_full)
     args = ["--results", str(tmp_path / "results"), "--reports", str(tmp_path / "reports"), "--no-figures"]
     assert main(["report", "--profile", "cpu", *args]) == 1
     one_error_line(capsys.readouterr().err, "No space left on device")
@@ -458,10 +459,10 @@ def test_a_full_disk_during_a_report_keeps_the_previous_report(tmp_path, monkeyp
 
 SLOW_RUN = """
 import sys, time
-from shared.backend import import_backend_quietly
+from replicate_suite.backend import import_backend_quietly
 import_backend_quietly()
-import shared.runner
-from shared.cli import main
+import replicate_suite.runner
+from replicate_suite.cli import main
 
 def slow(cfg, seed, ctx):
     if sys.argv[2] == "checkpoint":
@@ -470,7 +471,7 @@ def slow(cfg, seed, ctx):
     print("running", flush=True)
     time.sleep(120)
 
-shared.runner.load_module("lenet5_mnist").run = slow
+replicate_suite.runner.load_module("lenet5_mnist").run = slow
 sys.exit(main(["run", "lenet5_mnist", "--profile", "smoke", "--seed", "0", "--out", sys.argv[1]]))
 """
 
@@ -526,7 +527,7 @@ def test_config_numbers_must_be_finite_and_in_range(tmp_path, monkeypatch, capsy
     raw = yaml.safe_load((broken / "config.yaml").read_text())
     raw["profiles"]["cpu"]["train"][key] = value
     (broken / "config.yaml").write_text(yaml.safe_dump(raw))
-    monkeypatch.setattr(shared.runner, "replication_path", lambda rep_id: broken)
+    monkeypatch.setattr(replicate_suite.runner, "replication_path", lambda rep_id: broken)
     assert main(["run", "lenet5_mnist", "--profile", "cpu", "--out", str(tmp_path / "r")]) == 1
     one_error_line(capsys.readouterr().err, f"config.yaml: cpu.train.{message}")
 
@@ -559,7 +560,7 @@ def test_an_alias_bomb_is_refused_without_expanding_it(tmp_path):
 
 
 def test_tuning_candidates_load_through_the_runners_config_path():
-    from shared.tuning import candidate_config
+    from replicate_suite.tuning import candidate_config
 
     cfg = candidate_config("ddpg_continuous", "smoke", {"loop": {"total_steps": 10}})  # a `resources` block
     assert cfg.params.loop.total_steps == 10 and cfg.resources.cpus == 1
@@ -570,7 +571,7 @@ def test_tuning_candidates_load_through_the_runners_config_path():
 
 
 def test_a_number_too_long_for_python_is_one_line(tmp_path):
-    from shared.config import read_yaml
+    from replicate_suite.config import read_yaml
 
     path = tmp_path / "claim.yaml"
     path.write_text("paper: " + "9" * 5000 + "\n")

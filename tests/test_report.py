@@ -9,10 +9,10 @@ import shutil
 
 import pytest
 
-from shared import report as report_module
-from shared.cli import main
-from shared.paths import PROJECT_ROOT, results_dir
-from shared.report import README_BEGIN, README_END, evaluate, history_rows, readme_table
+from replicate_suite import report as report_module
+from replicate_suite.cli import main
+from replicate_suite.paths import PROJECT_ROOT, results_dir
+from replicate_suite.report import README_BEGIN, README_END, evaluate, history_rows, readme_table
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +20,8 @@ def smoke_results(tmp_path_factory):
     """Two smoke seeds of lenet5_mnist on tiny synthetic MNIST, run once for the module's tests."""
     from conftest import write_tiny_mnist
 
-    from shared.data import mnist
-    from shared.data.files import DatasetSpec
+    from replicate_suite.data import mnist
+    from replicate_suite.data.files import DatasetSpec
 
     root = tmp_path_factory.mktemp("report")
     sha = write_tiny_mnist(root / "mirror" / "mnist", 256, 128)
@@ -139,7 +139,7 @@ def test_committed_reports_follow_the_verdict_rules():
 
     from scipy.stats import t as scipy_t
 
-    from shared.stats import t_interval
+    from replicate_suite.stats import t_interval
 
     for profile in ("cpu", "paper"):
         claims = json.loads((PROJECT_ROOT / "reports" / profile / "claims.json").read_text())
@@ -187,10 +187,10 @@ def test_a_failed_swap_puts_the_previous_report_back(smoke_results, tmp_path, mo
 def test_a_caveat_is_shown_beside_its_verdict():
     """LeNet-5's test-error caveat (test error seen between tuning rounds) reaches the report's row for that target,
     in the notes cell next to the verdict, and the target's line in the replication's section."""
-    from shared.claims import evaluate_claim, load_claim
-    from shared.report import ReplicationReport, comparison_markdown
-    from shared.results import RunRecord
-    from shared.runner import replication_path
+    from replicate_suite.claims import evaluate_claim, load_claim
+    from replicate_suite.report import ReplicationReport, comparison_markdown
+    from replicate_suite.results import RunRecord
+    from replicate_suite.runner import replication_path
 
     claim = load_claim(replication_path("lenet5_mnist") / "claim.yaml")
     caveat = next(t.caveat for t in claim.targets if t.metric == "test_error")
@@ -258,7 +258,7 @@ def test_the_header_names_the_results_root_read(smoke_results, tmp_path):
 def _record(name: str, seed: int, wall: float, metrics: dict | None = None, parts: dict | None = None):
     from pathlib import Path
 
-    from shared.results import RunRecord
+    from replicate_suite.results import RunRecord
 
     meta = {"wall_seconds": wall, "budget": "62.5k updates"}
     if parts:
@@ -281,7 +281,7 @@ def test_budget_text_is_shown_beside_the_counted_updates():
 
 def test_committed_dvc_views_match_the_committed_results():
     """reports/cpu/metrics/<id>.json (what `dvc metrics show` reads) is current: the committed runs give its counts."""
-    from shared.claims import VERDICTS
+    from replicate_suite.claims import VERDICTS
 
     for rep in evaluate("cpu", results_dir()):
         path = PROJECT_ROOT / "reports" / "cpu" / "metrics" / f"{rep.claim.replication}.json"

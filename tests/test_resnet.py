@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from shared.errors import ReplicateError
-from shared.images import pad_crop_flip
+from replicate_suite.errors import ReplicateError
+from replicate_suite.images import pad_crop_flip
 
 
 @pytest.mark.parametrize(
@@ -17,7 +17,7 @@ from shared.images import pad_crop_flip
     [(20, 0.27, 269_722), (32, 0.46, 464_154), (44, 0.66, 658_586), (56, 0.85, 853_018), (110, 1.7, 1_727_962)],
 )
 def test_resnet_parameter_counts_match_table_6(depth, paper_millions, exact):
-    from shared.models.resnet import PAPER_PARAMS_M, build_cifar_resnet
+    from replicate_suite.models.resnet import PAPER_PARAMS_M, build_cifar_resnet
 
     residual, plain = build_cifar_resnet(depth, "residual"), build_cifar_resnet(depth, "plain")
     trainable = sum(int(np.prod(w.shape)) for w in residual.trainable_weights)
@@ -30,7 +30,7 @@ def test_resnet_parameter_counts_match_table_6(depth, paper_millions, exact):
 
 
 def test_resnet_builder_rejects_bad_depths_and_families():
-    from shared.models.resnet import build_cifar_resnet
+    from replicate_suite.models.resnet import build_cifar_resnet
 
     with pytest.raises(ValueError, match="6n\\+2"):
         build_cifar_resnet(21)
@@ -39,7 +39,7 @@ def test_resnet_builder_rejects_bad_depths_and_families():
 
 
 def test_option_a_shortcut_subsamples_and_zero_pads():
-    from shared.models.resnet import ZeroPadShortcut
+    from replicate_suite.models.resnet import ZeroPadShortcut
 
     x = np.arange(2 * 4 * 4 * 3, dtype="float32").reshape(2, 4, 4, 3)
     y = np.asarray(ZeroPadShortcut(filters=6, stride=2)(x))
@@ -75,7 +75,7 @@ def test_pad_crop_flip_keeps_pixels_and_shifts_at_most_pad():
 
 
 def test_cifar_loader_reads_the_official_layout(tiny_cifar):
-    from shared.data.cifar10 import load_cifar10
+    from replicate_suite.data.cifar10 import load_cifar10
 
     data = load_cifar10("official")
     assert data.x_train.shape == (400, 32, 32, 3) and data.x_train.dtype == np.uint8
@@ -86,8 +86,8 @@ def test_cifar_loader_reads_the_official_layout(tiny_cifar):
 
 
 def test_cifar_auto_falls_back_to_the_jpeg_rebuild_only_when_the_original_is_missing(tiny_cifar, tmp_path, monkeypatch):
-    from shared.data import cifar10
-    from shared.data.files import DataUnavailable
+    from replicate_suite.data import cifar10
+    from replicate_suite.data.files import DataUnavailable
 
     (tmp_path / "mirror" / "cifar10" / "cifar-10-python.tar.gz").rename(tmp_path / "elsewhere.tar.gz")
     with pytest.raises(DataUnavailable, match="cifar-10-python-jpeg75.tar.xz"):
@@ -97,7 +97,7 @@ def test_cifar_auto_falls_back_to_the_jpeg_rebuild_only_when_the_original_is_mis
 
 
 def test_cifar_corrupt_archive_is_an_error_not_a_fallback(tiny_cifar, tmp_path):
-    from shared.data import cifar10
+    from replicate_suite.data import cifar10
 
     archive = tmp_path / "mirror" / "cifar10" / "cifar-10-python.tar.gz"
     archive.write_bytes(archive.read_bytes()[:-10])
@@ -106,7 +106,7 @@ def test_cifar_corrupt_archive_is_an_error_not_a_fallback(tiny_cifar, tmp_path):
 
 
 def test_resnet_smoke_run(tiny_cifar, tmp_path):
-    from shared.runner import run_replication
+    from replicate_suite.runner import run_replication
 
     folder = run_replication("resnet_depth_cifar10", "smoke", 0, results_root=tmp_path / "results")
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -121,7 +121,7 @@ def test_resnet_smoke_run(tiny_cifar, tmp_path):
 
 
 def test_unknown_net_name_is_one_clear_error():
-    from shared.runner import load_module
+    from replicate_suite.runner import load_module
 
     module = load_module("resnet_depth_cifar10")
     with pytest.raises(ReplicateError, match="unknown net 'resnet'"):
@@ -131,9 +131,9 @@ def test_unknown_net_name_is_one_clear_error():
 
 
 def test_variant_runs_land_apart_and_read_back_as_one_seed(tiny_cifar, tmp_path):
-    from shared.results import METRICS_FILE, read_runs, write_json
-    from shared.runner import run_replication
-    from shared.sweep import expand
+    from replicate_suite.results import METRICS_FILE, read_runs, write_json
+    from replicate_suite.runner import run_replication
+    from replicate_suite.sweep import expand
 
     root = tmp_path / "results"
     a = run_replication("resnet_depth_cifar10", "smoke", 0, results_root=root, variant="plain8")
@@ -155,7 +155,7 @@ def test_variant_runs_land_apart_and_read_back_as_one_seed(tiny_cifar, tmp_path)
 
 _ALIGNMENT = """
 import numpy as np
-from shared.models.resnet import ZeroPadShortcut, build_cifar_resnet
+from replicate_suite.models.resnet import ZeroPadShortcut, build_cifar_resnet
 
 def misalignment(depth):
     '''Largest |conv branch - shortcut| over every downsampling block of a residual net, with each strided conv set
@@ -202,7 +202,7 @@ def test_keras_same_padding_would_misalign_the_branches():
     """The fault the builder avoids: a stride-2 'same' conv centres its taps on x[1::2, 1::2]."""
     import keras
 
-    from shared.models.resnet import ZeroPadShortcut
+    from replicate_suite.models.resnet import ZeroPadShortcut
 
     x = np.random.default_rng(0).normal(size=(1, 32, 32, 16)).astype("float32")
     conv = keras.layers.Conv2D(16, 3, 2, "same", use_bias=False)

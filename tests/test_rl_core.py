@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.errors import ReplicateError
-from shared.results import CurveLog
-from shared.rl.replay import ReplayBuffer
-from shared.rl.schedules import LinearSchedule
+from replicate_suite.errors import ReplicateError
+from replicate_suite.results import CurveLog
+from replicate_suite.rl.replay import ReplayBuffer
+from replicate_suite.rl.schedules import LinearSchedule
 
 # --- TD targets -------------------------------------------------------------------------------------------------
 
 
 def test_td_targets_dqn_and_double_dqn_on_hand_made_numbers():
-    from shared.rl.agents.dqn import td_targets
+    from replicate_suite.rl.agents.dqn import td_targets
 
     rewards = np.array([1.0, 0.0, -1.0], np.float32)
     discounts = np.array([0.9, 0.9, 0.0], np.float32)  # the third transition ended the game
@@ -29,7 +29,7 @@ def test_td_targets_dqn_and_double_dqn_on_hand_made_numbers():
 
 
 def test_huber_and_squared_td_loss():
-    from shared.rl.agents.dqn import td_loss
+    from replicate_suite.rl.agents.dqn import td_loss
 
     q, y = np.array([0.0, 0.0], np.float32), np.array([0.5, 3.0], np.float32)
     np.testing.assert_allclose(float(td_loss(q, y, "squared")), (0.125 + 4.5) / 2, rtol=1e-6)
@@ -42,8 +42,8 @@ def test_huber_and_squared_td_loss():
 _RMSPROP_CHILD = """
 import json, sys
 import keras, numpy as np
-from shared.rl.agents.dqn import DQNAgent, DQNConfig
-from shared.rl.replay import Batch
+from replicate_suite.rl.agents.dqn import DQNAgent, DQNConfig
+from replicate_suite.rl.replay import Batch
 
 case = json.loads(sys.argv[1])
 out = {}
@@ -223,7 +223,7 @@ def test_replay_memory_is_one_byte_per_pixel_per_frame():
 
 
 def test_replay_misuse_is_an_internal_error():
-    from shared.rl.replay import TransitionReplay
+    from replicate_suite.rl.replay import TransitionReplay
 
     replay = ReplayBuffer(10, (1,), 1)
     with pytest.raises(RuntimeError, match="before start_episode"):  # a bug in the loop, not bad input
@@ -256,7 +256,7 @@ def test_atari_preprocessing_matches_gymnasium_wrappers():
     import gymnasium as gym
     from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
-    from shared.rl.envs import AtariConfig, make_atari
+    from replicate_suite.rl.envs import AtariConfig, make_atari
 
     gym.register_envs(ale_py)
     ours = make_atari("Breakout", AtariConfig(frame_skip=4, noop_max=0))
@@ -314,7 +314,7 @@ def test_truncated_step_observation_is_the_max_of_its_last_two_raw_frames(max_fr
     """Issue 19's smallest input (8 frames: the second step truncates; gymnasium's stock wrapper gives
     resize(max(f3, f4, f7)) there), and truncation on each other frame of a skip (9: the frame before is the
     previous step's last)."""
-    from shared.rl.envs import AtariConfig, make_atari
+    from replicate_suite.rl.envs import AtariConfig, make_atari
 
     env = make_atari("Breakout", AtariConfig(max_episode_frames=max_frames))
     env.reset(seed=0)
@@ -331,7 +331,7 @@ def test_truncated_step_observation_is_the_max_of_its_last_two_raw_frames(max_fr
 def test_every_observation_up_to_game_over_is_the_max_of_the_last_two_raw_frames(game, frame_skip, lives):
     """Space Invaders (the 2013 paper's frame skip 3) changes its screen on the game-over frame, so the stock
     wrapper's stale observation differs there; Breakout's does not, but it loses a life on each ball."""
-    from shared.rl.envs import AtariConfig, make_atari
+    from replicate_suite.rl.envs import AtariConfig, make_atari
 
     env = make_atari(game, AtariConfig(frame_skip=frame_skip))
     actions = np.random.default_rng(5).integers(env.action_space.n, size=5000).tolist()
@@ -352,7 +352,7 @@ def test_step_ended_by_a_lost_life_observes_the_max_of_its_last_two_raw_frames()
     import ale_py
     import gymnasium as gym
 
-    from shared.rl.envs import MaxLastTwoFrames
+    from replicate_suite.rl.envs import MaxLastTwoFrames
 
     gym.register_envs(ale_py)
     raw = gym.make("ALE/Breakout-v5", frameskip=1, repeat_action_probability=0.0)
@@ -383,8 +383,8 @@ class _NoopAgent:
 )
 def test_evaluation_cap_counts_emulator_frames(game, frame_skip, noop_max, steps):
     """A 300-frame cap: 75 agent steps at frame skip 4, 100 at 3; with no-op starts the no-op frames count too."""
-    from shared.rl.envs import AtariConfig, make_atari
-    from shared.rl.loop import evaluate
+    from replicate_suite.rl.envs import AtariConfig, make_atari
+    from replicate_suite.rl.loop import evaluate
 
     env = make_atari(game, AtariConfig(frame_skip=frame_skip, noop_max=noop_max))
     result = evaluate(_NoopAgent(), env, 2, 0.0, seed=0, max_frames=300)
@@ -397,7 +397,7 @@ def test_evaluation_cap_counts_emulator_frames(game, frame_skip, noop_max, steps
 
 
 def test_space_invaders_frame_skip_and_unknown_game():
-    from shared.rl.envs import AtariConfig, make_atari
+    from replicate_suite.rl.envs import AtariConfig, make_atari
 
     env = make_atari("SpaceInvaders", AtariConfig(frame_skip=3))
     env.reset(seed=0)
@@ -408,7 +408,7 @@ def test_space_invaders_frame_skip_and_unknown_game():
 
 
 def test_atari_q_networks_have_the_papers_sizes():
-    from shared.models.qnets import build_atari_cnn, build_q_network
+    from replicate_suite.models.qnets import build_atari_cnn, build_q_network
 
     # Mnih 2013: 16x8x8x4+16, 32x4x4x16+32, 2592x256+256, 256xA+A
     small = build_atari_cnn(4, "mnih2013")
@@ -432,8 +432,8 @@ def _chain_setup(checkpoint_every=0):
     import keras
     from rl_fixtures import build_q_mlp
 
-    from shared.rl.agents.dqn import DQNAgent, DQNConfig
-    from shared.rl.loop import LoopConfig
+    from replicate_suite.rl.agents.dqn import DQNAgent, DQNConfig
+    from replicate_suite.rl.loop import LoopConfig
 
     keras.utils.set_random_seed(0)
     agent = DQNAgent(
@@ -465,7 +465,7 @@ def _chain_setup(checkpoint_every=0):
 def test_dqn_learns_the_chain_to_its_optimal_values():
     from rl_fixtures import ChainEnv
 
-    from shared.rl.loop import train_dqn
+    from replicate_suite.rl.loop import train_dqn
 
     agent, cfg = _chain_setup()
     metrics = train_dqn(lambda: ChainEnv(8, horizon=25), agent, cfg, seed=0, curves=CurveLog(), progress=False)
@@ -492,7 +492,7 @@ def test_agent_checkpoint_round_trip_restores_weights_and_optimizer(tmp_path):
 
 
 def test_agent_state_is_keyed_by_variable_path_and_a_mismatch_is_refused():
-    from shared.rl.agents.state import restore_named
+    from replicate_suite.rl.agents.state import restore_named
 
     agent, _ = _chain_setup()
     arrays = agent.state_arrays()
@@ -521,9 +521,9 @@ def _as_format_2(checkpoint, agent):
     env_state, manifest format 2 (with the new files' checksums)."""
     import json
 
-    from shared.data.files import sha256_of
-    from shared.rl.agents.state import variable_keys
-    from shared.rl.checkpoint import MANIFEST
+    from replicate_suite.data.files import sha256_of
+    from replicate_suite.rl.agents.state import variable_keys
+    from replicate_suite.rl.checkpoint import MANIFEST
 
     with np.load(checkpoint / "agent.npz") as saved:
         arrays = dict(saved)
@@ -552,8 +552,8 @@ def _fill_vectors(replay):
 def test_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tmp_path, monkeypatch):
     from rl_fixtures import ChainEnv
 
-    from shared.rl.agents.dqn import DQNAgent
-    from shared.rl.loop import train_dqn
+    from replicate_suite.rl.agents.dqn import DQNAgent
+    from replicate_suite.rl.loop import train_dqn
 
     make_env = lambda: ChainEnv(8, horizon=25)  # noqa: E731
     agent, cfg = _chain_setup(checkpoint_every=700)

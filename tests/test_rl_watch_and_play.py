@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from shared.results import CurveLog
+from replicate_suite.results import CurveLog
 
 
 def _chain_run(tmp_path, name: str, log_dir=None, agent_dir=None):
@@ -20,8 +20,8 @@ def _chain_run(tmp_path, name: str, log_dir=None, agent_dir=None):
     import keras
     from rl_fixtures import ChainEnv, build_q_mlp
 
-    from shared.rl.agents.dqn import DQNAgent, DQNConfig
-    from shared.rl.loop import LoopConfig, train_dqn
+    from replicate_suite.rl.agents.dqn import DQNAgent, DQNConfig
+    from replicate_suite.rl.loop import LoopConfig, train_dqn
 
     keras.utils.set_random_seed(3)
     agent = DQNAgent(
@@ -65,7 +65,7 @@ class _RecordingWriter:
 
 
 def test_tensorboard_logging_leaves_metrics_and_curves_byte_identical(tmp_path, monkeypatch):
-    from shared.rl import tblog
+    from replicate_suite.rl import tblog
 
     plain_metrics, plain_curves, _ = _chain_run(tmp_path, "plain")
     monkeypatch.setattr(tblog, "summary_writer_class", lambda: _RecordingWriter)
@@ -108,7 +108,7 @@ def test_tensorboard_event_files_are_written_with_tensorboardx(tmp_path):
 
 
 def test_without_tensorboardx_a_run_writes_no_logs_and_says_so_once(tmp_path, monkeypatch, capsys):
-    from shared.rl import tblog
+    from replicate_suite.rl import tblog
 
     monkeypatch.setitem(sys.modules, "tensorboardX", None)  # import fails as if not installed
     tblog.summary_writer_class.cache_clear()
@@ -126,7 +126,7 @@ def test_without_tensorboardx_a_run_writes_no_logs_and_says_so_once(tmp_path, mo
 
 
 def test_saved_dqn_agent_acts_exactly_like_the_trained_one(tmp_path):
-    from shared.rl.saved import load_agent
+    from replicate_suite.rl.saved import load_agent
 
     _, _, agent = _chain_run(tmp_path, "saved", agent_dir=tmp_path / "agent")
     saved = load_agent(tmp_path / "agent")
@@ -142,10 +142,10 @@ def test_saved_dqn_agent_acts_exactly_like_the_trained_one(tmp_path):
 def test_saved_ddpg_agent_acts_exactly_like_the_trained_one(tmp_path):
     import keras
 
-    from shared.models.actor_critic import build_actor, build_critic
-    from shared.rl.agents.ddpg import DDPGAgent, DDPGConfig
-    from shared.rl.envs import EnvRecipe
-    from shared.rl.saved import describe_space, load_agent, save_agent
+    from replicate_suite.models.actor_critic import build_actor, build_critic
+    from replicate_suite.rl.agents.ddpg import DDPGAgent, DDPGConfig
+    from replicate_suite.rl.envs import EnvRecipe
+    from replicate_suite.rl.saved import describe_space, load_agent, save_agent
 
     keras.utils.set_random_seed(0)
     low, high = np.array([-2.0], np.float32), np.array([2.0], np.float32)
@@ -174,10 +174,10 @@ def _save_pong_agent(root, epsilon: float = 0.05):
     """An untrained DQN agent for Pong saved where a smoke run of dqn_atari2013 seed 0 keeps its agents."""
     import keras
 
-    from shared.models.qnets import build_atari_cnn
-    from shared.rl.agents.dqn import DQNAgent, DQNConfig
-    from shared.rl.envs import AtariConfig, EnvRecipe
-    from shared.rl.saved import describe_space, save_agent
+    from replicate_suite.models.qnets import build_atari_cnn
+    from replicate_suite.rl.agents.dqn import DQNAgent, DQNConfig
+    from replicate_suite.rl.envs import AtariConfig, EnvRecipe
+    from replicate_suite.rl.saved import describe_space, save_agent
 
     keras.utils.set_random_seed(0)
     recipe = EnvRecipe.atari("Pong", AtariConfig(frame_skip=4))
@@ -192,7 +192,7 @@ def _save_pong_agent(root, epsilon: float = 0.05):
 def test_play_writes_a_gif_with_one_frame_per_step(tmp_path, capsys):
     from PIL import Image
 
-    from shared.cli import main
+    from replicate_suite.cli import main
 
     _save_pong_agent(tmp_path)
     out = tmp_path / "videos" / "pong.gif"
@@ -212,7 +212,7 @@ def test_play_writes_a_gif_with_one_frame_per_step(tmp_path, capsys):
 
 
 def test_play_without_a_saved_agent_is_one_error_line(tmp_path, capsys):
-    from shared.cli import main
+    from replicate_suite.cli import main
 
     argv = ["play", "dqn_atari2013", "--profile", "smoke", "--seed", "0", "--video", str(tmp_path / "x.gif"),
             "--results", str(tmp_path)]  # fmt: skip

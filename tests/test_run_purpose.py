@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import ReplicateError
-from shared.paths import PROJECT_ROOT
-from shared.results import read_runs
-from shared.runner import load_module, run_replication
+from replicate_suite.errors import ReplicateError
+from replicate_suite.paths import PROJECT_ROOT
+from replicate_suite.results import read_runs
+from replicate_suite.runner import load_module, run_replication
 
 
 @pytest.fixture
 def tuning_profile(monkeypatch):
     """Every config the runner resolves holds out 64 training images for validation: the replications' tuning mode."""
-    from shared import runner
+    from replicate_suite import runner
 
     real = runner.resolve_config
     holdout = {"data": {"validation_holdout": 64}}
@@ -36,9 +36,9 @@ def test_run_meta_records_a_final_run(tiny_mnist, tmp_path, monkeypatch):
 def test_a_tuning_run_scores_validation_data_only_and_never_counts(tiny_mnist, tmp_path, tuning_profile):
     """The real LeNet-5 smoke run in tuning mode: run_meta says tuning, every metric and curve is named for the
     validation split, and the report's verdicts ignore the run (the test-error target has no runs)."""
-    from shared.claims import evaluate_claim, load_claim
-    from shared.results import names_on_test_set, read_runs
-    from shared.runner import replication_path
+    from replicate_suite.claims import evaluate_claim, load_claim
+    from replicate_suite.results import names_on_test_set, read_runs
+    from replicate_suite.runner import replication_path
 
     folder = run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path)
     meta = json.loads((folder / "run_meta.json").read_text())
@@ -70,7 +70,7 @@ def test_a_tuning_run_that_reports_a_test_set_value_leaves_no_result(tiny_mnist,
 
 
 def test_tuning_candidates_must_hold_out_validation_data():
-    from shared.tuning import check_candidates, tune
+    from replicate_suite.tuning import check_candidates, tune
 
     check_candidates("lenet5_mnist", "smoke", {"ok": {"data": {"validation_holdout": 64}}})
     with pytest.raises(ReplicateError, match="candidate 'peeks' of lenet5_mnist would evaluate the test set"):
@@ -78,7 +78,7 @@ def test_tuning_candidates_must_hold_out_validation_data():
 
 
 def test_run_purpose_comes_from_the_config():
-    from shared.runner import run_purpose
+    from replicate_suite.runner import run_purpose
 
     assert run_purpose({"data": {"validation_holdout": 10_000}}) == "tuning"
     assert run_purpose({"data": {"validation_holdout": 0}}) == "final"
@@ -129,7 +129,7 @@ def test_a_run_without_purpose_is_final_and_a_seed_cannot_mix_purposes(tmp_path)
 def test_the_report_never_counts_a_tuning_run(tmp_path):
     """Three final seeds give the parameter count exactly; a tuning seed with another count would break the exact
     match if it were counted. It is listed in the runs table with its purpose, and in claims.json."""
-    from shared.report import write_report
+    from replicate_suite.report import write_report
 
     results = tmp_path / "results"
     for seed in range(3):

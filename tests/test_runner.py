@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from shared.errors import Diverged, ReplicateError
-from shared.runner import load_module, run_replication
+from replicate_suite.errors import Diverged, ReplicateError
+from replicate_suite.runner import load_module, run_replication
 
 
 def test_failed_run_leaves_no_result_folder(tiny_mnist, tmp_path, monkeypatch):
@@ -78,7 +78,7 @@ def test_a_forced_rerun_that_fails_to_land_keeps_the_old_result(tmp_path, monkey
     between is repaired by the next run of that folder."""
     import os
 
-    from shared import runner
+    from replicate_suite import runner
 
     folder = run_replication("lecture_examples", "smoke", 0, results_root=tmp_path)
     before = (folder / "run_meta.json").read_bytes()

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from shared.sweep import sweep
+from replicate_suite.sweep import sweep
 
 RID = "lecture_examples"  # the fastest replication: a sweep test measures the engine, not the model
 
@@ -76,7 +76,7 @@ def test_ray_sweep_runs_skips_and_retries(tmp_path, monkeypatch):
 
 
 def test_unknown_replication_fails_before_running(tmp_path):
-    from shared.errors import ReplicateError
+    from replicate_suite.errors import ReplicateError
 
     with pytest.raises(ReplicateError, match="unknown replication"):
         sweep("smoke", ["nope"], [0], tmp_path)

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.cli import main
-from shared.data import cifar10, mnist, tfds_source
-from shared.data.files import sha256_of
-from shared.paths import mirror_dirs
+from replicate_suite.cli import main
+from replicate_suite.data import cifar10, mnist, tfds_source
+from replicate_suite.data.files import sha256_of
+from replicate_suite.paths import mirror_dirs
 
 try:
     import tensorflow_datasets as tfds

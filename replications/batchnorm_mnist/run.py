@@ -16,12 +16,12 @@ from typing import Annotated, Literal
 import keras
 import numpy as np
 
-from shared.config import POSITIVE
-from shared.data.mnist import MnistDataConfig, Split, flat_pixels, load_mnist_split
-from shared.models.mlp import MLPSpec, build_mlp
-from shared.monitors import layer_probe, unit_percentiles
-from shared.runner import RunContext
-from shared.training import classification_error, train_steps
+from replicate_suite.config import POSITIVE
+from replicate_suite.data.mnist import MnistDataConfig, Split, flat_pixels, load_mnist_split
+from replicate_suite.models.mlp import MLPSpec, build_mlp
+from replicate_suite.monitors import layer_probe, unit_percentiles
+from replicate_suite.runner import RunContext
+from replicate_suite.training import classification_error, train_steps
 
 
 @dataclass(frozen=True)

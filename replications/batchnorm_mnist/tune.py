@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.environment import git_state
-from shared.tuning import tune
+from replicate_suite.environment import git_state
+from replicate_suite.tuning import tune
 
 SEEDS = [100]
 STDS = [0.01, 0.1, 1.0]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from shared.figures import save_figure
+from replicate_suite.figures import save_figure
 
 TASKS = ["Pendulum", "InvertedPendulum", "Reacher", "HalfCheetah", "Hopper", "Walker2d"]
 PAPER_NORMALISED = {"Pendulum": 0.95, "Reacher": 0.72, "HalfCheetah": 0.90, "Hopper": 0.68, "Walker2d": 0.71}
@@ -49,7 +49,7 @@ def tables(runs) -> list[str]:
 
 def _target_bounds(profile: str) -> dict[str, set[float]]:
     """task -> the claim's above/below bounds on its evaluation return that bind this profile (reference lines)."""
-    from shared.claims import load_claim
+    from replicate_suite.claims import load_claim
 
     bounds: dict[str, set[float]] = {}
     for target in load_claim(Path(__file__).parent / "claim.yaml").targets:

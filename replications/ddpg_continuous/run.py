@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 import gymnasium as gym
 import numpy as np
 
-from shared.errors import ReplicateError
-from shared.models.actor_critic import build_actor, build_critic
-from shared.rl.agents.ddpg import DDPGAgent, DDPGConfig
-from shared.rl.continuous import ContinuousLoopConfig, random_policy_returns, train_ddpg
-from shared.rl.envs import EnvRecipe
-from shared.runner import RunContext
+from replicate_suite.errors import ReplicateError
+from replicate_suite.models.actor_critic import build_actor, build_critic
+from replicate_suite.rl.agents.ddpg import DDPGAgent, DDPGConfig
+from replicate_suite.rl.continuous import ContinuousLoopConfig, random_policy_returns, train_ddpg
+from replicate_suite.rl.envs import EnvRecipe
+from replicate_suite.runner import RunContext
 
 VARIANT_FIELD = "tasks"  # replicate run ddpg_continuous --variant Hopper
 TASKS = {  # the paper's task names -> gymnasium's current versions

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.figures import curves_frame, save_figure
+from replicate_suite.figures import curves_frame, save_figure
 
 CURVE_X_LABEL = "agent steps"
 FIG2_PAPER = {"sin_d6": (0.61, -0.02), "gauss_d6": (0.47, 0.02), "gauss_d9": (3.35, -0.02)}

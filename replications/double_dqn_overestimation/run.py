@@ -15,11 +15,11 @@ from typing import Literal
 
 import numpy as np
 
-from shared.errors import ReplicateError
-from shared.models.qnets import Architecture, build_q_network
-from shared.results import CurveLog
-from shared.rl.agents.dqn import DQNAgent, DQNConfig
-from shared.rl.envs import (
+from replicate_suite.errors import ReplicateError
+from replicate_suite.models.qnets import Architecture, build_q_network
+from replicate_suite.results import CurveLog
+from replicate_suite.rl.agents.dqn import DQNAgent, DQNConfig
+from replicate_suite.rl.envs import (
     MINATAR_GAMES,
     AtariConfig,
     EnvRecipe,
@@ -27,8 +27,8 @@ from shared.rl.envs import (
     atari_env_id,
     check_frame_caps,
 )
-from shared.rl.loop import LoopConfig, train_dqn
-from shared.runner import RunContext
+from replicate_suite.rl.loop import LoopConfig, train_dqn
+from replicate_suite.runner import RunContext
 
 VARIANT_FIELD = "parts"  # replicate run double_dqn_overestimation --variant mdp (or exact, dqn_Asterix, ...)
 ATARI_KINDS = ("dqn", "double")

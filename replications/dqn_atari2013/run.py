@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.errors import ReplicateError
-from shared.models.qnets import Architecture, build_atari_cnn
-from shared.rl.agents.dqn import DQNAgent, DQNConfig
-from shared.rl.envs import AtariConfig, EnvRecipe, atari_env_id, check_frame_caps, make_atari
-from shared.rl.loop import LoopConfig, train_dqn
-from shared.runner import RunContext
+from replicate_suite.errors import ReplicateError
+from replicate_suite.models.qnets import Architecture, build_atari_cnn
+from replicate_suite.rl.agents.dqn import DQNAgent, DQNConfig
+from replicate_suite.rl.envs import AtariConfig, EnvRecipe, atari_env_id, check_frame_caps, make_atari
+from replicate_suite.rl.loop import LoopConfig, train_dqn
+from replicate_suite.runner import RunContext
 
 
 @dataclass(frozen=True)

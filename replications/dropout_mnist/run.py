@@ -13,11 +13,11 @@ from typing import Annotated, Literal
 import keras
 import numpy as np
 
-from shared.config import POSITIVE, Range
-from shared.data.mnist import MnistDataConfig, flat_pixels, load_mnist_split
-from shared.models.mlp import MLPSpec, build_mlp
-from shared.runner import RunContext
-from shared.training import classification_error, train_steps
+from replicate_suite.config import POSITIVE, Range
+from replicate_suite.data.mnist import MnistDataConfig, flat_pixels, load_mnist_split
+from replicate_suite.models.mlp import MLPSpec, build_mlp
+from replicate_suite.runner import RunContext
+from replicate_suite.training import classification_error, train_steps
 
 
 @dataclass(frozen=True)

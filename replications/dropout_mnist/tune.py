@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.environment import git_state
-from shared.tuning import tune
+from replicate_suite.environment import git_state
+from replicate_suite.tuning import tune
 
 SEEDS = [100]
 EPOCHS = 3

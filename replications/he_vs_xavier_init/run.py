@@ -15,13 +15,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from shared.autodiff import gradients
-from shared.config import POSITIVE, Range
-from shared.data.mnist import MnistDataConfig, flat_pixels, load_mnist_split
-from shared.models.mlp import MLPSpec, build_mlp
-from shared.monitors import layer_probe, output_variances
-from shared.runner import RunContext
-from shared.training import classification_error, train_steps
+from replicate_suite.autodiff import gradients
+from replicate_suite.config import POSITIVE, Range
+from replicate_suite.data.mnist import MnistDataConfig, flat_pixels, load_mnist_split
+from replicate_suite.models.mlp import MLPSpec, build_mlp
+from replicate_suite.monitors import layer_probe, output_variances
+from replicate_suite.runner import RunContext
+from replicate_suite.training import classification_error, train_steps
 
 INITIALIZERS = {"xavier": "glorot_normal", "he": "he_normal"}  # Var 2/(n_in + n_out) and 2/n_in
 

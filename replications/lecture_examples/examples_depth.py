@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from shared.autodiff import gradients
+from replicate_suite.autodiff import gradients
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.figures import save_figure
+from replicate_suite.figures import save_figure
 
 BLUE, ORANGE, PURPLE, GREEN, GREY = "#2a6fbb", "#e6761b", "#7b3fa0", "#3a9a3a", "#777777"
 

@@ -17,7 +17,7 @@ from types import ModuleType
 
 import numpy as np
 
-from shared.runner import RunContext
+from replicate_suite.runner import RunContext
 
 
 def _sibling(name: str) -> ModuleType:

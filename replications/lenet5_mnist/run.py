@@ -1,6 +1,7 @@
 """LeNet-5 on MNIST (LeCun, Bottou, Bengio & Haffner 1998): train on the 60k training set, report test error.
 
-Reads top to bottom: the config fields, the input preprocessing, then the training run. Model: shared.models.lenet5.
+Reads top to bottom: the config fields, the input preprocessing, then the training run.
+Model: replicate_suite.models.lenet5.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from typing import Annotated, Literal
 import keras
 import numpy as np
 
-from shared.config import POSITIVE, Range
-from shared.data.mnist import MnistDataConfig, load_mnist_split
-from shared.errors import ReplicateError
-from shared.models.lenet5 import MAPLoss, build_lenet5, paper_layers_trainable_params
-from shared.runner import RunContext
-from shared.training import EpochCurves, StopOnNonFinite, classification_error, piecewise_constant_lr
+from replicate_suite.config import POSITIVE, Range
+from replicate_suite.data.mnist import MnistDataConfig, load_mnist_split
+from replicate_suite.errors import ReplicateError
+from replicate_suite.models.lenet5 import MAPLoss, build_lenet5, paper_layers_trainable_params
+from replicate_suite.runner import RunContext
+from replicate_suite.training import EpochCurves, StopOnNonFinite, classification_error, piecewise_constant_lr
 
 STEPS_PER_EXECUTION = 64
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.environment import git_state
-from shared.tuning import tune
+from replicate_suite.environment import git_state
+from replicate_suite.tuning import tune
 
 HOLDOUT = {"data": {"validation_holdout": 10_000}}
 SEEDS = [100, 101]  # disjoint from the seeds of the reported runs

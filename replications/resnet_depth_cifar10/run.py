@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from shared.data.cifar10 import Variant, load_cifar10
-from shared.errors import ReplicateError
-from shared.images import pad_crop_flip
-from shared.models.resnet import blocks_per_stage, build_cifar_resnet
-from shared.runner import RunContext
-from shared.training import classification_error, train_steps
+from replicate_suite.data.cifar10 import Variant, load_cifar10
+from replicate_suite.errors import ReplicateError
+from replicate_suite.images import pad_crop_flip
+from replicate_suite.models.resnet import blocks_per_stage, build_cifar_resnet
+from replicate_suite.runner import RunContext
+from replicate_suite.training import classification_error, train_steps
 
 FAMILIES = {"plain": "plain", "resnet": "residual"}
 

@@ -3,8 +3,8 @@ REPLICATE_DATA_SOURCE=tfds, the same arrays through tensorflow-datasets (tfds_so
 
 from __future__ import annotations
 
-from shared.data import cifar10, mnist
-from shared.data.files import DatasetSpec
+from replicate_suite.data import cifar10, mnist
+from replicate_suite.data.files import DatasetSpec
 
 
 def dataset_specs() -> dict[str, tuple[DatasetSpec, ...]]:

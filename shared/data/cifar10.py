@@ -16,8 +16,8 @@ from typing import Literal
 
 import numpy as np
 
-from shared.data.files import DatasetSpec, data_source, fetch_preferred
-from shared.errors import ReplicateError
+from replicate_suite.data.files import DatasetSpec, data_source, fetch_preferred
+from replicate_suite.errors import ReplicateError
 
 OFFICIAL = DatasetSpec(
     name="cifar10",
@@ -100,7 +100,7 @@ def load_cifar10(variant: Variant = "auto") -> Cifar10Data:
                 "CIFAR-10 variant 'jpeg75' exists only as the suite's mirror file; REPLICATE_DATA_SOURCE=tfds reads "
                 "the official archive (use variant auto or official, or REPLICATE_DATA_SOURCE=files)"
             )
-        from shared.data.tfds_source import load_cifar10_tfds
+        from replicate_suite.data.tfds_source import load_cifar10_tfds
 
         return load_cifar10_tfds()
     spec, paths, sources = fetch_preferred(VARIANTS[variant])

@@ -10,8 +10,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.errors import ReplicateError
-from shared.paths import data_dir, mirror_dirs
+from replicate_suite.errors import ReplicateError
+from replicate_suite.paths import data_dir, mirror_dirs, mirrors_searched
 
 DOWNLOAD_TIMEOUT_S = 60
 SOURCE_ENV = "REPLICATE_DATA_SOURCE"
@@ -108,8 +108,7 @@ def fetch_file(spec: DatasetSpec, name: str) -> tuple[Path, str]:
         return found
     expected = spec.sha256[name]
     cached = data_dir() / spec.folder / name
-    mirrors = mirror_dirs()
-    where = f"not in {cached.parent}, not in any mirror ({', '.join(map(str, mirrors)) or 'set REPLICATE_DATA_MIRROR'})"
+    where = f"not in {cached.parent} nor in a mirror ({mirrors_searched()})"
     if os.environ.get("REPLICATE_OFFLINE") == "1" or not spec.urls:
         why = "downloads are off (REPLICATE_OFFLINE=1)" if spec.urls else "it has no download address"
         raise DataUnavailable(f"{spec.name} file {name} {where}, and {why}")

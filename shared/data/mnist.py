@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.data.files import DatasetSpec, data_source, fetch_dataset
-from shared.errors import ReplicateError
+from replicate_suite.data.files import DatasetSpec, data_source, fetch_dataset
+from replicate_suite.errors import ReplicateError
 
 MNIST = DatasetSpec(
     name="mnist",
@@ -61,7 +61,7 @@ def load_mnist(spec: DatasetSpec | None = None) -> MnistData:
     """Fetch (cache → mirror → download), verify and parse the four MNIST files; with REPLICATE_DATA_SOURCE=tfds
     (and no explicit spec) read the same arrays through tensorflow-datasets instead (tfds_source.load_mnist_tfds)."""
     if spec is None and data_source() == "tfds":
-        from shared.data.tfds_source import load_mnist_tfds
+        from replicate_suite.data.tfds_source import load_mnist_tfds
 
         return load_mnist_tfds()
     spec = spec if spec is not None else MNIST

@@ -27,11 +27,11 @@ from types import ModuleType
 
 import numpy as np
 
-from shared.data.cifar10 import Cifar10Data
-from shared.data.files import DataUnavailable
-from shared.data.mnist import MnistData
-from shared.errors import ReplicateError
-from shared.paths import mirror_dirs
+from replicate_suite.data.cifar10 import Cifar10Data
+from replicate_suite.data.files import DataUnavailable
+from replicate_suite.data.mnist import MnistData
+from replicate_suite.errors import ReplicateError
+from replicate_suite.paths import mirror_dirs, mirrors_searched
 
 
 @dataclass(frozen=True)
@@ -119,10 +119,9 @@ def prepared_builder(tfds: ModuleType, spec: TfdsSpec) -> tuple[object, str]:
     files = _registered_files(builder)
     manual = _manual_dir(spec, files)
     if manual is None and os.environ.get("REPLICATE_OFFLINE") == "1":
-        mirrors = ", ".join(map(str, mirror_dirs())) or "set REPLICATE_DATA_MIRROR"
         raise DataUnavailable(
             f"{spec.name}: tensorflow-datasets {full_name} is not prepared in {data_dir}, no mirror folder holds "
-            f"{', '.join(files) or 'its files'} ({mirrors}), and downloads are off (REPLICATE_OFFLINE=1)"
+            f"{', '.join(files) or 'its files'} ({mirrors_searched()}), and downloads are off (REPLICATE_OFFLINE=1)"
         )
     config = tfds.download.DownloadConfig(
         manual_dir=str(manual) if manual is not None else None,

@@ -5,8 +5,9 @@ line that names the file and what to do, never half-read.
 
 Format history: 1 = no manifest (before the integrity check; refused, its contents cannot be verified);
 2 = manifest.json with `format`, `step`, `files`; 3 = the same manifest, the agent's arrays keyed by variable path
-(shared.rl.agents.state, restored by name) and the environment's saved state under `env` in state.json for every
-loop. A format-2 checkpoint is migrated as it is read (its arrays were numbered in the order the networks are built).
+(replicate_suite.rl.agents.state, restored by name) and the environment's saved state under `env` in state.json for
+every loop. A format-2 checkpoint is migrated as it is read (its arrays were numbered in the order the networks are
+built).
 
 Besides the Checkpointer (folders, manifest, LATEST), `write_loop_checkpoint` / `read_loop_checkpoint` hold what an
 off-policy loop puts in a checkpoint: agent.npz, replay.npz, optional extra arrays (`<name>.npy`) and state.json.
@@ -26,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from shared.data.files import sha256_of
-from shared.errors import ReplicateError, brief
+from replicate_suite.data.files import sha256_of
+from replicate_suite.errors import ReplicateError, brief
 
 FORMAT_VERSION = 3
 MIGRATED_FORMATS = (2,)

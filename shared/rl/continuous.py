@@ -1,5 +1,5 @@
 """Continuous control: the DDPG training loop (OU exploration, separate noise-free evaluation episodes, curves,
-checkpoints a killed run resumes from); its replay is `shared.rl.replay.TransitionReplay`.
+checkpoints a killed run resumes from); its replay is `replicate_suite.rl.replay.TransitionReplay`.
 
 Termination vs truncation: a transition that ended the episode because the task ended (`terminated`) is not
 bootstrapped; one cut by the time limit (`truncated`) is, as the state was not terminal.
@@ -24,12 +24,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
-from shared.results import CurveLog
-from shared.rl.agents.ddpg import DDPGAgent
-from shared.rl.envs import recipe_of
-from shared.rl.noise import OrnsteinUhlenbeck
-from shared.rl.offpolicy import LoopState, Schedule, evaluation_summary, run_off_policy
-from shared.rl.replay import TransitionReplay
+from replicate_suite.results import CurveLog
+from replicate_suite.rl.agents.ddpg import DDPGAgent
+from replicate_suite.rl.envs import recipe_of
+from replicate_suite.rl.noise import OrnsteinUhlenbeck
+from replicate_suite.rl.offpolicy import LoopState, Schedule, evaluation_summary, run_off_policy
+from replicate_suite.rl.replay import TransitionReplay
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def random_policy_returns(env: gym.Env, episodes: int, seed: int) -> list[float]
 
 
 class _DDPG:
-    """DDPG's part of the off-policy skeleton (shared.rl.offpolicy): mu(s) plus OU noise scaled to the action
+    """DDPG's part of the off-policy skeleton (replicate_suite.rl.offpolicy): mu(s) plus OU noise scaled to the action
     bounds, transition replay (terminated, not truncated, is terminal), an update on every step once the replay
     holds a minibatch, noise-free evaluations, and the environment's full state for checkpoints."""
 
@@ -210,7 +210,7 @@ def train_ddpg(
     over resumes) and the steps it resumed at go into `measured` (run_meta). With `checkpoint_dir`, checkpoints are
     saved every cfg.checkpoint_every steps; `resume` continues from the newest (without it a left-over checkpoint
     is a ReplicateError). A non-finite loss raises Diverged. With `log_dir`, TensorBoard scalars go there; with
-    `agent_dir`, the trained actor and critic are saved there (shared.rl.saved; playable when make_env is an
+    `agent_dir`, the trained actor and critic are saved there (replicate_suite.rl.saved; playable when make_env is an
     EnvRecipe)."""
     env, eval_env = make_env(), make_env()
     algo = _DDPG(agent, env, eval_env, cfg, seed)

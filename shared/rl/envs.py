@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
-from shared.errors import ReplicateError
+from replicate_suite.errors import ReplicateError
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def make_minatar(game: str, cfg: MinAtarConfig) -> gym.Env:
 @dataclass(frozen=True)
 class EnvRecipe:
     """How to build one training environment, as JSON-able values, so that a saved agent can be played later in the
-    environment it learned in (`shared.rl.saved`). Call it to build the environment: recipe() or
+    environment it learned in (`replicate_suite.rl.saved`). Call it to build the environment: recipe() or
     recipe(render_mode="rgb_array").
 
     kind "atari": `name` is the game, `options` an AtariConfig's fields; "minatar": the game and a MinAtarConfig's

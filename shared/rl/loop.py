@@ -1,7 +1,7 @@
 """The DQN training loop (Mnih et al. 2013, Alg. 1): epsilon-greedy acting, frame replay, an update every k steps,
 separate evaluation episodes (with the value tracking of van Hasselt et al. 2016), curves and checkpoints that a
 killed run resumes from. What it shares with DDPG (resume, save, episode bookkeeping, the evaluation and checkpoint
-schedule) is `shared.rl.offpolicy.run_off_policy`; this module holds DQN's part (`_DQN`) and its evaluation.
+schedule) is `replicate_suite.rl.offpolicy.run_off_policy`; this module holds DQN's part (`_DQN`) and its evaluation.
 
 Steps are agent steps (one action, `frame_skip` emulator frames on Atari). A checkpoint holds the networks, the
 optimizer's slots, the replay contents, the step and episode counters, every random generator's state, the
@@ -20,13 +20,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from shared.errors import ReplicateError
-from shared.results import CurveLog
-from shared.rl.agents.dqn import DQNAgent
-from shared.rl.envs import episode_frames, frame_stack, recipe_of
-from shared.rl.offpolicy import LoopState, Schedule, evaluation_summary, run_off_policy
-from shared.rl.replay import ReplayBuffer
-from shared.rl.schedules import LinearSchedule
+from replicate_suite.errors import ReplicateError
+from replicate_suite.results import CurveLog
+from replicate_suite.rl.agents.dqn import DQNAgent
+from replicate_suite.rl.envs import episode_frames, frame_stack, recipe_of
+from replicate_suite.rl.offpolicy import LoopState, Schedule, evaluation_summary, run_off_policy
+from replicate_suite.rl.replay import ReplayBuffer
+from replicate_suite.rl.schedules import LinearSchedule
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def evaluate(
 
 
 class _DQN:
-    """DQN's part of the off-policy skeleton (shared.rl.offpolicy): epsilon-greedy acting, frame replay with
+    """DQN's part of the off-policy skeleton (replicate_suite.rl.offpolicy): epsilon-greedy acting, frame replay with
     clipped rewards and life-loss terminals, an update every `train_every` steps, evaluations with their epsilon,
     the Q probe and the tracked values."""
 
@@ -264,7 +264,7 @@ def train_dqn(
     With `checkpoint_dir`, checkpoints are saved every cfg.checkpoint_every steps; `resume` continues from the
     newest (without it a left-over checkpoint is a ReplicateError). A non-finite loss raises Diverged. With
     `log_dir`, TensorBoard scalars go there; with `agent_dir`, the trained online Q-network is saved there
-    (shared.rl.saved; playable when make_env is an EnvRecipe)."""
+    (replicate_suite.rl.saved; playable when make_env is an EnvRecipe)."""
     env, eval_env = make_env(), make_env()
     algo = _DQN(agent, env, eval_env, cfg, seed, label)
     schedule = Schedule(

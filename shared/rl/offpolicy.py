@@ -1,4 +1,5 @@
-"""The off-policy training skeleton shared by DQN (`shared.rl.loop`) and DDPG (`shared.rl.continuous`).
+"""The off-policy training skeleton shared by DQN (`replicate_suite.rl.loop`) and DDPG
+(`replicate_suite.rl.continuous`).
 
 `run_off_policy` does what every off-policy agent does (Stable-Baselines3's OffPolicyAlgorithm, without the class
 tree): resume from the newest checkpoint or start fresh, then per step act and store (the algorithm's `collect`),
@@ -10,15 +11,15 @@ Steps: `LoopState.step` counts agent steps, one `env.step` call each (on Atari o
 emulator frames). DQN's metrics name it `agent_steps_<label>` and DDPG's `env_steps_<label>`: one counter, two
 names kept so that existing results files keep their columns.
 
-Checkpoints (`shared.rl.checkpoint`) hold the agent, the replay, the LoopState, the curves so far, the current
+Checkpoints (`replicate_suite.rl.checkpoint`) hold the agent, the replay, the LoopState, the curves so far, the current
 observation and the environment's state where the algorithm can save it (`snapshot_env`), plus whatever the
 algorithm adds (`extra_state`, `extra_arrays`). With the environment's state a resumed run ends exactly like an
 uninterrupted one; without it the unfinished episode is dropped and a new one starts with reset(seed=seed + step).
 
-Watching and keeping: with `log_dir`, TensorBoard scalars (`shared.rl.tblog`: each training episode's return and
-length and the mean loss of its updates, every curve point of an evaluation, training steps per second) are kept
+Watching and keeping: with `log_dir`, TensorBoard scalars (`replicate_suite.rl.tblog`: each training episode's return
+and length and the mean loss of its updates, every curve point of an evaluation, training steps per second) are kept
 in memory and written at evaluations, checkpoints and the end; with `agent_dir`, the final networks are saved there
-(`shared.rl.saved`) once training ends. Neither changes what the run computes.
+(`replicate_suite.rl.saved`) once training ends. Neither changes what the run computes.
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from shared.errors import Diverged
-from shared.results import CurveLog
-from shared.rl.checkpoint import Checkpointer, read_loop_checkpoint, saved_counters, write_loop_checkpoint
-from shared.rl.saved import describe_space, save_agent
-from shared.rl.tblog import TrainingLog
+from replicate_suite.errors import Diverged
+from replicate_suite.results import CurveLog
+from replicate_suite.rl.checkpoint import Checkpointer, read_loop_checkpoint, saved_counters, write_loop_checkpoint
+from replicate_suite.rl.saved import describe_space, save_agent
+from replicate_suite.rl.tblog import TrainingLog
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.errors import ReplicateError
+from replicate_suite.errors import ReplicateError
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,10 @@ one call and playable in the environment they learned in (`replicate play`).
 
 One agent is a folder: its networks in Keras's own format (`q_network.keras` for DQN: the online Q-network;
 `actor.keras` and `critic.keras` for DDPG; loadable with keras.saving.load_model as well) and `agent.json`: format,
-kind, label, training steps and updates, the environment's recipe (`shared.rl.envs.EnvRecipe`), its observation and
-action spaces, the evaluation epsilon (DQN), Keras version and backend. The runner puts a run's agents under
+kind, label, training steps and updates, the environment's recipe (`replicate_suite.rl.envs.EnvRecipe`), its observation
+and action spaces, the evaluation epsilon (DQN), Keras version and backend. The runner puts a run's agents under
 artifacts/<id>/<profile>/seed_<n>[@<variant>]/<label>/ with a run.json beside them (replication, profile, seed,
-variant, git commit, resolved config); see `shared.paths.artifacts_dir` and the README (DVC tracks them).
+variant, git commit, resolved config); see `replicate_suite.paths.artifacts_dir` and the README (DVC tracks them).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from shared.errors import ReplicateError
+from replicate_suite.errors import ReplicateError
 
 AGENT_FILE = "agent.json"
-RUN_FILE = "run.json"  # written by shared.runner beside a run's agents
+RUN_FILE = "run.json"  # written by replicate_suite.runner beside a run's agents
 FORMAT = 1
 VIDEO_SUFFIXES = (".gif", ".mp4")
 
@@ -41,8 +41,8 @@ def describe_space(space: gym.Space) -> dict[str, Any]:
 
 def agent_networks(agent) -> tuple[str, dict[str, Any]]:
     """(kind, {file stem: keras.Model}) of a training agent: DQN's online Q-network, DDPG's actor and critic."""
-    from shared.rl.agents.ddpg import DDPGAgent
-    from shared.rl.agents.dqn import DQNAgent
+    from replicate_suite.rl.agents.ddpg import DDPGAgent
+    from replicate_suite.rl.agents.dqn import DQNAgent
 
     if isinstance(agent, DQNAgent):
         return "dqn", {"q_network": agent.learner.online}
@@ -95,7 +95,7 @@ class SavedAgent:
 
     def make_env(self, render_mode: str | None = None) -> gym.Env:
         """The environment the agent was trained in (its recipe), e.g. with render_mode="rgb_array" for videos."""
-        from shared.rl.envs import EnvRecipe
+        from replicate_suite.rl.envs import EnvRecipe
 
         if not self.info.get("env"):
             raise ReplicateError(f"{self.folder / AGENT_FILE}: no environment recipe (saved by a loop without one)")

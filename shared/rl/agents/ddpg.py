@@ -29,8 +29,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from shared.rl.agents.compiled import DirectTrainStep, compiled_forward
-from shared.rl.agents.state import from_numbered, named_arrays, restore_named
+from replicate_suite.rl.agents.compiled import DirectTrainStep, compiled_forward
+from replicate_suite.rl.agents.state import from_numbered, named_arrays, restore_named
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,8 @@ class DDPGAgent:
         }
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Everything an update depends on, keyed by variable path (shared.rl.agents.state), and the update count."""
+        """Everything an update depends on, keyed by variable path (replicate_suite.rl.agents.state),
+        and the update count."""
         return {**named_arrays(self.variable_groups()), "updates": np.array(self.updates, np.int64)}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:

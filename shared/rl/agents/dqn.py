@@ -3,8 +3,8 @@ Double DQN targets (van Hasselt et al. 2016), Huber or squared loss, RMSProp or 
 
 The update is a Keras model whose `compute_loss` builds the TD error, so Keras compiles the whole step
 (tf.function on TensorFlow, jax.jit on JAX) and there is no backend-specific gradient code here at all; the agent
-calls that step and the online net's forward pass directly as compiled functions (`shared.rl.agents.compiled`), not
-through Keras's per-call trainer machinery; no `model.predict` in the loop.
+calls that step and the online net's forward pass directly as compiled functions (`replicate_suite.rl.agents.compiled`),
+not through Keras's per-call trainer machinery; no `model.predict` in the loop.
 
 DeepMind's RMSProp (the Lua `NeuralQLearner:qLearnMinibatch` of the Nature 2015 code: the centered RMSProp of
 Graves 2013, arXiv:1308.0850 Sec. 4, without momentum) is `loss_reduction="sum"` with the centered RMSprop below:
@@ -29,9 +29,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from shared.rl.agents.compiled import DirectTrainStep, compiled_forward
-from shared.rl.agents.state import from_numbered, named_arrays, restore_named
-from shared.rl.replay import Batch
+from replicate_suite.rl.agents.compiled import DirectTrainStep, compiled_forward
+from replicate_suite.rl.agents.state import from_numbered, named_arrays, restore_named
+from replicate_suite.rl.replay import Batch
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,8 @@ class DQNAgent:
         return groups
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Everything an update depends on, keyed by variable path (shared.rl.agents.state), and the update count."""
+        """Everything an update depends on, keyed by variable path (replicate_suite.rl.agents.state),
+        and the update count."""
         return {**named_arrays(self.variable_groups()), "updates": np.array(self.updates, np.int64)}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:

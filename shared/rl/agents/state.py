@@ -6,7 +6,7 @@ shaped array is an error naming it, never a silent mis-load. Optimizer slots are
 Keras names a slot after its weight's path (`fc1_kernel_momentum`), which is not unique when two networks have equal
 layer names (actor and critic both have fc1), so the position is part of the key and the name must match too.
 
-Format history (shared.rl.checkpoint.FORMAT_VERSION): checkpoint format 2 saved the same variables numbered by
+Format history (replicate_suite.rl.checkpoint.FORMAT_VERSION): checkpoint format 2 saved the same variables numbered by
 position (`actor_0`, `optimizer_3`, ...); `from_numbered` migrates those, since the code that builds the networks
 fixes their order (a count or shape that does not fit is refused like any other mismatch).
 """
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from shared.errors import ReplicateError
+from replicate_suite.errors import ReplicateError
 
 OPTIMIZER = "optimizer"
 

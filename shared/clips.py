@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from replicate_suite.clip_index import INDEX_FILE, clips_dir, task_labels
@@ -154,12 +155,14 @@ def write_png(image: np.ndarray, path: Path) -> None:
     Image.fromarray(image).save(path, format="PNG", optimize=False, compress_level=9)
 
 
-class _SmallFrames:
-    """Wraps a gymnasium environment so that render() returns the frame already scaled to HEIGHT (a MuJoCo episode of
-    full 480x480 frames would hold 0.7 GB), drawn from the observation for MinAtar (minatar_frame)."""
+class _SmallFrames(gym.Wrapper):
+    """Wraps a gymnasium environment so that render() returns the frame already scaled to HEIGHT, drawn from the
+    observation for MinAtar (minatar_frame). MuJoCo tasks are drawn by saved.play from their recorded states, at
+    HEIGHT x HEIGHT (a MuJoCo episode of full 480x480 frames would hold 0.7 GB)."""
 
     def __init__(self, env, from_observation: bool):
-        self.env, self.from_observation, self.obs = env, from_observation, None
+        super().__init__(env)
+        self.from_observation, self.obs = from_observation, None
 
     def reset(self, **kwargs):
         self.obs, info = self.env.reset(**kwargs)
@@ -173,10 +176,6 @@ class _SmallFrames:
         if self.from_observation:
             return scaled(minatar_frame(self.obs))
         return scaled(np.asarray(self.env.render(), np.uint8))
-
-    def close(self) -> None:
-        self.env.close()
-
 
 def is_minatar(info: dict[str, Any]) -> bool:
     """Whether a saved agent (its agent.json) plays a MinAtar game."""
@@ -199,7 +198,9 @@ def film(folder: Path, seed: int) -> tuple[list[np.ndarray], float, int]:
         def make_env(self, render_mode: str | None = None):
             return _SmallFrames(agent.make_env(render_mode=None if minatar else render_mode), minatar)
 
-    frames, returns = play(Filmed(agent.folder, agent.info, agent.networks, agent.run), 1, seed, MAX_STEPS)
+    filmed = Filmed(agent.folder, agent.info, agent.networks, agent.run)
+    frames, returns = play(filmed, 1, seed, MAX_STEPS, mujoco_frame_size=HEIGHT)
+    frames = [scaled(frame) for frame in frames]
     return frames, returns[0], len(frames) - 1
 
 

@@ -283,3 +283,26 @@ def test_help_states_the_rule_and_the_numbers(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert f"cut at {clips.MAX_STEPS} agent steps" in text and f"write {clips.FRAMES} evenly spaced frames" in text
     assert "lower median for an even count" in text
+
+
+def test_mujoco_frames_are_drawn_from_states_in_a_child_process():
+    """MuJoCo frames come from a child process that imports no TensorFlow (EGL next to TensorFlow segfaults on some
+    machines): the states of a few steps give frames of the asked size that differ as the pole moves; a failing child
+    is one ReplicateError naming the task."""
+    import gymnasium as gym
+
+    from replicate_suite.errors import ReplicateError
+    from replicate_suite.rl.saved import render_mujoco_states
+
+    env = gym.make("InvertedPendulum-v5")
+    env.reset(seed=0)
+    states = []
+    for _ in range(4):
+        env.step(np.array([3.0], np.float32))
+        states.append((env.unwrapped.data.qpos.copy(), env.unwrapped.data.qvel.copy()))
+    env.close()
+    frames = render_mujoco_states("InvertedPendulum-v5", {"width": 64, "height": 48}, states)
+    assert len(frames) == 4 and all(f.shape == (48, 64, 3) and f.dtype == np.uint8 for f in frames)
+    assert frames[0].std() > 0 and not np.array_equal(frames[0], frames[-1])
+    with pytest.raises(ReplicateError, match="could not render InvertedPendulum-v5: "):
+        render_mujoco_states("InvertedPendulum-v5", {"no_such_option": 1}, states)

@@ -129,31 +129,100 @@ def load_agent(path: Path | str) -> SavedAgent:
     return SavedAgent(folder, info, networks, run)
 
 
-def play(agent: SavedAgent, episodes: int, seed: int, max_steps: int) -> tuple[list[np.ndarray], list[float]]:
+def play(
+    agent: SavedAgent, episodes: int, seed: int, max_steps: int, mujoco_frame_size: int | None = None
+) -> tuple[list[np.ndarray], list[float]]:
     """Play `episodes` episodes (reset with seed * 1000 + episode, as evaluations do; DQN with its evaluation
     epsilon), each cut after `max_steps` agent steps; returns the rendered RGB frames (H, W, 3) uint8 (one after
-    each reset and one after each step) and each episode's raw return."""
+    each reset and one after each step) and each episode's raw return.
+
+    MuJoCo tasks are played without rendering; their simulator states (qpos, qvel) are recorded and drawn afterwards
+    by render_mujoco_states in a child process that never imports TensorFlow (MuJoCo's EGL context crashes a process
+    that holds TensorFlow on some machines: a segmentation fault inside gymnasium's MujocoRenderer), at
+    mujoco_frame_size x mujoco_frame_size pixels when given (else the task's default, 480 x 480)."""
     if episodes < 1 or max_steps < 1:
         raise ReplicateError(f"episodes and max_steps must be >= 1, got {episodes} and {max_steps}")
-    env = agent.make_env(render_mode="rgb_array")
+    probe = agent.make_env()
+    mujoco = hasattr(probe.unwrapped, "set_state") and hasattr(probe.unwrapped, "data")
+    probe.close()
+    env = agent.make_env(render_mode=None if mujoco else "rgb_array")
     rng = np.random.default_rng([seed, 7])
     epsilon = float(agent.info.get("eval_epsilon", 0.0))
-    frames, returns = [], []
+    frames, states, returns = [], [], []
+
+    def keep() -> None:
+        if mujoco:
+            data = env.unwrapped.data
+            states.append((np.array(data.qpos), np.array(data.qvel)))
+        else:
+            frames.append(np.asarray(env.render(), np.uint8))
+
     try:
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed * 1000 + episode)
-            frames.append(np.asarray(env.render(), np.uint8))
+            keep()
             total = 0.0
             for _ in range(max_steps):
                 obs, reward, terminated, truncated, _ = env.step(agent.act(obs, rng, epsilon))
-                frames.append(np.asarray(env.render(), np.uint8))
+                keep()
                 total += float(reward)
                 if terminated or truncated:
                     break
             returns.append(total)
+        spec = env.unwrapped.spec
     finally:
         env.close()
+    if mujoco:
+        size = {"width": mujoco_frame_size, "height": mujoco_frame_size} if mujoco_frame_size else {}
+        frames = render_mujoco_states(spec.id, {**spec.kwargs, **size}, states)
     return frames, returns
+
+
+_RENDER_CHILD = """
+import json, sys
+import numpy as np
+import gymnasium as gym
+args = json.loads(sys.argv[1])
+data = np.load(args["states"])
+env = gym.make(args["env_id"], **{**args["kwargs"], "render_mode": "rgb_array"})
+env.reset(seed=0)
+env.render()  # creates the viewer
+renderer = env.unwrapped.mujoco_renderer
+track = (getattr(renderer, "default_cam_config", None) or {}).get("trackbodyid", 1)
+frames = []
+for qpos, qvel in zip(data["qpos"], data["qvel"]):
+    env.unwrapped.set_state(qpos, qvel)
+    if track is not None and getattr(renderer, "viewer", None) is not None:
+        renderer.viewer.cam.lookat[:2] = env.unwrapped.data.xpos[track][:2]
+    frames.append(np.asarray(env.render(), np.uint8))
+env.close()
+np.save(args["frames"], np.stack(frames))
+assert "tensorflow" not in sys.modules
+"""
+
+
+def render_mujoco_states(env_id: str, kwargs: dict[str, Any], states: list[tuple[np.ndarray, np.ndarray]]):
+    """RGB frames (H, W, 3) uint8 of a MuJoCo task at the given simulator states (qpos, qvel), drawn by a child
+    Python process that imports only gymnasium and NumPy (MUJOCO_GL as set, e.g. egl). The camera follows the body
+    named by the task's default_camera_config `trackbodyid` (else body 1, the model's root body) in x and y
+    (gymnasium 1.x renders with a free camera, so a running Hopper or HalfCheetah would otherwise leave the picture).
+    ReplicateError when the child fails (its last stderr line, or the signal that ended it)."""
+    import os
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="render-") as tmp:
+        np.savez(Path(tmp) / "states.npz", qpos=np.stack([q for q, _ in states]), qvel=np.stack([v for _, v in states]))
+        args = {"env_id": env_id, "kwargs": kwargs, "states": str(Path(tmp) / "states.npz"),
+                "frames": str(Path(tmp) / "frames.npy")}
+        env = dict(os.environ)
+        env.setdefault("MUJOCO_GL", "egl")
+        done = subprocess.run([sys.executable, "-c", _RENDER_CHILD, json.dumps(args)], env=env, capture_output=True,
+                              text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            raise ReplicateError(f"could not render {env_id}: {last}")
+        return list(np.load(Path(tmp) / "frames.npy"))
 
 
 def write_video(frames: list[np.ndarray], out: Path, fps: int) -> Path:

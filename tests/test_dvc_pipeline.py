@@ -32,7 +32,8 @@ the runner, and a stage that listed it would re-train every replication when a h
 
 @cache
 def stages() -> tuple[tuple[str, str, tuple[str, ...], tuple[tuple[str, bool, bool], ...]], ...]:
-    """(name, command, deps incl. params files, outs as (path, cached, persist)) of every stage, as DVC expands them."""
+    """(name, command, deps incl. params files, outs as (path, cached, persist)) of every pipeline stage, as DVC
+    expands them; data tracked by a .dvc file (artifacts.dvc: saved agents) has no command and is not a stage here."""
     with dvc_repo.Repo(str(PROJECT_ROOT)) as repo:
         return tuple(
             (
@@ -42,6 +43,7 @@ def stages() -> tuple[tuple[str, str, tuple[str, ...], tuple[tuple[str, bool, bo
                 tuple((out.def_path, out.use_cache, out.persist) for out in stage.outs),
             )
             for stage in repo.index.stages
+            if stage.cmd
         )
 
 

@@ -141,9 +141,9 @@ def cmd_run(args: argparse.Namespace) -> None:
 
     replication_path(args.id)  # unknown ids, profiles and variants fail before the backend is imported
     _check_profile(args.profile)
-    if args.variant is not None:
-        check_variant(args.id, args.profile, args.variant)
     overrides = _overrides(args.set_texts)
+    if args.variant is not None:
+        check_variant(args.id, args.profile, args.variant, overrides)
     if overrides:  # validated before anything else, even when every result exists already
         from replicate_suite.backend import import_backend_quietly
         from replicate_suite.runner import resolve_config

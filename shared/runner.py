@@ -165,12 +165,15 @@ def _variant_in(replication_id: str, profile: str, variant: str, field_name: str
         raise ReplicateError(f"unknown variant {variant!r} of {replication_id} (profile {profile}: {known})")
 
 
-def check_variant(replication_id: str, profile: str, variant: str) -> None:
+def check_variant(replication_id: str, profile: str, variant: str, overrides: dict[str, Any] | None = None) -> None:
     """Fail at once (without importing the replication or Keras) unless `variant` is one of the values of the
-    replication's variant field in config.yaml's profile; select_variant checks the typed config again."""
+    replication's variant field in config.yaml's profile, or in `overrides` ({"key.path": value}, as --set gives
+    them) where they set that field; select_variant checks the typed config again."""
     field_name = variant_field(replication_id)
     path = replication_path(replication_id) / "config.yaml"
     values = resolve(read_yaml(path), profile, str(path)).get(field_name) if field_name else None
+    if field_name and overrides and field_name in overrides:
+        values = overrides[field_name]
     _variant_in(replication_id, profile, variant, field_name, values)
 
 

@@ -577,3 +577,14 @@ def test_a_number_too_long_for_python_is_one_line(tmp_path):
     path.write_text("paper: " + "9" * 5000 + "\n")
     with pytest.raises(ReplicateError, match="cannot turn into a number"):
         read_yaml(path)
+
+
+def test_the_early_variant_check_sees_set_overrides_of_the_variant_field():
+    from replicate_suite.runner import check_variant
+
+    with pytest.raises(ReplicateError, match="unknown variant 'dqn_Asterix'.*dqn_Pong"):
+        check_variant("double_dqn_overestimation", "smoke", "dqn_Asterix")
+    check_variant("double_dqn_overestimation", "smoke", "dqn_Asterix", {"parts": ["dqn_Asterix"]})
+    check_variant("double_dqn_overestimation", "smoke", "dqn_Pong", {"loop.total_steps": 10})  # other keys: config's
+    with pytest.raises(ReplicateError, match="unknown variant 'dqn_Pong'"):
+        check_variant("double_dqn_overestimation", "smoke", "dqn_Pong", {"parts": ["dqn_Asterix"]})

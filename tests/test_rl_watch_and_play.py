@@ -223,3 +223,20 @@ def test_play_without_a_saved_agent_is_one_error_line(tmp_path, capsys):
     _save_pong_agent(tmp_path)
     assert main([*argv[:-4], "--video", str(tmp_path / "x.avi"), "--results", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip().startswith("error: video file must end in .gif or .mp4")
+
+
+def test_a_recipe_knows_whether_it_builds_a_mujoco_task_without_building_it(monkeypatch):
+    from replicate_suite.errors import ReplicateError
+    from replicate_suite.rl.envs import AtariConfig, EnvRecipe, MinAtarConfig
+
+    def no_make(*args, **kwargs):
+        raise AssertionError("is_mujoco built an environment")
+
+    monkeypatch.setattr(gym, "make", no_make)
+    pytest.importorskip("mujoco")
+    assert EnvRecipe("gym", "Hopper-v5").is_mujoco and EnvRecipe("gym", "InvertedPendulum-v5").is_mujoco
+    assert not EnvRecipe("gym", "Pendulum-v1").is_mujoco and not EnvRecipe("gym", "CartPole-v1").is_mujoco
+    assert not EnvRecipe.atari("Pong", AtariConfig()).is_mujoco
+    assert not EnvRecipe.minatar("Breakout", MinAtarConfig()).is_mujoco
+    with pytest.raises(ReplicateError, match="Nope-v0"):
+        EnvRecipe("gym", "Nope-v0").is_mujoco  # noqa: B018

@@ -248,6 +248,23 @@ class EnvRecipe:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def is_mujoco(self) -> bool:
+        """Whether the recipe builds a MuJoCo task (its registered class is a gymnasium MujocoEnv), read from the
+        registration without building the environment; an unknown id is a ReplicateError."""
+        if self.kind != "gym":
+            return False
+        try:
+            entry = gym.spec(self.name).entry_point
+        except gym.error.Error as error:
+            raise ReplicateError(f"{self.name}: {error}") from None
+        creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+        try:
+            from gymnasium.envs.mujoco import MujocoEnv
+        except ImportError:  # no mujoco package: nothing can be a MuJoCo task
+            return False
+        return isinstance(creator, type) and issubclass(creator, MujocoEnv)
+
     def __call__(self, render_mode: str | None = None) -> gym.Env:
         if self.kind == "atari":
             return make_atari(self.name, AtariConfig(**self.options), render_mode=render_mode)

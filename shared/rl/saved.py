@@ -93,13 +93,18 @@ class SavedAgent:
         action = self.networks["actor"].predict_on_batch(np.asarray(obs, np.float32)[None])
         return np.asarray(action, np.float32)[0]
 
-    def make_env(self, render_mode: str | None = None) -> gym.Env:
-        """The environment the agent was trained in (its recipe), e.g. with render_mode="rgb_array" for videos."""
+    def recipe(self):
+        """The recipe (replicate_suite.rl.envs.EnvRecipe) of the environment the agent was trained in; a
+        ReplicateError when agent.json has none."""
         from replicate_suite.rl.envs import EnvRecipe
 
         if not self.info.get("env"):
             raise ReplicateError(f"{self.folder / AGENT_FILE}: no environment recipe (saved by a loop without one)")
-        return EnvRecipe.from_json(self.info["env"])(render_mode=render_mode)
+        return EnvRecipe.from_json(self.info["env"])
+
+    def make_env(self, render_mode: str | None = None) -> gym.Env:
+        """The environment the agent was trained in (its recipe), e.g. with render_mode="rgb_array" for videos."""
+        return self.recipe()(render_mode=render_mode)
 
 
 def load_agent(path: Path | str) -> SavedAgent:
@@ -142,9 +147,7 @@ def play(
     mujoco_frame_size x mujoco_frame_size pixels when given (else the task's default, 480 x 480)."""
     if episodes < 1 or max_steps < 1:
         raise ReplicateError(f"episodes and max_steps must be >= 1, got {episodes} and {max_steps}")
-    probe = agent.make_env()
-    mujoco = hasattr(probe.unwrapped, "set_state") and hasattr(probe.unwrapped, "data")
-    probe.close()
+    mujoco = agent.recipe().is_mujoco
     env = agent.make_env(render_mode=None if mujoco else "rgb_array")
     rng = np.random.default_rng([seed, 7])
     epsilon = float(agent.info.get("eval_epsilon", 0.0))

@@ -17,7 +17,7 @@ extra forward passes for ours).
 
 from __future__ import annotations
 
-from sb3_compare import WARM_UP_STEPS, StepClock, compare, dense_macs, run_side, timed
+from sb3_compare import WARM_UP_STEPS, StepClock, compare, dense_macs, run_our_side, run_side, timed
 
 ENV_ID, STEPS_DEFAULT, LEARNING_STARTS, BATCH, TAU, GAMMA = "HalfCheetah-v5", 6000, 1000, 64, 0.001, 0.99
 OBS_DIM, ACTION_DIM, HIDDEN = 17, 6, (400, 300)
@@ -74,15 +74,10 @@ def run_ours(steps: int, seed: int, xla: bool = False) -> dict:
         eval_episodes=0,
         checkpoint_every=0,
     )
-    updates = timed(continuous._DDPG, "train", counts=lambda loss: loss is not None)  # sampling + update
-    compute = timed(agent, "update")
-    actions = timed(agent, "policy")
-    measured = run_side(
+    return run_our_side(
         lambda: continuous.train_ddpg(lambda: next(envs), agent, loop, seed, CurveLog(), progress=False),
-        steps, clock, updates, actions,
+        steps, clock, (continuous._DDPG, "train"), agent, "policy",
     )  # fmt: skip
-    measured["update_compute_ms"] = 1000 * compute["seconds"] / max(compute["calls"], 1)
-    return measured
 
 
 def run_sb3(steps: int, seed: int) -> dict:

@@ -17,7 +17,7 @@ epsilon schedule (greedy forward passes from step ~600 on), which costs ours ~40
 
 from __future__ import annotations
 
-from sb3_compare import WARM_UP_STEPS, StepClock, compare, run_side, timed, training_flops
+from sb3_compare import WARM_UP_STEPS, StepClock, compare, run_our_side, run_side, timed, training_flops
 
 STEPS_DEFAULT, LEARNING_STARTS, TRAIN_EVERY, BATCH, TARGET_STEPS, LR = 6000, 1000, 4, 32, 1000, 1e-4
 PONG_ACTIONS = 6
@@ -90,15 +90,10 @@ def run_ours(steps: int, seed: int, xla: bool = False) -> dict:
         terminal_on_life_loss=False,
         checkpoint_every=0,
     )
-    updates = timed(loop._DQN, "train", counts=lambda loss: loss is not None)  # sampling + update, as SB3's train
-    compute = timed(agent, "update")
-    actions = timed(agent, "q_values")
-    measured = run_side(
+    return run_our_side(
         lambda: loop.train_dqn(lambda: next(envs), agent, cfg, seed, CurveLog(), progress=False),
-        steps, clock, updates, actions,
+        steps, clock, (loop._DQN, "train"), agent, "q_values",
     )  # fmt: skip
-    measured["update_compute_ms"] = 1000 * compute["seconds"] / max(compute["calls"], 1)
-    return measured
 
 
 def run_sb3(steps: int, seed: int) -> dict:

@@ -128,6 +128,20 @@ def run_side(
     }
 
 
+def run_our_side(
+    train: Callable[[], object], steps: int, clock: StepClock, loop_hook: tuple[object, str], agent, action: str
+) -> dict[str, Any]:
+    """run_side for our agents: the loop's training hook `loop_hook` = (loop class, method name), which returns None
+    on steps without an update, times sampling + update as SB3's `train` does; the agent's `update` alone is
+    update_compute_ms; the agent's method `action` is the greedy forward pass."""
+    updates = timed(*loop_hook, counts=lambda loss: loss is not None)
+    compute = timed(agent, "update")
+    actions = timed(agent, action)
+    measured = run_side(train, steps, clock, updates, actions)
+    measured["update_compute_ms"] = 1000 * compute["seconds"] / max(compute["calls"], 1)
+    return measured
+
+
 def matmul_peak_gflops(matmul: Callable[[], object], repeats: int = 10) -> float:
     """Best GFLOP/s of `matmul` (one PEAK_SIZE^3 float32 product that returns only when done) over `repeats`."""
     matmul()

@@ -7,7 +7,9 @@ The decision rules that read these targets live in shared/claims.py.
 
 from __future__ import annotations
 
+import fnmatch
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,8 @@ RULE_KINDS = {
     "ordering": {"metrics", "order", "min_effect"},
     "trend": {"direction", "min_change"},
 }
-CLAIM_KEYS = ("title", "claim", "source", "not_run", "targets", "deviations")
+CLAIM_KEYS = ("title", "claim", "source", "not_run", "targets", "deviations", "fixes")
+FIX_KEYS = ("commit", "issue", "what", "metrics")
 MAX_SEED = 2**32 - 1  # a run's seed is unsigned 32-bit (NumPy, TensorFlow); `replicate run` refuses larger ones
 TARGET_KEYS = {
     "metric", "rule", "binds", "paper", "label", "held", "curve", "curves", "last_k", "min_seeds", "not_run",
@@ -102,6 +105,23 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Fix:
+    """A fault of our code fixed after runs were made (claim.yaml `fixes`): a run whose code does not contain the
+    fixing commit is not counted for the targets the fault touched (report.evaluate)."""
+
+    commit: str
+    """The commit that fixed it (7 to 40 hex digits)."""
+    issue: str
+    what: str
+    metrics: tuple[str, ...] = ()
+    """fnmatch patterns of the metric names whose targets the fault touched; () = every target of the claim."""
+
+    def applies_to(self, target: Target) -> bool:
+        names = [*target.names, *target.curves]
+        return not self.metrics or any(fnmatch.fnmatchcase(n, p) for n in names for p in self.metrics)
+
+
+@dataclass(frozen=True)
 class Claim:
     """A parsed claim.yaml."""
 
@@ -111,6 +131,7 @@ class Claim:
     source: dict[str, str]
     targets: tuple[Target, ...]
     deviations: tuple[str, ...]
+    fixes: tuple[Fix, ...] = ()
 
 
 def _number(value: Any, where: str, *, low: float | None = None, strict: bool = False) -> float:
@@ -306,4 +327,28 @@ def load_claim(path: Path) -> Claim:
         source={str(k): str(v) for k, v in raw["source"].items()},
         targets=targets,
         deviations=tuple(deviations),
+        fixes=_parse_fixes(raw.get("fixes", []), f"{path}: fixes"),
     )
+
+
+def _parse_fixes(raw: Any, where: str) -> tuple[Fix, ...]:
+    """claim.yaml `fixes`: a list of {commit, issue, what, metrics (optional list of patterns)}."""
+    if not isinstance(raw, list):
+        raise ReplicateError(f"{where}: expected a list of {{commit, issue, what, metrics}}, got {brief(raw)}")
+    fixes = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise ReplicateError(f"{at}: expected a mapping with commit, issue, what, got {brief(item)}")
+        unknown = sorted(str(k) for k in set(item) - set(FIX_KEYS))
+        if unknown:
+            raise ReplicateError(f"{at}: unknown key(s) {', '.join(unknown)} (expected: {', '.join(FIX_KEYS)})")
+        commit = item.get("commit")
+        if not isinstance(commit, str) or not re.fullmatch(r"[0-9a-f]{7,40}", commit):
+            raise ReplicateError(f"{at}.commit: expected 7 to 40 lowercase hex digits, got {brief(commit)}")
+        issue, what = _text(item.get("issue"), f"{at}.issue"), _text(item.get("what"), f"{at}.what")
+        metrics = item.get("metrics", [])
+        if not isinstance(metrics, list) or not all(isinstance(m, str) and m.strip() for m in metrics):
+            raise ReplicateError(f"{at}.metrics: expected a list of metric names or patterns, got {brief(metrics)}")
+        fixes.append(Fix(commit, issue, what, tuple(metrics)))
+    return tuple(fixes)

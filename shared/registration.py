@@ -140,3 +140,28 @@ def registration_flag(
         if state == "absent" or mine not in _raw_fingerprints(raw_targets, profile):
             return f"{AFTER_RESULTS}: this rule was not in claim.yaml at {commit[:10]}, where its runs started"
     return ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _contains(fix: str, commit: str, root: str) -> str:
+    """Returns "yes" when `commit` has `fix` in its history (or is it), "no" when not, "unknown" when git cannot
+    tell (no git, a shallow clone, a commit not in this history)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", root, "merge-base", "--is-ancestor", f"{fix}^{{commit}}", f"{commit}^{{commit}}"],
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return {0: "yes", 1: "no"}.get(done.returncode, "unknown")
+
+
+def fix_state(run: RunRecord, fix_commit: str, names: list[str], root: Path = PROJECT_ROOT) -> str:
+    """Whether the code of a run contains a fix, for the parts that measured `names` (every segment of a resumed
+    run): "yes", "no" (some part or segment started from a commit before the fix) or "unknown" (git cannot tell,
+    or a part records no commit)."""
+    states = set()
+    for commit in run_commits([run], names) or [None]:
+        states.add(_contains(fix_commit, commit, str(root)) if commit else "unknown")
+    return "no" if "no" in states else "unknown" if "unknown" in states else "yes"

@@ -18,12 +18,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from replicate_suite.claim_schema import Fix
 from replicate_suite.claims import (
     Claim,
     TargetResult,
     counted_runs,
     counts_text,
     evaluate_claim,
+    evaluate_target,
     load_claim,
     verdict_counts,
 )
@@ -32,7 +34,8 @@ from replicate_suite.config import overrides_text
 from replicate_suite.dvc_views import write_dvc_views
 from replicate_suite.errors import ReplicateError
 from replicate_suite.figures import plot_curves
-from replicate_suite.registration import registration_flag, target_fingerprint
+from replicate_suite.paths import PROJECT_ROOT
+from replicate_suite.registration import fix_state, registration_flag, target_fingerprint
 from replicate_suite.results import RunRecord, has_overrides, read_runs, write_json
 from replicate_suite.runner import known_replications, replication_path
 
@@ -47,6 +50,24 @@ COUNTED = re.compile(r"^(updates|steps|env_steps|agent_steps)(_|$)")
 
 
 @dataclass
+class FixedOut:
+    """A run not counted for some targets because its code predates a fix of ours (claim.yaml `fixes`), or, with
+    `unknown`, counted because git cannot tell whether its code contains the fix."""
+
+    run: RunRecord
+    fix: Fix
+    targets: list[str]
+    unknown: bool = False
+
+    @property
+    def why(self) -> str:
+        fix = f"fix {self.fix.commit} ({self.fix.issue}: {self.fix.what})"
+        if self.unknown:
+            return f"counted, but git cannot tell whether its code contains {fix}"
+        return f"from code before {fix}"
+
+
+@dataclass
 class ReplicationReport:
     """One replication on one profile: its claim, runs and every target's result."""
 
@@ -55,6 +76,8 @@ class ReplicationReport:
     targets: list[TargetResult]
     set_runs: list[RunRecord] = field(default_factory=list)
     """Runs made with `replicate run --set`: listed apart, never in a verdict."""
+    fixed_out: list[FixedOut] = field(default_factory=list)
+    """Runs left out of some targets' verdicts because their code predates a fix (or flagged: git cannot tell)."""
 
     @property
     def counts(self) -> str:
@@ -75,12 +98,43 @@ def evaluate(profile: str, results_root: Path) -> list[ReplicationReport]:
         claim = load_claim(replication_path(rep_id) / "claim.yaml")
         every = read_runs(results_root, rep_id, profile)
         runs = [r for r in every if not has_overrides(r.meta)]
-        results = evaluate_claim(claim, runs, profile)
+        results, fixed_out = _evaluate_with_fixes(claim, runs, profile)
         for result in results:
             if result.verdict != "not_run":
                 result.registration = registration_flag(rep_id, result.target, profile, _used_runs(result, runs))
-        reports.append(ReplicationReport(claim, runs, results, [r for r in every if has_overrides(r.meta)]))
+        set_runs = [r for r in every if has_overrides(r.meta)]
+        reports.append(ReplicationReport(claim, runs, results, set_runs, fixed_out))
     return reports
+
+
+def _evaluate_with_fixes(
+    claim: Claim, runs: list[RunRecord], profile: str, root: Path = PROJECT_ROOT
+) -> tuple[list[TargetResult], list[FixedOut]]:
+    """Every target's result from the counted runs whose code contains each fix that applies to the target
+    (claim.yaml `fixes`); the runs left out (and those git cannot place, counted and flagged), merged per run and
+    fix."""
+    if not claim.fixes:
+        return evaluate_claim(claim, runs, profile), []
+    results, out = [], {}
+    for target in claim.targets:
+        kept, notes = counted_runs(runs), []
+        for fix in (f for f in claim.fixes if f.applies_to(target)):
+            names = [*target.names, *target.curves]
+            states = {id(r): fix_state(r, fix.commit, names, root) for r in kept}
+            for run in kept:
+                if states[id(run)] != "yes":
+                    key = (run.seed, run.path.name, fix.commit)
+                    entry = out.setdefault(key, FixedOut(run, fix, [], states[id(run)] != "no"))
+                    entry.targets.append(target.name)
+            dropped = sum(state == "no" for state in states.values())
+            kept = [r for r in kept if states[id(r)] != "no"]
+            if dropped:
+                notes.append(f"{dropped} run(s) from code before fix {fix.commit} ({fix.issue}) not counted")
+        result = evaluate_target(target, kept, profile)
+        if notes:
+            result.detail = "; ".join([result.detail, *notes]) if result.detail else "; ".join(notes)
+        results.append(result)
+    return results, list(out.values())
 
 
 def _fmt(value: float | None) -> str:
@@ -313,6 +367,17 @@ def comparison_markdown(
             ]
             lines += [f"- {r.path.name}: {_escape(overrides_text(r.meta['overrides']))}" for r in rep.set_runs]
             lines += [""] + _runs_table(rep.set_runs)
+        left_out = [f for f in rep.fixed_out if not f.unknown]
+        if left_out:
+            lines += ["", "**Not counted: runs from code before a fix of ours** (for the targets named).", ""]
+            lines += [
+                f"- {f.run.path.name} (commit {_commit(f.run)}): {_escape(f.why)}; not counted for "
+                + (f"any of the {len(f.targets)} targets" if len(f.targets) == len(rep.targets) else
+                   "; ".join(_escape(t) for t in f.targets))
+                for f in left_out
+            ]  # fmt: skip
+        for f in (f for f in rep.fixed_out if f.unknown):
+            lines += ["", f"⚠ {f.run.path.name} (commit {_commit(f.run)}): {_escape(f.why)}."]
         for caption, rel in figures.get(c.replication, []):
             lines += ["", f"![{c.replication} {_escape(caption)}]({rel})"]
         lines += _clip_lines(rep, profile, clips)
@@ -416,6 +481,23 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                         "why": "made with --set overrides (not the registered protocol)",
                     }
                     for r in rep.set_runs
+                ]
+                + [
+                    {
+                        "seed": f.run.seed,
+                        "path": f"results/{rep.claim.replication}/{profile}/{f.run.path.name}",
+                        "commit": f.run.meta.get("git", {}).get("commit"),
+                        "fix": {"commit": f.fix.commit, "issue": f.fix.issue, "what": f.fix.what},
+                        "targets": f.targets,
+                        "why": f.why,
+                    }
+                    for f in rep.fixed_out
+                    if not f.unknown
+                ],
+                "fix_unverified": [
+                    {"path": f"results/{rep.claim.replication}/{profile}/{f.run.path.name}", "why": f.why}
+                    for f in rep.fixed_out
+                    if f.unknown
                 ],
             }
             for rep in reports
@@ -475,7 +557,15 @@ def history_rows(previous: dict[str, Any] | None, current: dict[str, Any], date:
                 elif old.get("fingerprint") not in (None, t["fingerprint"]):
                     why = "registered change"
                 elif any(key in old and old[key] != t[key] for key in ("runs", "per_seed")):
-                    why = "new runs"  # other run folders or commits, or other values in them
+                    fixed = {
+                        (n["path"], n["fix"]["commit"]) for n in rep.get("not_counted", []) if "fix" in n
+                    }  # fmt: skip
+                    dropped = {run.rsplit("@", 1)[0] for run in old.get("runs", [])} - {
+                        run.rsplit("@", 1)[0] for run in t.get("runs", [])
+                    }
+                    commits = sorted({commit for path, commit in fixed if path in dropped})
+                    # other run folders or commits, or other values in them; or runs left out by a fix
+                    why = f"runs from before fix {', '.join(commits)} not counted" if commits else "new runs"
                 else:
                     why = "rule engine" + (
                         f" (engine {engine_before} -> {ENGINE_VERSION})" if engine_before != ENGINE_VERSION else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -464,3 +465,89 @@ def test_a_run_without_a_commit_id_is_unverifiable():
     for commit in (None, "HEAD"):
         records = runs({"e": 0.5}, commit=commit)
         assert registration_flag("demo", original, "cpu", records).startswith(UNVERIFIABLE)
+
+
+# --- fixes of our code -------------------------------------------------------------------------------------------
+
+
+def test_runs_from_code_before_a_fix_do_not_count_for_the_targets_it_touched(tmp_path):
+    from replicate_suite.report import _evaluate_with_fixes, claims_json, history_rows
+
+    claim_dir = tmp_path / "replications" / "demo"
+    claim_dir.mkdir(parents=True)
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", "user.email", "t@t")
+    _git(tmp_path, "config", "user.name", "t")
+    (claim_dir / "code.py").write_text("buggy\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "buggy code")
+    buggy = _git(tmp_path, "rev-parse", "HEAD")
+    (claim_dir / "code.py").write_text("fixed\n")
+    _git(tmp_path, "commit", "-qam", "the fix")
+    fixed = _git(tmp_path, "rev-parse", "HEAD")
+    targets = (
+        "  - {metric: err, rule: {kind: below, bound: 1.0}, binds: [cpu]}\n"
+        "  - {metric: rand, rule: {kind: below, bound: 1.0}, binds: [cpu]}\n"
+    )
+    fixes = f"fixes:\n  - {{commit: {fixed[:7]}, issue: '#1', what: off by one, metrics: ['er*']}}\n"
+    head = f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}"
+    (claim_dir / "claim.yaml").write_text(f"{head}{fixes}targets:\n{targets}")
+    claim = load_claim(claim_dir / "claim.yaml")
+    assert claim.fixes[0].commit == fixed[:7] and claim.fixes[0].metrics == ("er*",)
+
+    before = [
+        RunRecord(path=Path(f"seed_{r.seed}"), seed=r.seed, metrics=r.metrics, meta=r.meta)
+        for r in runs(*[{"err": 5.0, "rand": 0.5}] * 3, commit=buggy)
+    ]
+    after = runs(*[{"err": 0.5, "rand": 0.5}] * 3, commit=fixed)
+    for i, run in enumerate(after):  # seeds 3-5
+        after[i] = RunRecord(path=Path(f"seed_{i + 3}"), seed=i + 3, metrics=run.metrics, meta=run.meta)
+    unknown = RunRecord(path=Path("seed_9"), seed=9, metrics={"err": 0.5, "rand": 0.5}, meta={
+        "status": "ok", "git": {"commit": "f" * 40}})  # fmt: skip
+    results, out = _evaluate_with_fixes(claim, before + after + [unknown], "cpu", root=tmp_path)
+    err, rand = results
+    assert err.verdict == "consistent" and sorted(err.per_seed["err"]) == [3, 4, 5, 9]  # the buggy seeds left out
+    assert sorted(rand.per_seed["rand"]) == [0, 1, 2, 3, 4, 5, 9]  # a target the fix did not touch keeps them all
+    left = sorted((f.run.seed, f.unknown, tuple(f.targets)) for f in out)
+    assert left == [(0, False, ("err",)), (1, False, ("err",)), (2, False, ("err",)), (9, True, ("err",))]
+    assert "from code before fix" in out[0].why and "#1: off by one" in out[0].why
+    assert f"3 run(s) from code before fix {fixed[:7]} (#1) not counted" in err.detail and "fix" not in rand.detail
+    # Without the fix entry the buggy seeds decide it: the verdict the fix entry prevents.
+    plain, _ = _evaluate_with_fixes(load_claim_without_fixes(claim), before + after, "cpu", root=tmp_path)
+    assert plain[0].verdict != "consistent"
+
+    # claims.json names the left-out runs; the verdict history says why the verdict changed.
+    from replicate_suite.report import ReplicationReport
+
+    now = claims_json("cpu", [ReplicationReport(claim, before + after + [unknown], results, [], out)])
+    listed = now["replications"][0]["not_counted"]
+    assert [n["seed"] for n in listed] == [0, 1, 2] and all(n["fix"]["commit"] == fixed[:7] for n in listed)
+    assert [u["path"].rsplit("/", 1)[1] for u in now["replications"][0]["fix_unverified"]] == ["seed_9"]
+    was = claims_json("cpu", [ReplicationReport(load_claim_without_fixes(claim), before + after, plain, [], [])])
+    (row,) = [r for r in history_rows(was, now, "2026-11-29") if r["target"].endswith("err")]
+    assert row["why"] == f"runs from before fix {fixed[:7]} not counted"
+
+
+def load_claim_without_fixes(claim):
+    import dataclasses
+
+    return dataclasses.replace(claim, fixes=())
+
+
+@pytest.mark.parametrize(
+    "fixes, message",
+    [
+        ("fixes: {commit: abc1234}\n", "fixes: expected a list"),
+        ("fixes:\n  - {commit: XYZ, issue: '#1', what: w}\n", "fixes[0].commit: expected 7 to 40 lowercase hex"),
+        ("fixes:\n  - {commit: abc1234, issue: '#1'}\n", "fixes[0].what: expected a non-empty text"),
+        ("fixes:\n  - {commit: abc1234, issue: '#1', what: w, when: now}\n", "fixes[0]: unknown key(s) when"),
+        ("fixes:\n  - {commit: abc1234, issue: '#1', what: w, metrics: x}\n", "fixes[0].metrics: expected a list"),
+    ],
+)
+def test_a_bad_fixes_entry_is_one_error_naming_it(tmp_path, fixes, message):
+    path = tmp_path / "demo" / "claim.yaml"
+    path.parent.mkdir()
+    path.write_text(f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}{fixes}targets:\n"
+                    "  - {metric: e, rule: {kind: below, bound: 1.0}, binds: [cpu]}\n")  # fmt: skip
+    with pytest.raises(ReplicateError, match=re.escape(message)):
+        load_claim(path)

@@ -118,16 +118,16 @@ def _evaluate_with_fixes(
     results, out = [], {}
     for target in claim.targets:
         kept, notes = counted_runs(runs), []
+        names = [*target.names, *target.curves]
         for fix in (f for f in claim.fixes if f.applies_to(target)):
-            names = [*target.names, *target.curves]
-            states = {id(r): fix_state(r, fix.commit, names, root) for r in kept}
+            states = {id(r): fix_state(r, fix.commit, names, root) for r in kept if _measures(r, names)}
             for run in kept:
-                if states[id(run)] != "yes":
+                state = states.get(id(run), "yes")
+                if state != "yes" and profile in target.binds:  # listed where the target is judged
                     key = (run.seed, run.path.name, fix.commit)
-                    entry = out.setdefault(key, FixedOut(run, fix, [], states[id(run)] != "no"))
-                    entry.targets.append(target.name)
+                    out.setdefault(key, FixedOut(run, fix, [], state != "no")).targets.append(target.name)
             dropped = sum(state == "no" for state in states.values())
-            kept = [r for r in kept if states[id(r)] != "no"]
+            kept = [r for r in kept if states.get(id(r)) != "no"]
             if dropped:
                 notes.append(f"{dropped} run(s) from code before fix {fix.commit} ({fix.issue}) not counted")
         result = evaluate_target(target, kept, profile)
@@ -135,6 +135,14 @@ def _evaluate_with_fixes(
             result.detail = "; ".join([result.detail, *notes]) if result.detail else "; ".join(notes)
         results.append(result)
     return results, list(out.values())
+
+
+def _measures(run: RunRecord, names: list[str]) -> bool:
+    """Whether a run recorded any of these metrics or curves (so a fix of them concerns it)."""
+    if any(name in run.metrics for name in names):
+        return True
+    wanted = set(names)
+    return any(row["metric"] in wanted for row in run.read_curves())
 
 
 def _fmt(value: float | None) -> str:
@@ -367,23 +375,36 @@ def comparison_markdown(
             ]
             lines += [f"- {r.path.name}: {_escape(overrides_text(r.meta['overrides']))}" for r in rep.set_runs]
             lines += [""] + _runs_table(rep.set_runs)
-        left_out = [f for f in rep.fixed_out if not f.unknown]
-        if left_out:
-            lines += ["", "**Not counted: runs from code before a fix of ours** (for the targets named).", ""]
-            lines += [
-                f"- {f.run.path.name} (commit {_commit(f.run)}): {_escape(f.why)}; not counted for "
-                + (f"any of the {len(f.targets)} targets" if len(f.targets) == len(rep.targets) else
-                   "; ".join(_escape(t) for t in f.targets))
-                for f in left_out
-            ]  # fmt: skip
-        for f in (f for f in rep.fixed_out if f.unknown):
-            lines += ["", f"⚠ {f.run.path.name} (commit {_commit(f.run)}): {_escape(f.why)}."]
+        lines += _fixed_out_lines(rep, profile)
         for caption, rel in figures.get(c.replication, []):
             lines += ["", f"![{c.replication} {_escape(caption)}]({rel})"]
         lines += _clip_lines(rep, profile, clips)
         if c.deviations:
             lines += ["", "Deviations from the paper:"] + [f"- {_escape(d)}" for d in c.deviations]
     return "\n".join(lines) + "\n"
+
+
+def _fixed_out_lines(rep: ReplicationReport, profile: str) -> list[str]:
+    """The runs left out of verdicts by claim.yaml `fixes`, one line per fix and set of targets; then the runs git
+    could not place (counted, flagged)."""
+    groups: dict[tuple[str, tuple[str, ...]], list[FixedOut]] = {}
+    for f in rep.fixed_out:
+        if not f.unknown:
+            groups.setdefault((f.fix.commit, tuple(f.targets)), []).append(f)
+    lines = ["", "**Not counted: runs from code before a fix of ours.**", ""] if groups else []
+    for (_, targets), entries in groups.items():
+        fix = entries[0].fix
+        runs = ", ".join(f"{f.run.path.name} ({_commit(f.run)})" for f in entries)
+        bound = [t.name for t in rep.targets if profile in t.target.binds]
+        shown = (
+            f"the {len(targets)} targets that bind {profile}"
+            if sorted(targets) == sorted(bound)
+            else "; ".join(_escape(t) for t in targets)
+        )
+        lines.append(f"- fix {fix.commit} ({fix.issue}: {_escape(fix.what)}): {runs}; not counted for {shown}")
+    for f in (f for f in rep.fixed_out if f.unknown):
+        lines += ["", f"⚠ {f.run.path.name} (commit {_commit(f.run)}): {_escape(f.why)}."]
+    return lines
 
 
 @cache

@@ -395,7 +395,7 @@ def _fixed_out_lines(rep: ReplicationReport, profile: str) -> list[str]:
     for (_, targets), entries in groups.items():
         fix = entries[0].fix
         runs = ", ".join(f"{f.run.path.name} ({_commit(f.run)})" for f in entries)
-        bound = [t.name for t in rep.targets if profile in t.target.binds]
+        bound = [t.target.name for t in rep.targets if profile in t.target.binds]
         shown = (
             f"the {len(targets)} targets that bind {profile}"
             if sorted(targets) == sorted(bound)

@@ -35,7 +35,7 @@ from replicate_suite.dvc_views import write_dvc_views
 from replicate_suite.errors import ReplicateError
 from replicate_suite.figures import plot_curves
 from replicate_suite.paths import PROJECT_ROOT
-from replicate_suite.registration import fix_state, registration_flag, target_fingerprint
+from replicate_suite.registration import fix_state, registration_flag, run_commits, target_fingerprint
 from replicate_suite.results import RunRecord, has_overrides, read_runs, write_json
 from replicate_suite.runner import known_replications, replication_path
 
@@ -58,6 +58,14 @@ class FixedOut:
     fix: Fix
     targets: list[str]
     unknown: bool = False
+    commits: list[str] = field(default_factory=list)
+    """The commits of the run's parts (and resumed segments) that measured the targets."""
+
+    @property
+    def label(self) -> str:
+        """The run as a reader finds it: its folder, or seed_<n> for a seed run as variant parts; and its commits."""
+        name = f"seed_{self.run.seed}" if self.run.parts else self.run.path.name
+        return f"{name} ({', '.join(c[:10] for c in self.commits) or 'no commit'})"
 
     @property
     def why(self) -> str:
@@ -125,7 +133,8 @@ def _evaluate_with_fixes(
                 state = states.get(id(run), "yes")
                 if state != "yes" and profile in target.binds:  # listed where the target is judged
                     key = (run.seed, run.path.name, fix.commit)
-                    out.setdefault(key, FixedOut(run, fix, [], state != "no")).targets.append(target.name)
+                    entry = out.setdefault(key, FixedOut(run, fix, [], state != "no", run_commits([run], names)))
+                    entry.targets.append(target.name)
             dropped = sum(state == "no" for state in states.values())
             kept = [r for r in kept if states.get(id(r)) != "no"]
             if dropped:
@@ -394,7 +403,7 @@ def _fixed_out_lines(rep: ReplicationReport, profile: str) -> list[str]:
     lines = ["", "**Not counted: runs from code before a fix of ours.**", ""] if groups else []
     for (_, targets), entries in groups.items():
         fix = entries[0].fix
-        runs = ", ".join(f"{f.run.path.name} ({_commit(f.run)})" for f in entries)
+        runs = ", ".join(f.label for f in entries)
         bound = [t.target.name for t in rep.targets if profile in t.target.binds]
         shown = (
             f"the {len(targets)} targets that bind {profile}"
@@ -403,7 +412,7 @@ def _fixed_out_lines(rep: ReplicationReport, profile: str) -> list[str]:
         )
         lines.append(f"- fix {fix.commit} ({fix.issue}: {_escape(fix.what)}): {runs}; not counted for {shown}")
     for f in (f for f in rep.fixed_out if f.unknown):
-        lines += ["", f"⚠ {f.run.path.name} (commit {_commit(f.run)}): {_escape(f.why)}."]
+        lines += ["", f"⚠ {f.label}: {_escape(f.why)}."]
     return lines
 
 

@@ -45,7 +45,8 @@ def _run_candidate(replication_id: str, profile: str, overrides: dict[str, Any],
         ctx = RunContext(out_dir=scratch)
         metrics = module.run(params, seed, ctx)
     check_tuning_outputs(replication_id, metrics, ctx.curves)
-    return {"metrics": metrics, "wall_seconds": time.perf_counter() - started, "purpose": "tuning"}
+    curves = [list(row) for row in ctx.curves.rows]  # (step, metric, value): the validation curves
+    return {"metrics": metrics, "curves": curves, "wall_seconds": time.perf_counter() - started, "purpose": "tuning"}
 
 
 def check_candidates(replication_id: str, profile: str, candidates: dict[str, dict[str, Any]]) -> None:

@@ -18,3 +18,42 @@ def test_smoke_run_writes_every_net(tiny_mnist, tmp_path):
     curves = run.read_curves()
     assert {row["metric"] for row in curves} == {f"test_error/{net}" for net in NETS}
     assert sorted({row["step"] for row in curves}) == [0, 16, 32]  # 256 images / batch 16 = 16 updates a pass
+
+
+def _pilot():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "replications" / "dropout_mnist" / "pilot_crossover.py"
+    spec = importlib.util.spec_from_file_location("pilot_crossover", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_crossover_pilot_rule_on_hand_made_curves():
+    import pytest
+
+    pilot = _pilot()
+    order = pilot.ORDER
+    assert pilot.ordering_holds(dict(zip(order, [0.020, 0.015, 0.012], strict=True)), order)
+    assert not pilot.ordering_holds(dict(zip(order, [0.015, 0.015, 0.012], strict=True)), order)  # a tie is no order
+    assert not pilot.ordering_holds(dict(zip(order, [0.020, 0.012, 0.015], strict=True)), order)
+    curve = [[step, "val_error/a", value] for step, value in [(0, 0.9), (500, 0.3), (1000, 0.2), (1500, 0.1)]]
+    curve += [[500, "val_error/b", 5.0]]  # another net's curve is not read
+    assert pilot.last_k_mean(curve, "a", 3) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="needs 5"):
+        pilot.last_k_mean(curve, "a", 5)
+    outcomes = {f"a lr {r:g}": [{"metrics": {"val_error_a": e}}] for r, e in [(0.01, 0.05), (0.03, 0.02), (0.1, 0.02)]}
+    assert pilot.choose_rates(outcomes, ["a"], [0.01, 0.03, 0.1]) == {"a": 0.03}  # a tie goes to the smaller rate
+
+
+def test_crossover_pilot_candidates_are_validation_only():
+    from replicate_suite.tuning import candidate_config, check_candidates
+
+    pilot = _pilot()
+    candidates = pilot.candidates("cpu", 100, dict.fromkeys(pilot.ORDER, 0.03), 5)
+    check_candidates("dropout_mnist", "cpu", candidates)  # raises if a candidate would read the test set
+    params = candidate_config("dropout_mnist", "cpu", candidates[f"{pilot.ORDER[1]} lr 0.03"]).params
+    assert [n.name for n in params.nets] == [pilot.ORDER[1]] and params.train.epochs == 100
+    assert (params.train.momentum, params.eval_every_epochs, params.data.validation_holdout) == (0.95, 5, 10_000)

@@ -15,7 +15,7 @@ would show it (the paper's ~3,000 passes).
 
 Writes pilot_crossover.md beside this file (both stages' numbers, the verdict of the rule, wall times).
 
-    python replications/dropout_mnist/pilot_crossover.py          # ~2.5 h on 2 cores (AMD EPYC, AVX2)
+    python replications/dropout_mnist/pilot_crossover.py          # ~3 h on 2 cores (AMD EPYC, AVX2)
 """
 
 from __future__ import annotations

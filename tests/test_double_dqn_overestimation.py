@@ -210,3 +210,45 @@ def test_minatar_parts_run_at_smoke_size(tmp_path):
     assert any(name == "value_estimate/double_Breakout" for _, name, _ in ctx.curves.rows)
     with pytest.raises(ReplicateError, match="does not fit suite"):
         _minatar_config(tmp_path, suite="minatar")  # the Nature net on a 10x10 grid
+
+
+def _minatar_pilot():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "replications" / "double_dqn_overestimation" / "pilot_minatar.py"
+    spec = importlib.util.spec_from_file_location("pilot_minatar", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_minatar_pilot_rule_reads_evaluation_returns_only(tmp_path, capsys):
+    import json
+
+    from replicate_suite.errors import ReplicateError
+    from replicate_suite.results import CurveLog
+
+    pilot = _minatar_pilot()
+    assert pilot.returns_rise([(50, 1.0), (100, 1.5), (150, 2.0), (200, 2.5), (250, 3.5)])[0]  # 2.67 >= 2 and >= 2
+    assert not pilot.returns_rise([(50, 3.0), (100, 4.0), (150, 5.0), (200, 5.0), (250, 5.0)])[0]  # 5 < 2 x 3
+    assert not pilot.returns_rise([(50, 0.2), (100, 0.5), (150, 0.6), (200, 0.9), (250, 0.9)])[0]  # 0.8 < 0.2 + 1
+    assert pilot.returns_rise([(250, 3.5), (50, 1.0), (150, 2.0), (100, 1.5), (200, 2.5)])[1:] == (1.0, 8.0 / 3)
+    with pytest.raises(ReplicateError, match="at least 4 evaluations"):
+        pilot.returns_rise([(50, 1.0), (100, 2.0), (150, 3.0)])
+
+    for agent, values in (("dqn", [0.5, 1.0, 3.0, 4.0, 5.0]), ("double", [0.5, 0.6, 0.5, 0.7, 0.6])):
+        folder = tmp_path / "double_dqn_overestimation" / "cpu" / f"seed_100@{agent}_Asterix"
+        folder.mkdir(parents=True)
+        log = CurveLog()
+        for step, value in zip(range(50_000, 300_000, 50_000), values, strict=True):
+            log.add(step, **{f"eval_return/{agent}_Asterix": value, f"value_estimate/{agent}_Asterix": 99.0})
+        log.write(folder)
+        (folder / "run_meta.json").write_text(json.dumps({"wall_seconds": 3600.0, "git": {"commit": "a" * 40}}))
+    out = tmp_path / "pilot.md"
+    pilot.main(["--pilots", str(tmp_path), "--out", str(out)])
+    text = out.read_text()
+    assert "| dqn | 0.50 | 4.00 | rises |" in text and "| double | 0.50 | 0.60 | does not rise |" in text
+    assert "**Both agents' returns rise: no.**" in text and "99" not in text  # value estimates are never read
+    with pytest.raises(SystemExit, match="error: no pilot run in"):
+        pilot.main(["--pilots", str(tmp_path / "none"), "--out", str(out)])

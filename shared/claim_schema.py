@@ -107,10 +107,14 @@ class Target:
 @dataclass(frozen=True)
 class Fix:
     """A fault of our code fixed after runs were made (claim.yaml `fixes`): a run whose code does not contain the
-    fixing commit is not counted for the targets the fault touched (report.evaluate)."""
+    fixing commit is not counted for the targets the fault touched (report.evaluate).
+
+    Name the commit that completes the fix on main. When that is a merge, runs made on the merged branch after its
+    own fix commits but before the merge are left out too (conservative: git cannot tell which branch commits a run
+    needed)."""
 
     commit: str
-    """The commit that fixed it (7 to 40 hex digits)."""
+    """The commit that fixed it (7 to 40 hex digits; quote it in YAML)."""
     issue: str
     what: str
     metrics: tuple[str, ...] = ()
@@ -327,8 +331,18 @@ def load_claim(path: Path) -> Claim:
         source={str(k): str(v) for k, v in raw["source"].items()},
         targets=targets,
         deviations=tuple(deviations),
-        fixes=_parse_fixes(raw.get("fixes", []), f"{path}: fixes"),
+        fixes=_check_fix_patterns(_parse_fixes(raw.get("fixes", []), f"{path}: fixes"), targets, f"{path}: fixes"),
     )
+
+
+def _check_fix_patterns(fixes: tuple[Fix, ...], targets: tuple[Target, ...], where: str) -> tuple[Fix, ...]:
+    """Every `metrics` pattern of a fix must match a metric or curve of some target (a typo would touch nothing)."""
+    names = [n for t in targets for n in (*t.names, *t.curves)]
+    for i, fix in enumerate(fixes):
+        for pattern in fix.metrics:
+            if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+                raise ReplicateError(f"{where}[{i}].metrics: {pattern!r} matches no target's metric or curve")
+    return fixes
 
 
 def _parse_fixes(raw: Any, where: str) -> tuple[Fix, ...]:
@@ -344,11 +358,17 @@ def _parse_fixes(raw: Any, where: str) -> tuple[Fix, ...]:
         if unknown:
             raise ReplicateError(f"{at}: unknown key(s) {', '.join(unknown)} (expected: {', '.join(FIX_KEYS)})")
         commit = item.get("commit")
+        if isinstance(commit, int) and not isinstance(commit, bool):
+            raise ReplicateError(
+                f"{at}.commit: YAML read it as the number {commit}: quote the commit id, e.g. commit: '0123456'"
+            )
         if not isinstance(commit, str) or not re.fullmatch(r"[0-9a-f]{7,40}", commit):
             raise ReplicateError(f"{at}.commit: expected 7 to 40 lowercase hex digits, got {brief(commit)}")
         issue, what = _text(item.get("issue"), f"{at}.issue"), _text(item.get("what"), f"{at}.what")
         metrics = item.get("metrics", [])
         if not isinstance(metrics, list) or not all(isinstance(m, str) and m.strip() for m in metrics):
             raise ReplicateError(f"{at}.metrics: expected a list of metric names or patterns, got {brief(metrics)}")
+        if "metrics" in item and not metrics:
+            raise ReplicateError(f"{at}.metrics: empty; leave the key out for a fix that touches every target")
         fixes.append(Fix(commit, issue, what, tuple(metrics)))
     return tuple(fixes)

@@ -98,6 +98,9 @@ def cmd_list(args: argparse.Namespace) -> None:
             print(
                 f"{'':<{width}}    not counted: {run.path.name} ran with --set {overrides_text(run.meta['overrides'])}"
             )
+        for out in rep.fixed_out:
+            status = "counted, unverified" if out.unknown else "not counted"
+            print(f"{'':<{width}}    {status}: {out.label} for {len(out.targets)} target(s): {out.why}")
         if args.targets:
             for result in rep.targets:
                 label = result.target.name

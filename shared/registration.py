@@ -157,11 +157,45 @@ def _contains(fix: str, commit: str, root: str) -> str:
     return {0: "yes", 1: "no"}.get(done.returncode, "unknown")
 
 
-def fix_state(run: RunRecord, fix_commit: str, names: list[str], root: Path = PROJECT_ROOT) -> str:
-    """Whether the code of a run contains a fix, for the parts that measured `names` (every segment of a resumed
-    run): "yes", "no" (some part or segment started from a commit before the fix) or "unknown" (git cannot tell,
-    or a part records no commit)."""
-    states = set()
-    for commit in run_commits([run], names) or [None]:
-        states.add(_contains(fix_commit, commit, str(root)) if commit else "unknown")
-    return "no" if "no" in states else "unknown" if "unknown" in states else "yes"
+def measuring_parts(run: RunRecord, names: list[str]) -> list[tuple[str, list[str | None]]]:
+    """(folder name, commits of its segments) for each part of a run that measured one of `names` (metrics or
+    curves); a run that is not split into variant parts is one part, its own folder. A missing commit stays None."""
+    if not run.parts:
+        return [(run.path.name, _meta_commits(run.meta))]
+    wanted, found = set(names), []
+    for folder in run.parts:
+        part = RunRecord(path=folder, seed=run.seed, metrics={}, meta={})
+        measured = set(read_json(folder / METRICS_FILE)) | {row["metric"] for row in part.read_curves()}
+        if measured & wanted:
+            found.append((folder.name, _meta_commits(read_json(folder / META_FILE))))
+    return found
+
+
+def fix_state(run: RunRecord, fix_commit: str, names: list[str], root: Path = PROJECT_ROOT) -> tuple[str, list[str]]:
+    """Whether the code of a run contains a fix, over every part (and resumed segment) that measured `names`: "yes";
+    "no" when one of them started from a commit before the fix; "unknown" when git cannot tell or one records no
+    commit. Also each such part as "<folder> <commit>[, <commit>...]" for the report."""
+    states, labels = set(), []
+    for folder, commits in measuring_parts(run, names):
+        commits = commits or [None]
+        states.update(_contains(fix_commit, c, str(root)) if c else "unknown" for c in commits)
+        labels.append(f"{folder} " + ", ".join(str(c)[:10] if c else "no commit" for c in commits))
+    return ("no" if "no" in states else "unknown" if "unknown" in states else "yes"), labels
+
+
+@functools.lru_cache(maxsize=256)
+def commit_known(commit: str, root: Path = PROJECT_ROOT) -> str:
+    """Whether a commit exists in this git history: "yes", "no" (a full history without it: a typo), or "unknown"
+    (no git, or a shallow clone that may lack it)."""
+    try:
+        found = subprocess.run(
+            ["git", "-C", str(root), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True, timeout=30
+        )
+        if found.returncode == 0:
+            return "yes"
+        shallow = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--is-shallow-repository"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return "no" if shallow.returncode == 0 and shallow.stdout.strip() == "false" else "unknown"

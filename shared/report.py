@@ -35,7 +35,7 @@ from replicate_suite.dvc_views import write_dvc_views
 from replicate_suite.errors import ReplicateError
 from replicate_suite.figures import plot_curves
 from replicate_suite.paths import PROJECT_ROOT
-from replicate_suite.registration import fix_state, registration_flag, run_commits, target_fingerprint
+from replicate_suite.registration import commit_known, fix_state, registration_flag, target_fingerprint
 from replicate_suite.results import RunRecord, has_overrides, read_runs, write_json
 from replicate_suite.runner import known_replications, replication_path
 
@@ -58,14 +58,13 @@ class FixedOut:
     fix: Fix
     targets: list[str]
     unknown: bool = False
-    commits: list[str] = field(default_factory=list)
-    """The commits of the run's parts (and resumed segments) that measured the targets."""
+    parts: list[str] = field(default_factory=list)
+    """Each part (variant folder) that measured those targets, with its commits: "<folder> <commit>, ..."."""
 
     @property
     def label(self) -> str:
-        """The run as a reader finds it: its folder, or seed_<n> for a seed run as variant parts; and its commits."""
-        name = f"seed_{self.run.seed}" if self.run.parts else self.run.path.name
-        return f"{name} ({', '.join(c[:10] for c in self.commits) or 'no commit'})"
+        """The run as a reader finds it: its part folders and their commits."""
+        return "; ".join(self.parts) or self.run.path.name
 
     @property
     def why(self) -> str:
@@ -119,28 +118,36 @@ def _evaluate_with_fixes(
     claim: Claim, runs: list[RunRecord], profile: str, root: Path = PROJECT_ROOT
 ) -> tuple[list[TargetResult], list[FixedOut]]:
     """Every target's result from the counted runs whose code contains each fix that applies to the target
-    (claim.yaml `fixes`); the runs left out (and those git cannot place, counted and flagged), merged per run and
-    fix."""
+    (claim.yaml `fixes`); the runs left out, and those git cannot place (counted, flagged), per run, fix and state.
+    A fix commit that a full git history lacks is a ReplicateError (a typo in claim.yaml)."""
     if not claim.fixes:
         return evaluate_claim(claim, runs, profile), []
+    for fix in claim.fixes:
+        if commit_known(fix.commit, root) == "no":
+            raise ReplicateError(
+                f"replications/{claim.replication}/claim.yaml: fixes: commit {fix.commit} ({fix.issue}) is not a "
+                "commit in this git history"
+            )
     results, out = [], {}
     for target in claim.targets:
         kept, notes = counted_runs(runs), []
         names = [*target.names, *target.curves]
+        judged = profile in target.binds  # runs left out are listed where the target is judged
         for fix in (f for f in claim.fixes if f.applies_to(target)):
             states = {id(r): fix_state(r, fix.commit, names, root) for r in kept if _measures(r, names)}
             for run in kept:
-                state = states.get(id(run), "yes")
-                if state != "yes" and profile in target.binds:  # listed where the target is judged
-                    key = (run.seed, run.path.name, fix.commit)
-                    entry = out.setdefault(key, FixedOut(run, fix, [], state != "no", run_commits([run], names)))
-                    entry.targets.append(target.name)
-            dropped = sum(state == "no" for state in states.values())
-            kept = [r for r in kept if states.get(id(r)) != "no"]
-            if dropped:
+                state, parts = states.get(id(run), ("yes", []))
+                if state != "yes" and judged:
+                    key = (run.seed, run.path.name, fix.commit, state)
+                    out.setdefault(key, FixedOut(run, fix, [], state == "unknown", parts)).targets.append(target.name)
+            dropped = sum(state == "no" for state, _ in states.values())
+            kept = [r for r in kept if states.get(id(r), ("yes",))[0] != "no"]
+            if dropped and judged:
                 notes.append(f"{dropped} run(s) from code before fix {fix.commit} ({fix.issue}) not counted")
         result = evaluate_target(target, kept, profile)
-        if notes:
+        if notes and result.verdict == "not_run":
+            result.detail = "no counted run: " + "; ".join(notes)
+        elif notes:
             result.detail = "; ".join([result.detail, *notes]) if result.detail else "; ".join(notes)
         results.append(result)
     return results, list(out.values())
@@ -371,6 +378,12 @@ def comparison_markdown(
             if result.target.caveat:  # beside the verdict here too, not only in the table's notes
                 text += f" (caveat: {_escape(result.target.caveat)})"
             lines.append(text + (f" (per seed: {per_seed})" if per_seed else ""))
+        if any(not f.unknown for f in rep.fixed_out):
+            lines += [
+                "",
+                "The tables, run lists and figures below show every run, including the runs that some targets do not "
+                "count because their code predates a fix (listed under \"Not counted\").",
+            ]
         lines += _replication_tables(c.replication, rep.runs)
         if rep.runs:
             lines += [""] + _runs_table(rep.runs)
@@ -394,25 +407,21 @@ def comparison_markdown(
 
 
 def _fixed_out_lines(rep: ReplicationReport, profile: str) -> list[str]:
-    """The runs left out of verdicts by claim.yaml `fixes`, one line per fix and set of targets; then the runs git
-    could not place (counted, flagged)."""
+    """The runs left out of verdicts by claim.yaml `fixes`, one item per fix and set of targets with the runs'
+    parts and commits beneath; then the runs git could not place (counted, flagged)."""
     groups: dict[tuple[str, tuple[str, ...]], list[FixedOut]] = {}
     for f in rep.fixed_out:
         if not f.unknown:
             groups.setdefault((f.fix.commit, tuple(f.targets)), []).append(f)
+    bound = sorted(t.target.name for t in rep.targets if profile in t.target.binds)
     lines = ["", "**Not counted: runs from code before a fix of ours.**", ""] if groups else []
     for (_, targets), entries in groups.items():
         fix = entries[0].fix
-        runs = ", ".join(f.label for f in entries)
-        bound = [t.target.name for t in rep.targets if profile in t.target.binds]
-        shown = (
-            f"the {len(targets)} targets that bind {profile}"
-            if sorted(targets) == sorted(bound)
-            else "; ".join(_escape(t) for t in targets)
-        )
-        lines.append(f"- fix {fix.commit} ({fix.issue}: {_escape(fix.what)}): {runs}; not counted for {shown}")
+        shown = f"the {len(targets)} targets that bind {profile}" if sorted(targets) == bound else "; ".join(targets)
+        lines.append(f"- fix {fix.commit} ({fix.issue}: {_escape(fix.what)}); not counted for {_escape(shown)}:")
+        lines += [f"  - {f.label}" for f in entries]
     for f in (f for f in rep.fixed_out if f.unknown):
-        lines += ["", f"⚠ {f.label}: {_escape(f.why)}."]
+        lines += ["", f"⚠ {f.label}: {_escape(f.why)} (for {_escape('; '.join(f.targets))})."]
     return lines
 
 
@@ -516,7 +525,7 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                     {
                         "seed": f.run.seed,
                         "path": f"results/{rep.claim.replication}/{profile}/{f.run.path.name}",
-                        "commit": f.run.meta.get("git", {}).get("commit"),
+                        "parts": f.parts,
                         "fix": {"commit": f.fix.commit, "issue": f.fix.issue, "what": f.fix.what},
                         "targets": f.targets,
                         "why": f.why,
@@ -525,7 +534,12 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                     if not f.unknown
                 ],
                 "fix_unverified": [
-                    {"path": f"results/{rep.claim.replication}/{profile}/{f.run.path.name}", "why": f.why}
+                    {
+                        "path": f"results/{rep.claim.replication}/{profile}/{f.run.path.name}",
+                        "parts": f.parts,
+                        "targets": f.targets,
+                        "why": f.why,
+                    }
                     for f in rep.fixed_out
                     if f.unknown
                 ],

@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from replicate_suite.config import ResolvedConfig, load_config, nest_overrides, read_yaml, resolve
-from replicate_suite.errors import Diverged, ReplicateError
+from replicate_suite.errors import Diverged, ReplicateError, brief
 from replicate_suite.locks import exclusive
 from replicate_suite.paths import artifacts_dir, replications_dir, results_dir, tensorboard_dir
 from replicate_suite.results import (
@@ -174,6 +174,14 @@ def check_variant(replication_id: str, profile: str, variant: str, overrides: di
     values = resolve(read_yaml(path), profile, str(path)).get(field_name) if field_name else None
     if field_name and overrides and field_name in overrides:
         values = overrides[field_name]
+        if not isinstance(values, list) or not values:
+            raise ReplicateError(
+                f"--set {field_name}: expected a non-empty list, e.g. {field_name}=[{variant}], got {brief(values)}"
+            )
+        if variant not in values:
+            raise ReplicateError(
+                f"unknown variant {variant!r} of {replication_id} (--set {field_name}: {', '.join(map(str, values))})"
+            )
     _variant_in(replication_id, profile, variant, field_name, values)
 
 

@@ -542,6 +542,9 @@ def load_claim_without_fixes(claim):
         ("fixes:\n  - {commit: abc1234, issue: '#1'}\n", "fixes[0].what: expected a non-empty text"),
         ("fixes:\n  - {commit: abc1234, issue: '#1', what: w, when: now}\n", "fixes[0]: unknown key(s) when"),
         ("fixes:\n  - {commit: abc1234, issue: '#1', what: w, metrics: x}\n", "fixes[0].metrics: expected a list"),
+        ("fixes:\n  - {commit: abc1234, issue: '#1', what: w, metrics: []}\n", "fixes[0].metrics: empty"),
+        ("fixes:\n  - {commit: abc1234, issue: '#1', what: w, metrics: [x*]}\n", "'x*' matches no target's metric"),
+        ("fixes:\n  - {commit: 7297161, issue: '#1', what: w}\n", "YAML read it as the number 7297161: quote"),
     ],
 )
 def test_a_bad_fixes_entry_is_one_error_naming_it(tmp_path, fixes, message):
@@ -551,3 +554,42 @@ def test_a_bad_fixes_entry_is_one_error_naming_it(tmp_path, fixes, message):
                     "  - {metric: e, rule: {kind: below, bound: 1.0}, binds: [cpu]}\n")  # fmt: skip
     with pytest.raises(ReplicateError, match=re.escape(message)):
         load_claim(path)
+
+
+def test_fixes_with_a_commit_missing_from_the_history_or_a_part_without_a_commit(tmp_path):
+    """A fix commit a full history lacks is an error (a typo); a part that records no commit is counted, flagged."""
+    from replicate_suite.report import _evaluate_with_fixes
+    from replicate_suite.results import CurveLog, write_json
+
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", "user.email", "t@t")
+    _git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "f").write_text("x")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "fix")
+    fixed = _git(tmp_path, "rev-parse", "HEAD")
+    head = f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}"
+    rule = "  - {metric: d, rule: {kind: ordering, metrics: [a, b], order: increasing}, binds: [cpu]}\n"
+    path = tmp_path / "demo" / "claim.yaml"
+    path.parent.mkdir()
+    path.write_text(f"{head}fixes:\n  - {{commit: '{'0' * 40}', issue: '#2', what: w}}\ntargets:\n{rule}")
+    with pytest.raises(ReplicateError, match="is not a commit in this git history"):
+        _evaluate_with_fixes(load_claim(path), [], "cpu", root=tmp_path)
+
+    path.write_text(f"{head}fixes:\n  - {{commit: '{fixed[:7]}', issue: '#2', what: w}}\ntargets:\n{rule}")
+    records = []
+    for seed, commits in enumerate([(fixed, fixed), (fixed, None), (fixed, fixed), (fixed, fixed)]):
+        folders = []
+        for part, metric, commit in zip(("pa", "pb"), ("a", "b"), commits, strict=True):
+            folder = tmp_path / "r" / f"seed_{seed}@{part}"
+            folder.mkdir(parents=True)
+            write_json(folder / "metrics.json", {metric: 1.0 + seed + (metric == "b")})
+            CurveLog().write(folder)
+            write_json(folder / "run_meta.json", {"status": "ok", "git": {"commit": commit}})
+            folders.append(folder)
+        records.append(RunRecord(path=folders[0], seed=seed, metrics={"a": 1.0 + seed, "b": 2.0 + seed},
+                                 meta={"status": "ok", "git": {"commit": fixed}}, parts=tuple(folders)))  # fmt: skip
+    (result,), out = _evaluate_with_fixes(load_claim(path), records, "cpu", root=tmp_path)
+    assert sorted(result.per_seed["a"]) == [0, 1, 2, 3]  # the part without a commit is counted ...
+    (flagged,) = out  # ... and flagged, naming the part that has none
+    assert flagged.unknown and flagged.run.seed == 1 and "seed_1@pb no commit" in flagged.label

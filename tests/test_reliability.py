@@ -586,5 +586,8 @@ def test_the_early_variant_check_sees_set_overrides_of_the_variant_field():
         check_variant("double_dqn_overestimation", "smoke", "dqn_Asterix")
     check_variant("double_dqn_overestimation", "smoke", "dqn_Asterix", {"parts": ["dqn_Asterix"]})
     check_variant("double_dqn_overestimation", "smoke", "dqn_Pong", {"loop.total_steps": 10})  # other keys: config's
-    with pytest.raises(ReplicateError, match="unknown variant 'dqn_Pong'"):
+    with pytest.raises(ReplicateError, match=r"unknown variant 'dqn_Pong' .*\(--set parts: dqn_Asterix\)"):
         check_variant("double_dqn_overestimation", "smoke", "dqn_Pong", {"parts": ["dqn_Asterix"]})
+    for bad in ("dqn_Pong", []):
+        with pytest.raises(ReplicateError, match=r"--set parts: expected a non-empty list, e.g. parts=\[dqn_Pong\]"):
+            check_variant("double_dqn_overestimation", "smoke", "dqn_Pong", {"parts": bad})

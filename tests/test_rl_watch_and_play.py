@@ -240,3 +240,20 @@ def test_a_recipe_knows_whether_it_builds_a_mujoco_task_without_building_it(monk
     assert not EnvRecipe.minatar("Breakout", MinAtarConfig()).is_mujoco
     with pytest.raises(ReplicateError, match="Nope-v0"):
         EnvRecipe("gym", "Nope-v0").is_mujoco  # noqa: B018
+    gym.register("BadModule-v0", entry_point="no_such_module_here:Env")
+    with pytest.raises(ReplicateError, match="BadModule-v0: ModuleNotFoundError"):
+        EnvRecipe("gym", "BadModule-v0").is_mujoco  # noqa: B018
+    with pytest.raises(ReplicateError, match="not an environment recipe"):
+        EnvRecipe.from_json({"kind": "gym"})
+
+
+def test_a_mujoco_task_registered_with_a_function_is_still_mujoco():
+    pytest.importorskip("mujoco")
+    from gymnasium.envs.mujoco.inverted_pendulum_v5 import InvertedPendulumEnv
+
+    from replicate_suite.rl.envs import EnvRecipe
+
+    gym.register("FunctionPendulum-v0", entry_point=lambda **kwargs: InvertedPendulumEnv(**kwargs))
+    gym.register("FunctionCartPole-v0", entry_point=lambda **kwargs: gym.make("CartPole-v1").unwrapped)
+    assert EnvRecipe("gym", "FunctionPendulum-v0").is_mujoco
+    assert not EnvRecipe("gym", "FunctionCartPole-v0").is_mujoco

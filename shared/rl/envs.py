@@ -241,7 +241,11 @@ class EnvRecipe:
     @classmethod
     def from_json(cls, value: Any) -> EnvRecipe:
         """The recipe to_json() wrote; anything else is a ReplicateError."""
-        if not isinstance(value, dict) or value.get("kind") not in ("atari", "minatar", "gym"):
+        if (
+            not isinstance(value, dict)
+            or value.get("kind") not in ("atari", "minatar", "gym")
+            or not isinstance(value.get("name"), str)
+        ):
             raise ReplicateError(f"not an environment recipe: {str(value)[:120]}")
         return cls(value["kind"], str(value["name"]), dict(value.get("options") or {}))
 
@@ -250,20 +254,28 @@ class EnvRecipe:
 
     @property
     def is_mujoco(self) -> bool:
-        """Whether the recipe builds a MuJoCo task (its registered class is a gymnasium MujocoEnv), read from the
-        registration without building the environment; an unknown id is a ReplicateError."""
+        """Whether the recipe builds a MuJoCo task (a gymnasium MujocoEnv underneath), read from the registration's
+        entry point without building the environment; an entry point that is a function, not a class, is built once
+        without a renderer and its unwrapped environment checked. Anything that cannot be loaded is a
+        ReplicateError (one line)."""
         if self.kind != "gym":
             return False
         try:
-            entry = gym.spec(self.name).entry_point
-        except gym.error.Error as error:
-            raise ReplicateError(f"{self.name}: {error}") from None
-        creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
-        try:
             from gymnasium.envs.mujoco import MujocoEnv
-        except ImportError:  # no mujoco package: nothing can be a MuJoCo task
+        except (ImportError, gym.error.DependencyNotInstalled):  # no mujoco package: nothing can be a MuJoCo task
             return False
-        return isinstance(creator, type) and issubclass(creator, MujocoEnv)
+        try:
+            entry = gym.spec(self.name).entry_point
+            creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+        except (gym.error.Error, ImportError, AttributeError) as error:
+            raise ReplicateError(f"{self.name}: {type(error).__name__}: {error}") from None
+        if isinstance(creator, type):
+            return issubclass(creator, MujocoEnv)
+        env = self()
+        try:
+            return isinstance(env.unwrapped, MujocoEnv)
+        finally:
+            env.close()
 
     def __call__(self, render_mode: str | None = None) -> gym.Env:
         if self.kind == "atari":

@@ -139,7 +139,9 @@ def _evaluate_with_fixes(
                 state, parts = states.get(id(run), ("yes", []))
                 if state != "yes" and judged:
                     key = (run.seed, run.path.name, fix.commit, state)
-                    out.setdefault(key, FixedOut(run, fix, [], state == "unknown", parts)).targets.append(target.name)
+                    entry = out.setdefault(key, FixedOut(run, fix, [], state == "unknown"))
+                    entry.targets.append(target.name)
+                    entry.parts += [part for part in parts if part not in entry.parts]
             dropped = sum(state == "no" for state, _ in states.values())
             kept = [r for r in kept if states.get(id(r), ("yes",))[0] != "no"]
             if dropped and judged:

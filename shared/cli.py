@@ -158,6 +158,16 @@ def cmd_run(args: argparse.Namespace) -> None:
     for seed in args.seeds:
         folder = run_folder(Path(args.results), args.id, args.profile, seed, args.variant)
         if has_run_files(folder) and not args.force:
+            from replicate_suite.results import META_FILE, read_object
+
+            made_with = read_object(folder / META_FILE).get("overrides") or {}
+            if made_with != overrides:  # keeping it would answer this command with another protocol's result
+                was = f"--set {overrides_text(made_with)}" if made_with else "no --set"
+                now = f"--set {overrides_text(overrides)}" if overrides else "no --set"
+                raise ReplicateError(
+                    f"{folder} holds a run made with {was}, not {now}: --force replaces it, or --results writes "
+                    "elsewhere"
+                )
             print(f"{_run_name(args, seed)}: kept the existing result in {folder} (--force replaces it)")
         else:
             seeds.append(seed)

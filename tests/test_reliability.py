@@ -120,8 +120,9 @@ def test_bad_sweep_arguments_are_one_line_exit_2(capsys, tmp_path, args, message
 def test_cli_keeps_an_existing_result_and_says_so(tmp_path, monkeypatch, capsys):
     folder = tmp_path / "lenet5_mnist" / "smoke" / "seed_0"
     folder.mkdir(parents=True)
-    for name in ("metrics.json", "curves.csv", "run_meta.json"):
+    for name in ("metrics.json", "curves.csv"):
         (folder / name).write_text("kept")
+    (folder / "run_meta.json").write_text('{"status": "ok"}')
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("the existing result was replaced")
@@ -130,6 +131,18 @@ def test_cli_keeps_an_existing_result_and_says_so(tmp_path, monkeypatch, capsys)
     assert main(["run", "lenet5_mnist", "--profile", "smoke", "--seed", "0", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "lenet5_mnist smoke seed 0: kept the existing result in" in out and "(--force replaces it)" in out
+    assert (folder / "metrics.json").read_text() == "kept"
+
+    # A result made with other --set values is not this command's answer: one error line, nothing replaced.
+    monkeypatch.setattr("replicate_suite.backend.import_backend_quietly", lambda: None)
+    monkeypatch.setattr(replicate_suite.runner, "resolve_config", lambda *args, **kwargs: None)
+    argv = ["run", "lenet5_mnist", "--profile", "smoke", "--seed", "0", "--out", str(tmp_path)]
+    assert main([*argv, "--set", "train.epochs=1"]) == 1
+    one_error_line(capsys.readouterr().err, "holds a run made with no --set, not --set train.epochs=1: --force")
+    (folder / "run_meta.json").write_text('{"status": "ok", "overrides": {"train.epochs": 1}}')
+    assert main([*argv, "--set", "train.epochs=1"]) == 0  # the same values: kept
+    assert main(argv) == 1
+    one_error_line(capsys.readouterr().err, "holds a run made with --set train.epochs=1, not no --set")
     assert (folder / "metrics.json").read_text() == "kept"
 
 

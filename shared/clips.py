@@ -223,7 +223,8 @@ def clip_task(report, label: str, profile: str, artifacts_root: Path, out: Path)
     from replicate_suite.claims import counted_runs
 
     rid = report.claim.replication
-    counted = counted_runs(report.runs)
+    left_out = {id(f.run) for f in getattr(report, "fixed_out", []) if not f.unknown}  # code before a fix of ours
+    counted = [r for r in counted_runs(report.runs) if id(r) not in left_out]
     values, how = seed_values(report, label, profile, counted)
     by_seed = {r.seed: r for r in counted}
     agents = {s: agent_folder(artifacts_root, rid, profile, by_seed[s], label) for s in values if s in by_seed}

@@ -161,6 +161,31 @@ def test_the_claims_per_seed_value_decides_when_a_target_judges_the_task(tmp_pat
     assert "DQN well above random on Breakout" in entry["value"]
 
 
+def test_a_run_left_out_by_a_fix_of_ours_is_not_filmed(tmp_path, pong_agent, monkeypatch):
+    """As above, but seed 0 ran from code before dqn_atari2013's registered fix 8154a46 (its first parent, in this
+    checkout's history): the verdict does not count it, so neither do the clips: seeds 1 (7) and 2 (2) -> seed 2."""
+    import subprocess
+
+    from replicate_suite.paths import PROJECT_ROOT
+
+    before = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "8154a46^1"], capture_output=True, text=True)
+    if before.returncode != 0:
+        pytest.skip("no git history with the fix commit (a shallow clone or a tarball)")
+    monkeypatch.setattr(clips, "MAX_STEPS", 3)
+    root = tmp_path / "results"
+    last3 = {0: [0.0, 0.0, 30.0], 1: [10.0, 10.0, 1.0], 2: [2.0, 2.0, 2.0]}  # means 10, 7, 2
+    for seed, points in last3.items():
+        curves = [(step, "eval_return/Breakout", v) for step, v in zip((1, 2, 3), points, strict=True)]
+        metrics = {"eval_return_Breakout": points[-1], "train_episodes_Breakout": 3}
+        folder = _write_run(root, "dqn_atari2013", "cpu", f"seed_{seed}", metrics, curves=curves)
+        if seed == 0:
+            meta = json.loads((folder / "run_meta.json").read_text())
+            write_json(folder / "run_meta.json", {**meta, "git": {"commit": before.stdout.strip(), "dirty": False}})
+        _give_agent(root, "dqn_atari2013", "cpu", f"seed_{seed}", "Breakout", pong_agent, seed)
+    _, (entry,) = clips.make_clips("cpu", root, tmp_path / "reports")
+    assert entry["seed"] == 2 and entry["candidates"] == {"1": pytest.approx(7.0), "2": pytest.approx(2.0)}
+
+
 def test_a_task_without_a_saved_agent_gets_a_reason(tmp_path):
     root = tmp_path / "results"
     for seed in (0, 1):

@@ -95,16 +95,25 @@ def replication_path(replication_id: str) -> Path:
     return replications_dir() / replication_id
 
 
-def load_module(replication_id: str) -> ModuleType:
-    """Import replications/<id>/run.py; it must define a Config dataclass and run(cfg, seed, ctx)."""
-    path = replication_path(replication_id) / "run.py"
-    name = f"replications_{replication_id}_run"
+def load_script(replication_id: str, stem: str) -> ModuleType:
+    """Import replications/<id>/<stem>.py (run.py, a report.py, a pilot script) once per process."""
+    path = replication_path(replication_id) / f"{stem}.py"
+    name = f"replications_{replication_id}_{stem}"
     if name in sys.modules:
         return sys.modules[name]
+    if not path.is_file():
+        raise ReplicateError(f"{path}: no such script")
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    return module
+
+
+def load_module(replication_id: str) -> ModuleType:
+    """Import replications/<id>/run.py; it must define a Config dataclass and run(cfg, seed, ctx)."""
+    path = replication_path(replication_id) / "run.py"
+    module = load_script(replication_id, "run")
     for attr in ("Config", "run"):
         if not hasattr(module, attr):
             raise ReplicateError(f"{path}: must define {attr}")

@@ -359,12 +359,17 @@ def _git(root: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
+def _init_repo(root: Path) -> None:
+    """An empty git repository with a committer identity, for registration and fix checks."""
+    _git(root, "init", "-q")
+    _git(root, "config", "user.email", "t@t")
+    _git(root, "config", "user.name", "t")
+
+
 def test_a_rule_edited_after_its_runs_commit_is_flagged(tmp_path):
     claim_dir = tmp_path / "replications" / "demo"
     claim_dir.mkdir(parents=True)
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "config", "user.email", "t@t")
-    _git(tmp_path, "config", "user.name", "t")
+    _init_repo(tmp_path)
     head = f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n"
     (claim_dir / "claim.yaml").write_text(head + "  - {metric: e, rule: {kind: below, bound: 1.0}, binds: [cpu]}\n")
     _git(tmp_path, "add", ".")
@@ -394,9 +399,7 @@ def test_registration_reads_past_claims_with_the_same_yaml_rules(tmp_path):
     # 1e-3 is a number in today's claim.yaml; the claim.yaml at the runs' commit must read it the same way.
     claim_dir = tmp_path / "replications" / "demo"
     claim_dir.mkdir(parents=True)
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "config", "user.email", "t@t")
-    _git(tmp_path, "config", "user.name", "t")
+    _init_repo(tmp_path)
     head = f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n"
     (claim_dir / "claim.yaml").write_text(head + "  - {metric: e, rule: {kind: below, bound: 1e-3}, binds: [cpu]}\n")
     _git(tmp_path, "add", ".")
@@ -475,9 +478,7 @@ def test_runs_from_code_before_a_fix_do_not_count_for_the_targets_it_touched(tmp
 
     claim_dir = tmp_path / "replications" / "demo"
     claim_dir.mkdir(parents=True)
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "config", "user.email", "t@t")
-    _git(tmp_path, "config", "user.name", "t")
+    _init_repo(tmp_path)
     (claim_dir / "code.py").write_text("buggy\n")
     _git(tmp_path, "add", ".")
     _git(tmp_path, "commit", "-qm", "buggy code")
@@ -561,9 +562,7 @@ def test_fixes_with_a_commit_missing_from_the_history_or_a_part_without_a_commit
     from replicate_suite.report import _evaluate_with_fixes
     from replicate_suite.results import CurveLog, write_json
 
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "config", "user.email", "t@t")
-    _git(tmp_path, "config", "user.name", "t")
+    _init_repo(tmp_path)
     (tmp_path / "f").write_text("x")
     _git(tmp_path, "add", ".")
     _git(tmp_path, "commit", "-qm", "fix")

@@ -213,14 +213,9 @@ def test_minatar_parts_run_at_smoke_size(tmp_path):
 
 
 def _minatar_pilot():
-    import importlib.util
-    from pathlib import Path
+    from replicate_suite.runner import load_script
 
-    path = Path(__file__).resolve().parent.parent / "replications" / "double_dqn_overestimation" / "pilot_minatar.py"
-    spec = importlib.util.spec_from_file_location("pilot_minatar", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("double_dqn_overestimation", "pilot_minatar")
 
 
 def test_minatar_pilot_rule_reads_evaluation_returns_only(tmp_path, capsys):

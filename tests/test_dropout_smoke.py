@@ -21,14 +21,9 @@ def test_smoke_run_writes_every_net(tiny_mnist, tmp_path):
 
 
 def _pilot():
-    import importlib.util
-    from pathlib import Path
+    from replicate_suite.runner import load_script
 
-    path = Path(__file__).resolve().parent.parent / "replications" / "dropout_mnist" / "pilot_crossover.py"
-    spec = importlib.util.spec_from_file_location("pilot_crossover", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("dropout_mnist", "pilot_crossover")
 
 
 def test_crossover_pilot_rule_on_hand_made_curves():

@@ -204,12 +204,37 @@ def test_minatar_parts_run_at_smoke_size(tmp_path):
     cfg = _minatar_config(tmp_path, suite="minatar", network="minatar")
     ctx = RunContext(out_dir=tmp_path)
     metrics = ddqn.run(cfg, 0, ctx)
-    for kind in ("dqn", "double"):
-        assert metrics[f"agent_steps_{kind}_Breakout"] == 300
-        assert np.isfinite(metrics[f"overestimation_{kind}_Breakout"])
-    assert any(name == "value_estimate/double_Breakout" for _, name, _ in ctx.curves.rows)
+    for kind in ("dqn", "double"):  # MinAtar parts carry their own label: never an Atari run's metric
+        assert metrics[f"agent_steps_{kind}_MinAtarBreakout"] == 300
+        assert np.isfinite(metrics[f"overestimation_{kind}_MinAtarBreakout"])
+    assert not any(name.endswith("_Breakout") for name in metrics)
+    assert any(name == "value_estimate/double_MinAtarBreakout" for _, name, _ in ctx.curves.rows)
     with pytest.raises(ReplicateError, match="does not fit suite"):
         _minatar_config(tmp_path, suite="minatar")  # the Nature net on a 10x10 grid
+
+
+def test_cpu_profile_is_the_minatar_pilots_protocol():
+    """The cpu profile was registered as the pilot's settings (README): the pilot's `--set` overrides applied to the
+    paper block give the same config as the cpu profile, apart from the parts list and the pilot's own seed."""
+    import json
+
+    from replicate_suite.paths import replications_dir
+    from replicate_suite.runner import resolve_config
+
+    meta_file = replications_dir().parent / "pilots" / "double_dqn_overestimation" / "cpu" / "seed_100@dqn_Asterix" / "run_meta.json"
+    meta = json.loads(meta_file.read_text())
+    assert meta["overrides"] and meta["profile"] == "cpu"
+    cpu = resolve_config("double_dqn_overestimation", "cpu", {}).params
+    assert (cpu.suite, cpu.network) == ("minatar", "minatar")
+    for key, value in meta["overrides"].items():
+        if key == "parts":
+            continue
+        current = cpu
+        for field in key.split("."):
+            current = getattr(current, field)
+        assert current == value, key
+    assert ddqn.part_label("dqn", "Asterix", cpu.suite) == "dqn_MinAtarAsterix"
+    assert ddqn.part_label("double", "Asterix", "atari") == "double_Asterix"
 
 
 def _minatar_pilot():

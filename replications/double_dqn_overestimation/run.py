@@ -133,6 +133,13 @@ def parse_part(part: str, suite: str = "atari") -> tuple[str, str | None]:
     return kind, game
 
 
+def part_label(kind: str, game: str, suite: str) -> str:
+    """The name a dqn_/double_ part's curves and metrics carry (`<metric>/<label>`, `<metric>_<label>`):
+    'dqn_Asterix' on Atari, 'dqn_MinAtarAsterix' on MinAtar, so that runs of the two suites never share a metric
+    (the cpu profile moved from Atari to MinAtar Asterix; both kinds of run sit in results/.../cpu/)."""
+    return f"{kind}_{'MinAtar' if suite == 'minatar' else ''}{game}"
+
+
 # --- part exact: Theorem 1, the uniform case, Fig. 1 -------------------------------------------------------------
 def zero_sum_errors(rng: np.random.Generator, m: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     """`count` error vectors of length m with sum 0 and mean square C (C drawn in (0, 4]), from three shapes of
@@ -377,7 +384,7 @@ def train_dqn_part(kind: str, game: str, cfg: Config, seed: int, ctx: RunContext
     probe_env.close()
     agent_cfg = replace(cfg.agent, double=kind == "double")
     agent = DQNAgent(lambda: build_q_network(cfg.network, num_actions, obs_shape), num_actions, agent_cfg)
-    label = f"{kind}_{game}"
+    label = part_label(kind, game, cfg.suite)
     return train_dqn(
         make_env, agent, cfg.loop, seed, ctx.curves, label=label, resume=ctx.resume, **ctx.loop_dirs(label)
     )

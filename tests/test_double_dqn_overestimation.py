@@ -221,7 +221,8 @@ def test_cpu_profile_is_the_minatar_pilots_protocol():
     from replicate_suite.paths import replications_dir
     from replicate_suite.runner import resolve_config
 
-    meta_file = replications_dir().parent / "pilots" / "double_dqn_overestimation" / "cpu" / "seed_100@dqn_Asterix" / "run_meta.json"
+    pilot = replications_dir().parent / "pilots" / "double_dqn_overestimation" / "cpu"
+    meta_file = pilot / "seed_100@dqn_Asterix" / "run_meta.json"
     meta = json.loads(meta_file.read_text())
     assert meta["overrides"] and meta["profile"] == "cpu"
     cpu = resolve_config("double_dqn_overestimation", "cpu", {}).params

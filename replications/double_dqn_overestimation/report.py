@@ -21,6 +21,22 @@ def _series(data, metric: str):
     return subset.mean(), subset.min(), subset.max()
 
 
+def _per_seed(ax, data, metric: str, color: str, name: str) -> None:
+    """One thin line per seed and a thick mean over seeds (each seed's curve stays visible, as #19 asks)."""
+    subset = data[data["metric"] == metric]
+    if subset.empty:
+        return
+    for _, rows in subset.groupby("seed"):
+        ax.plot(rows["step"], rows["value"], color=color, linewidth=0.6, alpha=0.45)
+    mean = subset.groupby("step")["value"].mean()
+    ax.plot(mean.index, mean.values, color=color, linewidth=1.8, label=f"{name} (mean of {subset['seed'].nunique()})")
+
+
+def game_title(game: str) -> str:
+    """'MinAtarAsterix' -> 'MinAtar Asterix' (MinAtar parts' label, run.part_label); Atari names unchanged."""
+    return f"MinAtar {game[len('MinAtar') :]}" if game.startswith("MinAtar") else game
+
+
 def _atari_games(data) -> list[str]:
     found = {m.split("/", 1)[1].split("_", 1)[1] for m in data["metric"].unique() if m.startswith("value_estimate/")}
     return sorted(found)
@@ -127,7 +143,9 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
         made.append(("small MDP (value estimates vs Q*)", _save(fig, folder, "ddqn_mdp.png")))
     games = _atari_games(data)
     if games:
-        fig, axes = plt.subplots(2, len(games), figsize=(5.2 * len(games), 6.4), squeeze=False)
+        probes = any(f"avg_max_q/{kind}_{game}" in metrics for game in games for kind in ("dqn", "double"))
+        rows = 3 if probes else 2
+        fig, axes = plt.subplots(rows, len(games), figsize=(5.2 * len(games), 3.2 * rows), squeeze=False)
         for column, game in enumerate(games):
             top, bottom = axes[0][column], axes[1][column]
             for kind, color, name in (("dqn", ORANGE, "DQN"), ("double", BLUE, "Double DQN")):
@@ -142,16 +160,24 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
                     top.axhline(np.mean(finals), color=color, linestyle="--", label=f"{name} true value (final policy)")
                 true_mean, _, _ = _series(data, f"true_value/{label}")
                 top.plot(true_mean.index, true_mean.values, color=color, linestyle=":", alpha=0.7)
-                score, low, high = _series(data, f"eval_return/{label}")
-                bottom.plot(score.index, score.values, color=color, label=name)
-                bottom.fill_between(score.index, low.values, high.values, color=color, alpha=0.2)
-            top.set_title(f"{game}: value estimates (dotted: true value at each evaluation)", fontsize="small")
-            bottom.set_title(f"{game}: evaluation score", fontsize="small")
-            for ax in (top, bottom):
+                _per_seed(bottom, data, f"eval_return/{label}", color, name)
+                if probes:
+                    _per_seed(axes[2][column], data, f"avg_max_q/{label}", color, name)
+            title = game_title(game)
+            top.set_title(f"{title}: value estimates (dotted: true value at each evaluation)", fontsize="small")
+            bottom.set_title(f"{title}: evaluation score (thin: each seed)", fontsize="small")
+            if probes:
+                axes[2][column].set_title(
+                    f"{title}: average max Q on fixed probe states (Mnih 2013, Fig. 2; thin: each seed)",
+                    fontsize="small",
+                )
+            for ax in axes[:, column]:
                 ax.set_xlabel(CURVE_X_LABEL)
                 ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
                 ax.legend(fontsize="x-small")
-        made.append(("Fig. 3 (Atari value estimates vs true values, scores)", _save(fig, folder, "ddqn_fig3.png")))
+        made.append(
+            ("Fig. 3 (value estimates vs true values, scores, probe-state values)", _save(fig, folder, "ddqn_fig3.png"))
+        )
     return made
 
 
@@ -177,5 +203,5 @@ def tables(runs) -> list[str]:
         for kind, name in (("dqn", "DQN"), ("double", "Double DQN")):
             label = f"{kind}_{game}"
             columns = ("agent_steps", "value_estimate", "true_value", "overestimation", "eval_return")
-            lines.append(f"| {game} | {name} | " + " | ".join(cell(f"{c}_{label}") for c in columns) + " |")
+            lines.append(f"| {game_title(game)} | {name} | " + " | ".join(cell(f"{c}_{label}") for c in columns) + " |")
     return lines

@@ -90,6 +90,19 @@ def curves_frame(runs: list[Any]):
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
+def plot_per_seed(ax, data, metric: str, color: str, name: str) -> bool:
+    """Draw one curve of `data` (curves_frame's long format) as one thin line per seed and a thick mean over seeds,
+    so that each seed's shape stays visible (RL learning curves). Returns False when no run logged `metric`."""
+    subset = data[data["metric"] == metric] if data is not None else None
+    if subset is None or subset.empty:
+        return False
+    for _, rows in subset.groupby("seed"):
+        ax.plot(rows["step"], rows["value"], color=color, linewidth=0.6, alpha=0.45)
+    mean = subset.groupby("step")["value"].mean()
+    ax.plot(mean.index, mean.values, color=color, linewidth=1.8, label=f"{name} (mean of {subset['seed'].nunique()})")
+    return True
+
+
 def save_figure(fig, path: Path) -> None:
     """Save a report figure reproducibly (no software stamp, so an unchanged figure is byte-identical) and close it."""
     import matplotlib.pyplot as plt

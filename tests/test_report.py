@@ -289,3 +289,44 @@ def test_committed_dvc_views_match_the_committed_results():
         assert path.is_file() and json.loads(path.read_text()) == expected, (
             f"{path} is stale: run `replicate report --profile cpu --readme README.md`"
         )
+
+
+def test_rl_learning_curves_show_every_seed(tmp_path):
+    """#19: the DQN reports draw each seed's evaluation-return and probe-state max-Q curve (thin lines) beside their
+    mean, from the runs' curves only; a metric no run logged draws nothing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from replicate_suite.figures import plot_per_seed
+    from replicate_suite.results import CurveLog, RunRecord
+    from replicate_suite.runner import load_script
+
+    rows = [(seed, step, 1.0 + seed + step / 100) for seed in (0, 1) for step in (100, 200, 300)]
+    data = pd.DataFrame({"seed": [r[0] for r in rows], "step": [r[1] for r in rows], "value": [r[2] for r in rows]})
+    data["metric"] = "eval_return/Breakout"
+    fig, ax = plt.subplots()
+    assert plot_per_seed(ax, data, "eval_return/Breakout", "C0", "DQN")
+    thin, mean = ax.lines[:2], ax.lines[2]
+    assert [list(line.get_ydata()) for line in thin] == [[2.0, 3.0, 4.0], [3.0, 4.0, 5.0]]
+    assert list(mean.get_ydata()) == [2.5, 3.5, 4.5] and mean.get_label() == "DQN (mean of 2)"
+    assert not plot_per_seed(ax, data, "avg_max_q/Breakout", "C1", "DQN")
+    plt.close(fig)
+
+    runs = []
+    for seed in (0, 1):
+        folder = tmp_path / f"seed_{seed}"
+        folder.mkdir()
+        log = CurveLog()
+        for step in range(1, 21):
+            log.add(step * 35_000, **{"eval_return/Breakout": seed + step, "avg_max_q/Breakout": 0.1 * step})
+        log.write(folder)
+        runs.append(RunRecord(folder, seed, {}, {}))
+    report = load_script("dqn_atari2013", "report")
+    assert report.figures(runs, tmp_path / "figures") == [
+        ("Fig. 2 (evaluation return and average max Q on probe states, per seed)", "dqn_fig2.png")
+    ]
+    assert (tmp_path / "figures" / "dqn_fig2.png").stat().st_size > 0
+    assert report.figures(runs[:0], tmp_path / "none") == []

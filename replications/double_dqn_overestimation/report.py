@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from replicate_suite.figures import curves_frame, save_figure
+from replicate_suite.figures import curves_frame, plot_per_seed, save_figure
 
 CURVE_X_LABEL = "agent steps"
 FIG2_PAPER = {"sin_d6": (0.61, -0.02), "gauss_d6": (0.47, 0.02), "gauss_d9": (3.35, -0.02)}
@@ -19,17 +19,6 @@ def _series(data, metric: str):
     """Mean over seeds per step, and min / max over seeds."""
     subset = data[data["metric"] == metric].groupby("step")["value"]
     return subset.mean(), subset.min(), subset.max()
-
-
-def _per_seed(ax, data, metric: str, color: str, name: str) -> None:
-    """One thin line per seed and a thick mean over seeds (each seed's curve stays visible, as #19 asks)."""
-    subset = data[data["metric"] == metric]
-    if subset.empty:
-        return
-    for _, rows in subset.groupby("seed"):
-        ax.plot(rows["step"], rows["value"], color=color, linewidth=0.6, alpha=0.45)
-    mean = subset.groupby("step")["value"].mean()
-    ax.plot(mean.index, mean.values, color=color, linewidth=1.8, label=f"{name} (mean of {subset['seed'].nunique()})")
 
 
 def game_title(game: str) -> str:
@@ -160,9 +149,9 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
                     top.axhline(np.mean(finals), color=color, linestyle="--", label=f"{name} true value (final policy)")
                 true_mean, _, _ = _series(data, f"true_value/{label}")
                 top.plot(true_mean.index, true_mean.values, color=color, linestyle=":", alpha=0.7)
-                _per_seed(bottom, data, f"eval_return/{label}", color, name)
+                plot_per_seed(bottom, data, f"eval_return/{label}", color, name)
                 if probes:
-                    _per_seed(axes[2][column], data, f"avg_max_q/{label}", color, name)
+                    plot_per_seed(axes[2][column], data, f"avg_max_q/{label}", color, name)
             title = game_title(game)
             top.set_title(f"{title}: value estimates (dotted: true value at each evaluation)", fontsize="small")
             bottom.set_title(f"{title}: evaluation score (thin: each seed)", fontsize="small")

@@ -1,4 +1,5 @@
-"""The report's Table 1: rows Random / DQN / DQN Best for the seven games, ours beside the paper's, and peers."""
+"""The report's Table 1 (rows Random / DQN / DQN Best for the seven games, ours beside the paper's, and peers) and
+Fig. 2's learning curves (evaluation return and average max Q on fixed probe states), one line per seed."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
+from replicate_suite.figures import curves_frame, plot_per_seed, save_figure
 
 GAMES = ["BeamRider", "Breakout", "Enduro", "Pong", "Qbert", "Seaquest", "SpaceInvaders"]
 HEADERS = ["B. Rider", "Breakout", "Enduro", "Pong", "Q*bert", "Seaquest", "S. Invaders"]
@@ -16,6 +19,37 @@ PAPER = {  # Mnih et al. 2013, Table 1 (the targets in claim.yaml carry the same
 }
 CURVE_X_LABEL = "agent steps"
 OURS = {"Random": "random_return_{}", "DQN": "eval_return_{}", "DQN Best": "eval_return_best_episode_{}"}
+
+
+def figures(runs, folder: Path) -> list[tuple[str, str]]:
+    """Fig. 2 of Mnih et al. 2013 per game with DQN runs: the average evaluation return (left) and the average max
+    Q over a fixed set of probe states (right; states gathered by a random policy before training) against agent
+    steps, one thin line per seed and their mean."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = curves_frame(runs)
+    games = [g for g in GAMES if data is not None and (data["metric"] == f"eval_return/{g}").any()]
+    if not games:
+        return []
+    fig, axes = plt.subplots(len(games), 2, figsize=(10, 3.2 * len(games)), squeeze=False)
+    for row, game in enumerate(games):
+        left, right = axes[row]
+        plot_per_seed(left, data, f"eval_return/{game}", "#2a6fbb", "DQN")
+        left.set_title(f"{game}: average evaluation return (epsilon 0.05)", fontsize="small")
+        if plot_per_seed(right, data, f"avg_max_q/{game}", "#e6761b", "DQN"):
+            right.set_title(f"{game}: average max Q on the probe states", fontsize="small")
+        else:
+            right.set_axis_off()
+        for ax in (left, right):
+            ax.set_xlabel(CURVE_X_LABEL)
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize="x-small")
+    save_figure(fig, folder / "dqn_fig2.png")
+    return [("Fig. 2 (evaluation return and average max Q on probe states, per seed)", "dqn_fig2.png")]
 
 
 def _cell(runs, metric: str, paper: float) -> str:

@@ -20,7 +20,7 @@ from replicate_suite.claims import Target
 from replicate_suite.config import parse_yaml
 from replicate_suite.errors import ReplicateError, brief
 from replicate_suite.paths import PROJECT_ROOT
-from replicate_suite.results import META_FILE, METRICS_FILE, RunRecord, read_json
+from replicate_suite.results import CURVES_FILE, META_FILE, METRICS_FILE, RunRecord, read_curve_file, read_json
 
 UNVERIFIABLE = "registration unverifiable"
 AFTER_RESULTS = "registered after results"
@@ -90,15 +90,38 @@ def _meta_commits(meta: dict[str, Any]) -> list[str | None]:
     return [seg.get("commit") for seg in segments if isinstance(seg, dict)] or [meta.get("git", {}).get("commit")]
 
 
+_PART_FILES = (META_FILE, METRICS_FILE, CURVES_FILE)
+
+
+def _stamp(folder: Path) -> tuple[int, ...]:
+    """The run files' modification times: a rewritten file is read again (tests rewrite run_meta.json in place)."""
+    return tuple((folder / name).stat().st_mtime_ns if (folder / name).exists() else -1 for name in _PART_FILES)
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_part(folder: Path, stamp: tuple[int, ...]) -> tuple[tuple[str | None, ...], frozenset[str]]:
+    """(commits of the folder's segments, every metric and curve name it recorded); cached per folder and stamp, so
+    the report's checks (registration, fixes) read each run's files once."""
+    meta = read_json(folder / META_FILE) if (folder / META_FILE).exists() else {}
+    names = set(read_json(folder / METRICS_FILE)) if (folder / METRICS_FILE).exists() else set()
+    if (folder / CURVES_FILE).exists():
+        names |= {row["metric"] for row in read_curve_file(folder / CURVES_FILE)[0]}
+    return tuple(_meta_commits(meta)), frozenset(names)
+
+
+def run_parts(run: RunRecord) -> list[tuple[str, list[str | None], frozenset[str]]]:
+    """(folder name, commits of its segments, metric and curve names it recorded) for each variant part of a run
+    (seed_<n>@<variant>/), read once per part file version. Only for runs split into parts (`run.parts`)."""
+    found = []
+    for folder in run.parts:
+        commits, names = _read_part(folder, _stamp(folder))
+        found.append((folder.name, list(commits), names))
+    return found
+
+
 def _part_commits(run: RunRecord) -> dict[str, list[str | None]]:
     """metric or curve name -> the commits of the variant part (seed_<n>@<variant>/) that measured it."""
-    found: dict[str, list[str | None]] = {}
-    for folder in run.parts:
-        commits = _meta_commits(read_json(folder / META_FILE))
-        part = RunRecord(path=folder, seed=run.seed, metrics={}, meta={})
-        for name in [*read_json(folder / METRICS_FILE), *{row["metric"] for row in part.read_curves()}]:
-            found[name] = commits
-    return found
+    return {name: commits for _, commits, names in run_parts(run) for name in names}
 
 
 def run_commits(runs: list[RunRecord], metrics: list[str] | None = None) -> list[str]:
@@ -162,13 +185,17 @@ def measuring_parts(run: RunRecord, names: list[str]) -> list[tuple[str, list[st
     curves); a run that is not split into variant parts is one part, its own folder. A missing commit stays None."""
     if not run.parts:
         return [(run.path.name, _meta_commits(run.meta))]
-    wanted, found = set(names), []
-    for folder in run.parts:
-        part = RunRecord(path=folder, seed=run.seed, metrics={}, meta={})
-        measured = set(read_json(folder / METRICS_FILE)) | {row["metric"] for row in part.read_curves()}
-        if measured & wanted:
-            found.append((folder.name, _meta_commits(read_json(folder / META_FILE))))
-    return found
+    wanted = set(names)
+    return [(folder, commits) for folder, commits, measured in run_parts(run) if measured & wanted]
+
+
+def measures(run: RunRecord, names: list[str]) -> bool:
+    """Whether a run recorded any of these metrics or curves (so a fix of them concerns it); a run's curves are read
+    only when its metrics do not already answer."""
+    wanted = set(names)
+    if run.parts:
+        return any(measured & wanted for _, _, measured in run_parts(run))
+    return bool(wanted & set(run.metrics)) or any(row["metric"] in wanted for row in run.read_curves())
 
 
 def fix_state(run: RunRecord, fix_commit: str, names: list[str], root: Path = PROJECT_ROOT) -> tuple[str, list[str]]:

@@ -35,7 +35,7 @@ from replicate_suite.dvc_views import write_dvc_views
 from replicate_suite.errors import ReplicateError
 from replicate_suite.figures import plot_curves
 from replicate_suite.paths import PROJECT_ROOT
-from replicate_suite.registration import commit_known, fix_state, registration_flag, target_fingerprint
+from replicate_suite.registration import commit_known, fix_state, measures, registration_flag, target_fingerprint
 from replicate_suite.results import RunRecord, has_overrides, read_runs, write_json
 from replicate_suite.runner import known_replications, replication_path
 
@@ -134,7 +134,7 @@ def _evaluate_with_fixes(
         names = [*target.names, *target.curves]
         judged = profile in target.binds  # runs left out are listed where the target is judged
         for fix in (f for f in claim.fixes if f.applies_to(target)):
-            states = {id(r): fix_state(r, fix.commit, names, root) for r in kept if _measures(r, names)}
+            states = {id(r): fix_state(r, fix.commit, names, root) for r in kept if measures(r, names)}
             for run in kept:
                 state, parts = states.get(id(run), ("yes", []))
                 if state != "yes" and judged:
@@ -153,14 +153,6 @@ def _evaluate_with_fixes(
             result.detail = "; ".join([result.detail, *notes]) if result.detail else "; ".join(notes)
         results.append(result)
     return results, list(out.values())
-
-
-def _measures(run: RunRecord, names: list[str]) -> bool:
-    """Whether a run recorded any of these metrics or curves (so a fix of them concerns it)."""
-    if any(name in run.metrics for name in names):
-        return True
-    wanted = set(names)
-    return any(row["metric"] in wanted for row in run.read_curves())
 
 
 def _fmt(value: float | None) -> str:

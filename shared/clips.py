@@ -29,7 +29,7 @@ import numpy as np
 
 from replicate_suite.clip_index import INDEX_FILE, clips_dir, task_labels
 from replicate_suite.errors import ReplicateError
-from replicate_suite.results import RunRecord, read_json, write_json
+from replicate_suite.results import META_FILE, RunRecord, read_json, write_json
 
 FRAMES = 8
 """Frames per strip (fewer when the episode has fewer steps)."""
@@ -177,6 +177,7 @@ class _SmallFrames(gym.Wrapper):
             return scaled(minatar_frame(self.obs))
         return scaled(np.asarray(self.env.render(), np.uint8))
 
+
 def is_minatar(info: dict[str, Any]) -> bool:
     """Whether a saved agent (its agent.json) plays a MinAtar game."""
     return (info.get("env") or {}).get("kind") == "minatar"
@@ -218,8 +219,45 @@ def _seeds_text(seeds: list[int]) -> str:
     return ", ".join(str(s) for s in sorted(seeds)) or "none"
 
 
-def clip_task(report, label: str, profile: str, artifacts_root: Path, out: Path) -> dict[str, Any]:
-    """Choose the seed for one task, play it and write its strip into `out`; the clips.json entry."""
+KEPT_NOTE = "kept from an earlier `replicate clips`: no agent of the task is here; the filmed run still counts"
+
+
+def _started_from(run: RunRecord, variant: str | None) -> str | None:
+    """The commit a run (or its variant part, for a seed run as seed_<n>@<variant>/ folders) started from."""
+    if variant and run.parts:
+        folder = next((f for f in run.parts if f.name.partition("@")[2] == variant), None)
+        return (read_json(folder / META_FILE).get("git") or {}).get("commit") if folder else None
+    return (run.meta.get("git") or {}).get("commit")
+
+
+def _kept(previous: dict[str, Any] | None, previous_dir: Path | None, by_seed: dict, out: Path) -> dict | None:
+    """The earlier entry of a task, with its strip copied into `out`, when it may stand: it has a strip, its seed is
+    still a counted run and that run (or part) started from the commit the strip records (the same run, not a
+    re-run)."""
+    if not previous or not previous.get("file") or previous_dir is None:
+        return None
+    run = by_seed.get(previous.get("seed"))
+    strip_file = previous_dir / str(previous["file"])
+    if run is None or not strip_file.is_file() or _started_from(run, previous.get("variant")) != previous.get("commit"):
+        return None
+    shutil.copyfile(strip_file, out / strip_file.name)
+    prior = previous.get("note")
+    note = prior if prior and KEPT_NOTE in prior else "; ".join(n for n in (prior, KEPT_NOTE) if n)
+    return {**previous, "note": note}
+
+
+def clip_task(
+    report,
+    label: str,
+    profile: str,
+    artifacts_root: Path,
+    out: Path,
+    previous: dict[str, Any] | None = None,
+    previous_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Choose the seed for one task, play it and write its strip into `out`; the clips.json entry. When no counted
+    run has its agent here (agents of runs before 2026-12-04 were never kept: DVC without a remote), the task's
+    `previous` entry (from `previous_dir`'s clips.json) is kept if its run still counts, unchanged (`_kept`)."""
     from replicate_suite.claims import counted_runs
 
     rid = report.claim.replication
@@ -232,11 +270,13 @@ def clip_task(report, label: str, profile: str, artifacts_root: Path, out: Path)
     candidates = {str(s): v for s, v in sorted(with_agent.items())}
     entry: dict[str, Any] = {"id": rid, "label": label, "value": how, "candidates": candidates}
     seed = median_seed(with_agent)
+    if seed is None and (kept := _kept(previous, previous_dir, by_seed, out)) is not None:
+        return kept
     if seed is None:
         where = _shown(artifacts_root / rid / profile)
         entry["reason"] = (
             f"no saved agent: none of the counted runs (seeds {_seeds_text(list(values))}) kept one under {where}/ "
-            "(runs from before agents were saved, or artifacts/ not pulled: dvc pull)"
+            "(runs from before agents were saved, or before they were committed with the results on 2026-12-04)"
         )
         return entry
     folder = agents[seed]
@@ -285,9 +325,16 @@ def make_clips(profile: str, results_root: Path, reports_root: Path) -> tuple[Pa
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{profile}.new-"))
     tmp.chmod(0o755)
+    previous: dict[tuple[str, str], dict[str, Any]] = {}
+    if (out / INDEX_FILE).is_file():
+        earlier = read_json(out / INDEX_FILE)
+        if isinstance(earlier, dict) and earlier.get("format") == FORMAT and isinstance(earlier.get("clips"), list):
+            previous = {(str(e.get("id")), str(e.get("label"))): e for e in earlier["clips"] if isinstance(e, dict)}
     try:
         clips = [
-            clip_task(rep, label, profile, artifacts_dir(results_root), tmp)
+            clip_task(
+                rep, label, profile, artifacts_dir(results_root), tmp, previous.get((rep.claim.replication, label)), out
+            )
             for rep in reports
             for label in task_labels(counted_runs(rep.runs))
         ]

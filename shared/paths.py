@@ -55,7 +55,7 @@ def results_dir() -> Path:
 
 def artifacts_dir(results_root: Path | None = None) -> Path:
     """Root of saved agents (artifacts/<id>/<profile>/seed_<n>[@<variant>]/<label>/, replicate_suite.rl.saved):
-    artifacts/ beside the default results/ (git-ignored, tracked with `dvc add`); for another results root R
+    artifacts/ beside the default results/ (committed to git with the results); for another results root R
     (`--results R`, a test's temporary folder), R/.artifacts, so that such runs keep their agents with their results."""
     if results_root is None or Path(results_root).resolve() == results_dir().resolve():
         return PROJECT_ROOT / "artifacts"

@@ -186,6 +186,30 @@ def test_a_run_left_out_by_a_fix_of_ours_is_not_filmed(tmp_path, pong_agent, mon
     assert entry["seed"] == 2 and entry["candidates"] == {"1": pytest.approx(7.0), "2": pytest.approx(2.0)}
 
 
+def test_a_committed_clip_stays_while_its_run_counts_and_no_agent_is_here(pong_runs, tmp_path):
+    """A fresh clone before 2026-12-04 had no agents (DVC without a remote): the clip of a run that still counts is
+    kept as it was, with a note; a re-run of that seed (another commit) or a seed no longer counted drops it."""
+    reports = tmp_path / "reports"
+    for seed in (0, 1, 2):  # the agents' run.json records the commit the runs started from
+        write_json(pong_runs / ".artifacts" / "dqn_atari2013" / "smoke" / f"seed_{seed}" / "run.json",
+                   {"seed": seed, "git": {"commit": f"{seed:040d}", "dirty": False}})  # fmt: skip
+    _, (first,) = clips.make_clips("smoke", pong_runs, reports)
+    folder = reports / "clips" / "smoke"
+    strip_bytes = (folder / first["file"]).read_bytes()
+    assert first["seed"] == 2 and "note" not in first
+    shutil.rmtree(pong_runs / ".artifacts")
+    _, (kept,) = clips.make_clips("smoke", pong_runs, reports)
+    assert kept == {**first, "note": clips.KEPT_NOTE}
+    assert (folder / first["file"]).read_bytes() == strip_bytes
+    _, (again,) = clips.make_clips("smoke", pong_runs, reports)  # kept twice: one note, not two
+    assert again == kept
+    meta_file = pong_runs / "dqn_atari2013" / "smoke" / "seed_2" / "run_meta.json"
+    write_json(meta_file, {**json.loads(meta_file.read_text()), "git": {"commit": "d" * 40, "dirty": False}})
+    _, (rerun,) = clips.make_clips("smoke", pong_runs, reports)
+    assert "file" not in rerun and rerun["reason"].startswith("no saved agent: ")
+    assert not (folder / first["file"]).exists()
+
+
 def test_a_task_without_a_saved_agent_gets_a_reason(tmp_path):
     root = tmp_path / "results"
     for seed in (0, 1):

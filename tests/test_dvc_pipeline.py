@@ -33,7 +33,7 @@ the runner, and a stage that listed it would re-train every replication when a h
 @cache
 def stages() -> tuple[tuple[str, str, tuple[str, ...], tuple[tuple[str, bool, bool], ...]], ...]:
     """(name, command, deps incl. params files, outs as (path, cached, persist)) of every pipeline stage, as DVC
-    expands them; data tracked by a .dvc file (artifacts.dvc: saved agents) has no command and is not a stage here."""
+    expands them; data tracked by a .dvc file has no command and is not a stage here."""
     with dvc_repo.Repo(str(PROJECT_ROOT)) as repo:
         return tuple(
             (

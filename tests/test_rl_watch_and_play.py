@@ -134,7 +134,7 @@ def test_saved_dqn_agent_acts_exactly_like_the_trained_one(tmp_path):
     assert saved.info["action_space"] == {"type": "Discrete", "n": 2} and saved.info["env"] is None
     states = np.eye(8, dtype=np.float32)
     np.testing.assert_array_equal(saved.networks["q_network"].predict_on_batch(states), agent.q_values(states))
-    assert [saved.act(s) for s in states] == [int(np.argmax(agent.q_values(s[None])[0])) for s in states]  # batch 1 both
+    assert [saved.act(s) for s in states] == [int(np.argmax(agent.q_values(s[None])[0])) for s in states]
     with pytest.raises(Exception, match="no environment recipe"):
         saved.make_env()
 

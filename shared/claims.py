@@ -211,16 +211,35 @@ def _planning(target: Target, samples: dict[str, dict[int, float]]) -> str:
     return f"at the observed mean and spread, about {max(needs)} seeds would decide it (toward {way}; planning only)"
 
 
-def evaluate_target(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
+def evaluate_target(
+    target: Target, runs: list[RunRecord], profile: str, newest_seeds: tuple[int, ...] | None = None
+) -> TargetResult:
     """Apply the target's rule over seeds (see the module docstring); not_run when the target does not bind the
-    profile (the runs that exist are still judged and reported as `budget_result`) or no run has the metric."""
+    profile (the runs that exist are still judged and reported as `budget_result`) or no run has the metric.
+
+    `newest_seeds` (newest_registration_seeds): when other targets of the claim split this profile's seeds into
+    registrations (different budgets or code), a non-binding target without its own `seeds` takes its
+    budget_result from the newest registration's seeds only, never from all registrations pooled."""
     if profile not in target.binds:
-        result = _judge(target, runs, profile)
+        pooled = newest_seeds is not None and target.seeds_for(profile) is None
+        chosen = [r for r in runs if r.seed in newest_seeds] if pooled else runs
+        result = _judge(target, chosen, profile)
         result.budget_result = result.verdict if result.verdict != "not_run" else ""
         result.verdict, result.planning = "not_run", ""
         result.detail = target.reason(profile) or f"does not bind profile {profile}"
+        if pooled and result.budget_result:
+            seeds = ", ".join(str(s) for s in newest_seeds)
+            result.budget_result += f" (the newest registration's seeds {seeds})"
         return result
     return _judge(target, runs, profile)
+
+
+def newest_registration_seeds(claim: Claim, profile: str) -> tuple[int, ...] | None:
+    """The seeds the last target (in claim.yaml order) naming `seeds` for this profile counts, when the claim's
+    targets name more than one seed set there (registrations: a later one lists its targets after the earlier's);
+    None when they name at most one."""
+    named = [t.seeds_for(profile) for t in claim.targets if t.seeds_for(profile) is not None]
+    return named[-1] if len(set(named)) > 1 else None
 
 
 def _short_curves(target: Target, runs: list[RunRecord]) -> str:
@@ -343,4 +362,5 @@ def evaluate_claim(claim: Claim, runs: list[RunRecord], profile: str) -> list[Ta
     """Every target of the claim on this profile, from the counted runs (counted_runs); targets that do not bind the
     profile come back not_run with their reason."""
     ok_runs = counted_runs(runs)
-    return [evaluate_target(t, ok_runs, profile) for t in claim.targets]
+    newest = newest_registration_seeds(claim, profile)
+    return [evaluate_target(t, ok_runs, profile, newest) for t in claim.targets]

@@ -52,8 +52,27 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+"""The vector extensions that change speed, and the rounding of batched oneDNN kernels (one binary picks different
+kernels on an AVX2 and an AVX-512 CPU: a same-seed result is identical on one machine, not across them)."""
+
+
+def cpu_features() -> list[str]:
+    """Which of CPU_FEATURES the CPU reports (Linux /proc/cpuinfo flags); [] where they cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return [name for name in CPU_FEATURES if name in flags]
+    except OSError:
+        pass
+    return []
+
+
 def device_description() -> str:
-    """The accelerator the backend computes on, or the CPU model when there is none."""
+    """The accelerator the backend computes on, or the CPU model (cores, widest vector extensions) when there is
+    none, e.g. "cpu: AMD EPYC (2 cores, avx512f avx512_bf16)"."""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
@@ -68,7 +87,8 @@ def device_description() -> str:
         if gpus:
             details = tf.config.experimental.get_device_details(gpus[0])
             return f"{len(gpus)}x {details.get('device_name', 'GPU')}"
-    return f"cpu: {_cpu_name()} ({os.cpu_count()} cores)"
+    features = [name for name in cpu_features() if name != "avx2" or "avx512f" not in cpu_features()]
+    return f"cpu: {_cpu_name()} ({os.cpu_count()} cores" + (f", {' '.join(features)})" if features else ")")
 
 
 def environment() -> dict[str, object]:
@@ -78,5 +98,6 @@ def environment() -> dict[str, object]:
         "versions": package_versions(),
         "backend": keras.backend.backend(),
         "device": device_description(),
+        "cpu_features": cpu_features(),
         "platform": platform.platform(),
     }

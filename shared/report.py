@@ -27,6 +27,7 @@ from replicate_suite.claims import (
     evaluate_claim,
     evaluate_target,
     load_claim,
+    newest_registration_seeds,
     verdict_counts,
 )
 from replicate_suite.clip_index import INDEX_FILE, read_clips, task_labels
@@ -129,6 +130,7 @@ def _evaluate_with_fixes(
                 "commit in this git history"
             )
     results, out = [], {}
+    newest = newest_registration_seeds(claim, profile)
     for target in claim.targets:
         kept, notes = counted_runs(runs), []
         names = [*target.names, *target.curves]
@@ -146,7 +148,7 @@ def _evaluate_with_fixes(
             kept = [r for r in kept if states.get(id(r), ("yes",))[0] != "no"]
             if dropped and judged:
                 notes.append(f"{dropped} run(s) from code before fix {fix.commit} ({fix.issue}) not counted")
-        result = evaluate_target(target, kept, profile)
+        result = evaluate_target(target, kept, profile, newest)
         if notes and result.verdict == "not_run":
             result.detail = "no counted run: " + "; ".join(notes)
         elif notes:
@@ -228,30 +230,70 @@ def _data_variants(runs: list[RunRecord]) -> str:
     return "; ".join(variants) if variants else "—"
 
 
-def _part_walls(run: RunRecord) -> dict[str, float]:
-    """A run's wall seconds by part: the variant after '@' in its folder name ("whole run" for a seed_<n> folder)."""
-    walls = run.meta.get("part_wall_seconds") or {run.path.name: run.meta.get("wall_seconds", 0.0)}
-    return {name.partition("@")[2] or "whole run": float(seconds or 0.0) for name, seconds in walls.items()}
+def _part_infos(run: RunRecord) -> dict[str, dict[str, Any]]:
+    """A run's parts by name (the variant after '@' in its folder name, "whole run" for a seed_<n> folder), each
+    with results.part_info's fields (a record built without them: its wall seconds, complete, one config)."""
+    infos = run.meta.get("part_info")
+    if not infos:
+        walls = run.meta.get("part_wall_seconds") or {run.path.name: run.meta.get("wall_seconds", 0.0)}
+        infos = {
+            name: {"wall_seconds": float(seconds or 0.0), "wall_complete": True, "commits": [_commit(run)],
+                   "device": str(run.meta.get("device", "?")), "config_key": ""}
+            for name, seconds in walls.items()
+        }  # fmt: skip
+    return {name.partition("@")[2] or "whole run": info for name, info in infos.items()}
+
+
+def _seed_list(seeds: list[int]) -> str:
+    """[0, 1, 10, 11, 12] -> "0, 1, 10-12"."""
+    out, ordered = [], sorted(set(seeds))
+    start = prev = ordered[0]
+    for seed in [*ordered[1:], None]:
+        if seed is not None and seed == prev + 1:
+            prev = seed
+            continue
+        out.append(str(start) if start == prev else (f"{start}, {prev}" if prev == start + 1 else f"{start}-{prev}"))
+        if seed is not None:
+            start = prev = seed
+    return ", ".join(out)
 
 
 def _wall(runs: list[RunRecord]) -> str:
     """Total wall time, then the time per seed of each part (a seed's parts, e.g. a 3-hour Atari run and a
-    6-second exact computation, are never averaged together)."""
+    6-second exact computation, are never averaged together). A part whose seeds ran different configs (two
+    registrations with different budgets) is shown per config with its seeds; when the runs span machines, each
+    group names its devices. A total that misses a resumed run's unrecorded segment is marked as a lower bound."""
     if not runs:
         return "—"
-    by_part: dict[str, list[float]] = {}
+    groups: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = {}
     for run in runs:
-        for part, seconds in _part_walls(run).items():
-            by_part.setdefault(part, []).append(seconds)
-    total = sum(sum(values) for values in by_part.values())
+        for part, info in _part_infos(run).items():
+            groups.setdefault((part, info["config_key"]), []).append((run.seed, info))
+    total = sum(info["wall_seconds"] for members in groups.values() for _, info in members)
+    partial = sum(not info["wall_complete"] for members in groups.values() for _, info in members)
+    devices_differ = len({info["device"] for members in groups.values() for _, info in members}) > 1
+    configs_per_part: dict[str, int] = {}
+    for part, _ in groups:
+        configs_per_part[part] = configs_per_part.get(part, 0) + 1
 
-    def per_seed(values: list[float]) -> str:
-        return f"{sum(values) / len(values) / 60:.1f} min/seed (n={len(values)})"
+    def per_seed(part: str, members: list[tuple[int, dict[str, Any]]]) -> str:
+        values = [info["wall_seconds"] for _, info in members]
+        lower = "≥ " if any(not info["wall_complete"] for _, info in members) else ""
+        notes = [f"n={len(values)}"]
+        if configs_per_part[part] > 1:
+            notes.append(f"seeds {_seed_list([seed for seed, _ in members])}")
+        if devices_differ:
+            notes.append(" / ".join(sorted({info["device"] for _, info in members})))
+        return f"{lower}{sum(values) / len(values) / 60:.1f} min/seed ({'; '.join(notes)})"
 
-    if list(by_part) == ["whole run"]:
-        return f"{total / 60:.1f} min total, {per_seed(by_part['whole run'])}"
-    parts = "; ".join(f"{part} {per_seed(values)}" for part, values in sorted(by_part.items()))
-    return f"{total / 60:.1f} min total; per part: {parts}"
+    head = f"{'≥ ' if partial else ''}{total / 60:.1f} min total"
+    if partial:
+        head += f" ({partial} resumed part(s) recorded only their last segment's wall time: marked ≥, a lower bound)"
+    ordered = sorted(groups.items(), key=lambda item: (item[0][0], min(seed for seed, _ in item[1])))
+    if [part for part, _ in groups] == ["whole run"]:
+        return f"{head}, {per_seed('whole run', ordered[0][1])}"
+    parts = "; ".join(f"{part} {per_seed(part, members)}" for (part, _), members in ordered)
+    return f"{head}; per part: {parts}"
 
 
 def _escape(text: str) -> str:
@@ -263,6 +305,21 @@ def _commit(run: RunRecord) -> str:
     return str(git.get("commit", "?"))[:10] + ("+dirty" if git.get("dirty") else "")
 
 
+def _run_wall(run: RunRecord) -> str:
+    """A seed's wall seconds over its parts and their segments ("≥" when a resumed part lacks a segment's time)."""
+    infos = _part_infos(run).values()
+    lower = "≥ " if any(not info["wall_complete"] for info in infos) else ""
+    return f"{lower}{sum(info['wall_seconds'] for info in infos):.0f}"
+
+
+def _run_commits(run: RunRecord) -> str:
+    """Every commit a seed's parts and their segments ran, in order ("a, b"), not only its first part's."""
+    commits: list[str] = []
+    for info in _part_infos(run).values():
+        commits += [c for c in info["commits"] if c not in commits]
+    return ", ".join(commits)
+
+
 def _runs_table(runs: list[RunRecord]) -> list[str]:
     """Per-seed provenance, then every metric: one column per seed, so wide metric sets stay readable."""
     names = sorted({m for r in runs for m in r.metrics})
@@ -270,8 +327,8 @@ def _runs_table(runs: list[RunRecord]) -> list[str]:
     lines = [f"| | {seeds} |", "|---" * (len(runs) + 1) + "|"]
     for label, cell in (
         ("status", lambda r: r.status),
-        ("wall s", lambda r: f"{float(r.meta.get('wall_seconds', 0)):.0f}"),
-        ("commit", _commit),
+        ("wall s", _run_wall),
+        ("commit", _run_commits),
         ("device", lambda r: _escape(str(r.meta.get("device", "?")))),
     ):
         lines.append(f"| {label} | " + " | ".join(cell(r) for r in runs) + " |")
@@ -376,7 +433,7 @@ def comparison_markdown(
             lines += [
                 "",
                 "The tables, run lists and figures below show every run, including the runs that some targets do not "
-                "count because their code predates a fix (listed under \"Not counted\").",
+                'count because their code predates a fix (listed under "Not counted").',
             ]
         lines += _replication_tables(c.replication, rep.runs)
         if rep.runs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import re
@@ -236,11 +237,46 @@ def _read_part(folder: Path) -> tuple[dict[str, float], dict[str, Any], list[dic
     return metrics, meta, curves, [f"{folder.name}/{p}" for p in problems + curve_problems]
 
 
+def total_wall_seconds(meta: dict[str, Any]) -> tuple[float, bool]:
+    """(the run's wall seconds over all its segments, whether that is complete). Since 2026-12-04 every segment
+    records its own duration and `wall_seconds` is their sum; a resumed run from before then (or one whose earlier
+    segment was killed outright) knows only its last segment: the total is then a lower bound (False)."""
+    wall = float(meta.get("wall_seconds") or 0.0)
+    segments = meta.get("segments") or []
+    earlier = segments[:-1]
+    return wall, all(isinstance(s, dict) and "wall_seconds" in s for s in earlier)
+
+
+def _commit_text(git: dict[str, Any]) -> str:
+    return str(git.get("commit", "?"))[:10] + ("+dirty" if git.get("dirty") else "")
+
+
+def part_info(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a report needs of one run folder's meta: wall seconds over its segments and whether that total is
+    complete (total_wall_seconds), every commit its segments ran (in order, without repeats), its device, and
+    a key of its resolved config (parts of one seed, or seeds of two registrations, can differ in budget)."""
+    wall, complete = total_wall_seconds(meta)
+    commits: list[str] = []
+    for git in [s for s in meta.get("segments") or [] if isinstance(s, dict)] or [meta.get("git") or {}]:
+        text = _commit_text(git)
+        if text not in commits:
+            commits.append(text)
+    config = json.dumps(meta.get("config"), sort_keys=True, default=str)
+    return {
+        "wall_seconds": wall,
+        "wall_complete": complete,
+        "commits": commits,
+        "device": str(meta.get("device", "?")),
+        "config_key": hashlib.sha256(config.encode()).hexdigest()[:12],
+    }
+
+
 def _merge(seed: int, folders: list[Path]) -> RunRecord:
     """One record from the variant folders of a seed; a metric measured twice must agree (e.g. a Random row that
-    every game's run computes with the same seed)."""
+    every game's run computes with the same seed). meta["part_info"] holds each folder's part_info."""
     if len(folders) == 1:
         metrics, meta, curves, problems = _read_part(folders[0])
+        meta = {**meta, "part_info": {folders[0].name: part_info(meta)}}
         return RunRecord(folders[0], seed, metrics, meta, (), tuple(problems), tuple(curves))
     metrics: dict[str, float] = {}
     metas, curves, problems = [], [], []
@@ -264,6 +300,7 @@ def _merge(seed: int, folders: list[Path]) -> RunRecord:
         "status": "ok" if statuses == {"ok"} else sorted(statuses - {"ok"})[0],
         "wall_seconds": sum(m.get("wall_seconds", 0.0) for m in metas),
         "part_wall_seconds": {f.name: m.get("wall_seconds", 0.0) for f, m in zip(folders, metas, strict=True)},
+        "part_info": {f.name: part_info(m) for f, m in zip(folders, metas, strict=True)},
         "variants": [m.get("variant") for m in metas],
         "parts": [f.name for f in folders],
         **({"overrides": overrides} if overrides else {}),

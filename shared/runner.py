@@ -242,6 +242,20 @@ def _segments(checkpoints: Path, resume: bool, code: dict[str, Any], started: st
     return segments
 
 
+def _record_segment_wall(checkpoints: Path, started: str, seconds: float) -> None:
+    """A segment that ends without a result (error, Ctrl-C, SIGTERM) records its wall seconds in the checkpoint
+    folder's segment list, so the run that resumes it reports the whole cost. A segment killed outright (SIGKILL,
+    power loss) cannot: its entry keeps no `wall_seconds` and the run's total is marked a lower bound."""
+    path = checkpoints / SEGMENTS_FILE
+    try:
+        segments = read_json(path) if path.is_file() else None
+    except ReplicateError:
+        return
+    if isinstance(segments, list) and segments and segments[-1].get("started") == started:
+        segments[-1]["wall_seconds"] = round(seconds, 3)
+        write_json(path, segments)
+
+
 def run_replication(
     replication_id: str,
     profile: str,
@@ -326,8 +340,8 @@ def _run_locked(
     profile = cfg.profile
     tmp = Path(tempfile.mkdtemp(prefix=f".{replication_id}-{profile}-{final.name}-", dir=root))
     moved = False
+    started, t0 = _now(), time.perf_counter()
     try:
-        started, t0 = _now(), time.perf_counter()
         code = environment()  # at the start: the code that runs, whatever is committed while it runs
         segments = _segments(checkpoints, resume, code, started)
         resuming = segments[-1]["resumed"]
@@ -346,7 +360,10 @@ def _run_locked(
         except Diverged as exc:
             status, extra = "diverged", {"diverged_step": exc.step, "diverged_metric": exc.metric}
             metrics = {"diverged_step": exc.step}
-        wall = time.perf_counter() - t0
+        segments[-1]["wall_seconds"] = round(time.perf_counter() - t0, 3)
+        # The run's cost: every segment's duration (those an outright kill left unrecorded count 0: see
+        # results.total_wall_seconds, which marks such a total a lower bound).
+        wall = sum(float(s.get("wall_seconds", 0.0)) for s in segments)
         purpose = run_purpose(cfg.values)
         if purpose == "tuning":
             check_tuning_outputs(replication_id, metrics, ctx.curves)
@@ -397,6 +414,7 @@ def _run_locked(
         return final
     finally:
         if not moved:
+            _record_segment_wall(checkpoints, started, time.perf_counter() - t0)
             shutil.rmtree(tmp, ignore_errors=True)
             if not any(checkpoints.rglob("LATEST")):  # nothing to resume from: no checkpoint folder either
                 shutil.rmtree(checkpoints, ignore_errors=True)

@@ -592,3 +592,23 @@ def test_fixes_with_a_commit_missing_from_the_history_or_a_part_without_a_commit
     assert sorted(result.per_seed["a"]) == [0, 1, 2, 3]  # the part without a commit is counted ...
     (flagged,) = out  # ... and flagged, naming the part that has none
     assert flagged.unknown and flagged.run.seed == 1 and "seed_1@pb no commit" in flagged.label
+
+
+def test_a_target_outside_its_binds_is_shown_on_the_newest_registrations_seeds_only():
+    """Two registrations at cpu (seeds 0-1 at one budget, 10-12 at another): a paper-only target without its own
+    seeds gives 'the runs at this budget' from seeds 10-12, never from all five pooled."""
+    from replicate_suite.claims import Claim
+
+    first = target({"kind": "above", "bound": 0.0}, seeds=(("cpu", (0, 1)),))
+    second = target({"kind": "above", "bound": 0.0}, metric="err2", seeds=(("cpu", (10, 11, 12)),))
+    paper_only = target({"kind": "above", "bound": 100.0}, binds=("paper",), not_run=(("cpu", "budget too small: 1M"),))
+    records = runs(*({"err": v, "err2": v} for v in (1.0, 2.0)))
+    for seed, value in zip((10, 11, 12), (50.0, 51.0, 52.0), strict=True):
+        records.append(RunRecord(path=Path("."), seed=seed, metrics={"err": value, "err2": value},
+                                 meta={"status": "ok", "git": {"commit": "a" * 40}}))  # fmt: skip
+    claim = Claim("demo", "t", "c", {"paper": "p"}, (first, second, paper_only), ())
+    result = evaluate_claim(claim, records, "cpu")[2]
+    assert result.verdict == "not_run" and set(result.per_seed["err"]) == {10, 11, 12}
+    assert result.budget_result == "not_reproduced (the newest registration's seeds 10, 11, 12)"
+    alone = Claim("demo", "t", "c", {"paper": "p"}, (paper_only,), ())
+    assert set(evaluate_claim(alone, records, "cpu")[0].per_seed["err"]) == {0, 1, 10, 11, 12}

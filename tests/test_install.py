@@ -44,26 +44,36 @@ def installed(tmp_path_factory) -> Path:
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
     subprocess.run(
         [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), str(src)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     wheels = list((tmp / "dist").glob("replicate_suite-*.whl"))
     assert len(wheels) == 1, wheels
     site = tmp / "site"
-    subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheels[0])],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheels[0])],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return site
 
 
 def _python(site: Path, code_or_args: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k != "REPLICATE_PROJECT_ROOT"}
     environ.update(PYTHONPATH=str(site), **env)
-    return subprocess.run([sys.executable, *code_or_args], cwd=cwd, env=environ, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, *code_or_args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_regular_install_imports_from_its_own_folder(installed, tmp_path):
-    out = _python(installed, ["-c", "import replicate_suite.cli, replicate_suite.rl.agents; "
-                              "print(replicate_suite.__file__)"], cwd=tmp_path)
+    out = _python(
+        installed,
+        ["-c", "import replicate_suite.cli, replicate_suite.rl.agents; print(replicate_suite.__file__)"],
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()).is_relative_to(installed)
     assert not (installed / "shared").exists()  # the folder name is not an import name
@@ -74,8 +84,14 @@ def test_regular_install_runs_replicate_list_from_a_checkout(installed):
     assert script.is_file()
     for args in ([str(script), "list"], ["-m", "replicate_suite.cli", "list"]):
         # the console script is run by this python (its shebang may be long); cwd is a folder inside the checkout
-        out = subprocess.run([sys.executable, *args], cwd=PROJECT_ROOT / "replications", capture_output=True,
-                             text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(installed)})
+        out = subprocess.run(
+            [sys.executable, *args],
+            cwd=PROJECT_ROOT / "replications",
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHONPATH": str(installed)},
+        )
         assert out.returncode == 0, out.stderr
         assert "lenet5_mnist" in out.stdout and "ddpg_continuous" in out.stdout
 
@@ -86,7 +102,8 @@ def test_regular_install_outside_a_checkout_is_one_error_line(installed, tmp_pat
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: no replications/ folder in "), out.stderr
     assert "REPLICATE_PROJECT_ROOT" in lines[0]
-    named = _python(installed, ["-m", "replicate_suite.cli", "list"], cwd=tmp_path,
-                    REPLICATE_PROJECT_ROOT=str(PROJECT_ROOT))
+    named = _python(
+        installed, ["-m", "replicate_suite.cli", "list"], cwd=tmp_path, REPLICATE_PROJECT_ROOT=str(PROJECT_ROOT)
+    )
     assert named.returncode == 0, named.stderr
     assert "lenet5_mnist" in named.stdout

@@ -64,8 +64,9 @@ def test_repeated_seeds_run_once(tmp_path, monkeypatch, capsys):
     ran = []
     monkeypatch.setattr("replicate_suite.backend.import_backend_quietly", lambda: None)
     monkeypatch.setattr(replicate_suite.runner, "resolve_config", lambda rid, profile: None)
-    monkeypatch.setattr(replicate_suite.runner, "run_replication",
-                        lambda rid, profile, seed, **kw: ran.append(seed) or "f")
+    monkeypatch.setattr(
+        replicate_suite.runner, "run_replication", lambda rid, profile, seed, **kw: ran.append(seed) or "f"
+    )
     assert main(["run", "lenet5_mnist", "--profile", "smoke", "--seeds", "1,1", "--out", str(tmp_path)]) == 0
     assert (
         main(["run", "lenet5_mnist", "--profile", "smoke", "--seed", "4", "--seed", "4", "--out", str(tmp_path)]) == 0
@@ -604,3 +605,34 @@ def test_the_early_variant_check_sees_set_overrides_of_the_variant_field():
     for bad in ("dqn_Pong", []):
         with pytest.raises(ReplicateError, match=r"--set parts: expected a non-empty list, e.g. parts=\[dqn_Pong\]"):
             check_variant("double_dqn_overestimation", "smoke", "dqn_Pong", {"parts": bad})
+
+
+def test_a_resumed_runs_wall_time_counts_every_segment(tiny_mnist, tmp_path, monkeypatch):
+    """The killed segment records its duration in the checkpoint folder; the resumed run's wall_seconds is the sum,
+    and results.total_wall_seconds calls it complete. A segment killed outright (no duration) makes it a lower bound."""
+    import time as time_module
+
+    from replicate_suite.results import part_info, total_wall_seconds
+
+    module = load_module("lenet5_mnist")
+
+    def killed(cfg, seed, ctx):
+        (ctx.checkpoint_dir / "part").mkdir(parents=True)
+        (ctx.checkpoint_dir / "part" / "LATEST").write_text("step_000000000001")
+        time_module.sleep(0.3)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path / "r", resume=True)
+    monkeypatch.setattr(module, "run", lambda cfg, seed, ctx: {"x": 1})
+    folder = run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path / "r", resume=True)
+    meta = json.loads((folder / "run_meta.json").read_text())
+    first, second = (s["wall_seconds"] for s in meta["segments"])
+    assert first >= 0.3 and second < first
+    assert meta["wall_seconds"] == pytest.approx(first + second, abs=2e-3)
+    assert total_wall_seconds(meta) == (meta["wall_seconds"], True)
+    killed_outright = {**meta, "segments": [{"commit": "a" * 40}, meta["segments"][1]]}
+    assert total_wall_seconds(killed_outright)[1] is False
+    info = part_info({**killed_outright, "segments": [{"commit": "a" * 40, "dirty": False}, {"commit": "b" * 40}]})
+    assert info["commits"] == ["a" * 10, "b" * 10] and info["wall_complete"] is False

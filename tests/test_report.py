@@ -330,3 +330,23 @@ def test_rl_learning_curves_show_every_seed(tmp_path):
     ]
     assert (tmp_path / "figures" / "dqn_fig2.png").stat().st_size > 0
     assert report.figures(runs[:0], tmp_path / "none") == []
+
+
+def test_wall_time_splits_a_part_by_config_names_devices_and_marks_lower_bounds():
+    from pathlib import Path
+
+    from replicate_suite.results import RunRecord
+
+    def run(seed, seconds, config, device, complete=True, commits=("c1",)):
+        info = {"wall_seconds": seconds, "wall_complete": complete, "commits": list(commits), "device": device,
+                "config_key": config}  # fmt: skip
+        return RunRecord(Path(f"/r/seed_{seed}@Hopper"), seed, {}, {"part_info": {f"seed_{seed}@Hopper": info}})
+
+    runs = [run(0, 600, "a", "cpu: X"), run(1, 600, "a", "cpu: X"), run(10, 3600, "b", "cpu: Y"),
+            run(11, 1800, "b", "cpu: Y", complete=False, commits=("c2", "c3"))]  # fmt: skip
+    text = report_module._wall(runs)
+    assert text.startswith("≥ 110.0 min total (1 resumed part(s)")
+    assert "Hopper 10.0 min/seed (n=2; seeds 0, 1; cpu: X)" in text
+    assert "Hopper ≥ 45.0 min/seed (n=2; seeds 10, 11; cpu: Y)" in text
+    assert report_module._run_wall(runs[3]) == "≥ 1800" and report_module._run_commits(runs[3]) == "c2, c3"
+    assert report_module._seed_list([14, 0, 1, 10, 11, 12, 13, 3]) == "0, 1, 3, 10-14"

@@ -100,3 +100,24 @@ def test_a_forced_rerun_that_fails_to_land_keeps_the_old_result(tmp_path, monkey
         run_replication("lecture_examples", "smoke", 0, results_root=tmp_path)
     assert (folder / "run_meta.json").read_bytes() == before
     assert not list(folder.parent.glob(".*old*"))
+
+
+def test_run_meta_names_the_cpus_vector_extensions(tiny_mnist, tmp_path, monkeypatch):
+    """One binary picks other oneDNN kernels on AVX2 and AVX-512 CPUs: run_meta says which the run had."""
+    import builtins
+    import io
+
+    import replicate_suite.environment as environment
+
+    flags = "flags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n"
+    real_open = builtins.open
+    monkeypatch.setattr(
+        builtins, "open", lambda f, *a, **k: io.StringIO(flags) if f == "/proc/cpuinfo" else real_open(f, *a, **k)
+    )
+    assert environment.cpu_features() == ["avx2", "avx512f", "avx512_bf16", "amx_tile"]
+    assert environment.device_description().endswith("cores, avx512f avx512_bf16 amx_tile)")
+    monkeypatch.setattr(builtins, "open", real_open)
+    monkeypatch.setattr(load_module("lenet5_mnist"), "run", lambda cfg, seed, ctx: {"x": 1})
+    folder = run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path)
+    meta = json.loads((folder / "run_meta.json").read_text())
+    assert meta["cpu_features"] == environment.cpu_features()

@@ -216,12 +216,17 @@ def render_mujoco_states(env_id: str, kwargs: dict[str, Any], states: list[tuple
 
     with tempfile.TemporaryDirectory(prefix="render-") as tmp:
         np.savez(Path(tmp) / "states.npz", qpos=np.stack([q for q, _ in states]), qvel=np.stack([v for _, v in states]))
-        args = {"env_id": env_id, "kwargs": kwargs, "states": str(Path(tmp) / "states.npz"),
-                "frames": str(Path(tmp) / "frames.npy")}
+        args = {
+            "env_id": env_id,
+            "kwargs": kwargs,
+            "states": str(Path(tmp) / "states.npz"),
+            "frames": str(Path(tmp) / "frames.npy"),
+        }
         env = dict(os.environ)
         env.setdefault("MUJOCO_GL", "egl")
-        done = subprocess.run([sys.executable, "-c", _RENDER_CHILD, json.dumps(args)], env=env, capture_output=True,
-                              text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", _RENDER_CHILD, json.dumps(args)], env=env, capture_output=True, text=True
+        )
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
             raise ReplicateError(f"could not render {env_id}: {last}")

@@ -29,7 +29,8 @@ import numpy as np
 
 from replicate_suite.clip_index import INDEX_FILE, clips_dir, task_labels
 from replicate_suite.errors import ReplicateError
-from replicate_suite.results import META_FILE, RunRecord, read_json, write_json
+from replicate_suite.registration import run_parts
+from replicate_suite.results import RunRecord, read_json, write_json
 
 FRAMES = 8
 """Frames per strip (fewer when the episode has fewer steps)."""
@@ -222,23 +223,26 @@ def _seeds_text(seeds: list[int]) -> str:
 KEPT_NOTE = "kept from an earlier `replicate clips`: no agent of the task is here; the filmed run still counts"
 
 
-def _started_from(run: RunRecord, variant: str | None) -> str | None:
-    """The commit a run (or its variant part, for a seed run as seed_<n>@<variant>/ folders) started from."""
+def _recorded_commit(run: RunRecord, variant: str | None) -> str | None:
+    """The commit a run (or its variant part, for a seed run as seed_<n>@<variant>/ folders) recorded as its `git`
+    (its last segment's), as the run.json beside its saved agent, and so a strip, records it."""
     if variant and run.parts:
-        folder = next((f for f in run.parts if f.name.partition("@")[2] == variant), None)
-        return (read_json(folder / META_FILE).get("git") or {}).get("commit") if folder else None
+        commits = [commits for name, commits, _ in run_parts(run) if name.partition("@")[2] == variant]
+        return commits[0][-1] if commits and commits[0] else None
     return (run.meta.get("git") or {}).get("commit")
 
 
 def _kept(previous: dict[str, Any] | None, previous_dir: Path | None, by_seed: dict, out: Path) -> dict | None:
     """The earlier entry of a task, with its strip copied into `out`, when it may stand: it has a strip, its seed is
-    still a counted run and that run (or part) started from the commit the strip records (the same run, not a
+    still a counted run and that run (or part) recorded the commit the strip records (the same run, not a
     re-run)."""
     if not previous or not previous.get("file") or previous_dir is None:
         return None
     run = by_seed.get(previous.get("seed"))
     strip_file = previous_dir / str(previous["file"])
-    if run is None or not strip_file.is_file() or _started_from(run, previous.get("variant")) != previous.get("commit"):
+    if run is None or not strip_file.is_file():
+        return None
+    if _recorded_commit(run, previous.get("variant")) != previous.get("commit"):  # a re-run of that seed
         return None
     shutil.copyfile(strip_file, out / strip_file.name)
     prior = previous.get("note")

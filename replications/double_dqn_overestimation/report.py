@@ -23,7 +23,10 @@ def _series(data, metric: str):
 
 def game_title(game: str) -> str:
     """'MinAtarAsterix' -> 'MinAtar Asterix' (MinAtar parts' label, run.part_label); Atari names unchanged."""
-    return f"MinAtar {game[len('MinAtar') :]}" if game.startswith("MinAtar") else game
+    from replicate_suite.rl.envs import MINATAR_LABEL_PREFIX  # lazily: gymnasium is not needed for the tables
+
+    prefix = MINATAR_LABEL_PREFIX
+    return f"{prefix} {game[len(prefix) :]}" if game.startswith(prefix) else game
 
 
 def _atari_games(data) -> list[str]:

@@ -21,6 +21,7 @@ from replicate_suite.results import CurveLog
 from replicate_suite.rl.agents.dqn import DQNAgent, DQNConfig
 from replicate_suite.rl.envs import (
     MINATAR_GAMES,
+    MINATAR_LABEL_PREFIX,
     AtariConfig,
     EnvRecipe,
     MinAtarConfig,
@@ -137,7 +138,7 @@ def part_label(kind: str, game: str, suite: str) -> str:
     """The name a dqn_/double_ part's curves and metrics carry (`<metric>/<label>`, `<metric>_<label>`):
     'dqn_Asterix' on Atari, 'dqn_MinAtarAsterix' on MinAtar, so that runs of the two suites never share a metric
     (the cpu profile moved from Atari to MinAtar Asterix; both kinds of run sit in results/.../cpu/)."""
-    return f"{kind}_{'MinAtar' if suite == 'minatar' else ''}{game}"
+    return f"{kind}_{MINATAR_LABEL_PREFIX if suite == 'minatar' else ''}{game}"
 
 
 # --- part exact: Theorem 1, the uniform case, Fig. 1 -------------------------------------------------------------

@@ -174,6 +174,9 @@ def frame_stack(env: gym.Env) -> int:
 
 
 MINATAR_GAMES = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
+MINATAR_LABEL_PREFIX = "MinAtar"
+"""Prefix of a MinAtar game in part labels and metric names ('dqn_MinAtarAsterix'), so that they never share one
+with the Atari game of the same name ('dqn_Asterix')."""
 
 
 @dataclass(frozen=True)

@@ -52,3 +52,29 @@ def test_crossover_pilot_candidates_are_validation_only():
     params = candidate_config("dropout_mnist", "cpu", candidates[f"{pilot.ORDER[1]} lr 0.03"]).params
     assert [n.name for n in params.nets] == [pilot.ORDER[1]] and params.train.epochs == 100
     assert (params.train.momentum, params.eval_every_epochs, params.data.validation_holdout) == (0.95, 5, 10_000)
+
+
+def test_crossover_pilot_keeps_each_candidates_outcome_and_continues_from_them(tmp_path, monkeypatch):
+    """A pilot stopped between batches continues: saved candidates are read back, not run again; a saved outcome
+    made with other settings is refused."""
+    import pytest
+
+    from replicate_suite.errors import ReplicateError
+
+    pilot = _pilot()
+    ran = []
+
+    def fake_tune(rid, profile, cands, seeds, workers):
+        ran.append(sorted(cands))
+        return {name: [{"metrics": {"val_error": 0.1}, "curves": [], "wall_seconds": 1.0}] for name in cands}
+
+    monkeypatch.setattr(pilot, "tune", fake_tune)
+    cands = {f"net{i} lr 0.1": {"train": {"epochs": i}} for i in range(3)}
+    first = pilot.run_stage("cpu", "stage1", cands, tmp_path)
+    assert ran == [["net0 lr 0.1", "net1 lr 0.1"], ["net2 lr 0.1"]] and set(first) == set(cands)
+    assert len(list(tmp_path.glob("stage1__*.json"))) == 3
+    (tmp_path / "stage1__net2_lr_0.1.json").unlink()  # as if stopped before the last batch finished
+    again = pilot.run_stage("cpu", "stage1", cands, tmp_path)
+    assert ran[2:] == [["net2 lr 0.1"]] and again == first
+    with pytest.raises(ReplicateError, match="other settings"):
+        pilot.run_stage("cpu", "stage1", {"net0 lr 0.1": {"train": {"epochs": 9}}}, tmp_path)

@@ -13,7 +13,10 @@ evaluations orders no dropout > dropout > dropout + max-norm. If it does, the cp
 at these rates (3 seeds, then the test set); if not, the ordering target is `not_run` at cpu with the budget that
 would show it (the paper's ~3,000 passes).
 
-Writes pilot_crossover.md beside this file (both stages' numbers, the verdict of the rule, wall times).
+Writes pilot_crossover.md beside this file (both stages' numbers, the verdict of the rule, wall times). Each
+candidate's outcome is kept in --state (pilots/dropout_mnist/crossover/ by default, one JSON per candidate, written
+as each pair of candidates finishes), so a pilot stopped by the end of a session continues where it stopped when run
+again (the saved outcomes are commit-able; one made with other settings is refused).
 
     python replications/dropout_mnist/pilot_crossover.py          # ~3 h on 2 cores (AMD EPYC, AVX2)
 """
@@ -21,12 +24,16 @@ Writes pilot_crossover.md beside this file (both stages' numbers, the verdict of
 from __future__ import annotations
 
 import argparse
+import json
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from replicate_suite.environment import git_state
+from replicate_suite.errors import ReplicateError
+from replicate_suite.paths import PROJECT_ROOT
 from replicate_suite.runner import resolve_config
 from replicate_suite.tuning import tune
 
@@ -57,6 +64,41 @@ def candidates(
         }
         for name, rate in rates.items()
     }
+
+
+COMMITS: set[str] = set()
+"""The commits the pilot's candidate outcomes were computed at (one, unless it was continued after a commit)."""
+
+
+def run_stage(
+    profile: str, stage: str, cands: dict[str, dict[str, Any]], state: Path, workers: int = 2
+) -> dict[str, list[dict]]:
+    """tune() over the candidates, `workers` at a time, each outcome saved to state/<stage>__<candidate>.json as its
+    batch finishes; candidates already saved there with the same overrides are read back, not run again. A saved
+    file made with other overrides is a ReplicateError (delete it to run that candidate again)."""
+    state.mkdir(parents=True, exist_ok=True)
+    outcomes: dict[str, list[dict]] = {}
+    todo = []
+    for name, overrides in cands.items():
+        path = state / f"{stage}__{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.json"
+        if path.is_file():
+            saved = json.loads(path.read_text())
+            if saved.get("overrides") != json.loads(json.dumps(overrides)) or saved.get("profile") != profile:
+                raise ReplicateError(f"{path}: saved with other settings than this pilot's; delete it to rerun {name}")
+            outcomes[name] = saved["outcomes"]
+            COMMITS.add(saved.get("commit", "unknown"))
+        else:
+            todo.append((name, overrides, path))
+    for start in range(0, len(todo), workers):
+        batch = todo[start : start + workers]
+        done = tune("dropout_mnist", profile, {n: o for n, o, _ in batch}, seeds=[SEED], workers=workers)
+        commit = str(git_state()["commit"])
+        for name, overrides, path in batch:
+            record = {"profile": profile, "overrides": overrides, "commit": commit, "outcomes": done[name]}
+            path.write_text(json.dumps(record, indent=1) + "\n")
+            outcomes[name] = done[name]
+            COMMITS.add(commit)
+    return outcomes
 
 
 def choose_rates(outcomes: dict[str, list[dict]], names: list[str], rates: list[float]) -> dict[str, float]:
@@ -90,6 +132,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-every", type=int, default=EVAL_EVERY)
     parser.add_argument("--holdout", type=int, default=HOLDOUT, help="validation images (the last of the 60,000)")
     parser.add_argument("--out", default=str(Path(__file__).with_name("pilot_crossover.md")))
+    parser.add_argument(
+        "--state", default=str(PROJECT_ROOT / "pilots" / "dropout_mnist" / "crossover"),
+        help="folder of the saved candidate outcomes (a rerun continues from them)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     stage1 = {}
@@ -97,12 +143,11 @@ def main(argv: list[str] | None = None) -> None:
         stage1.update(
             candidates(args.profile, args.stage1_passes, dict.fromkeys(ORDER, rate), args.stage1_passes, args.holdout)
         )
-    first = tune("dropout_mnist", args.profile, stage1, seeds=[SEED], workers=2)
+    first = run_stage(args.profile, "stage1", stage1, Path(args.state))
     rates = choose_rates(first, ORDER, LEARNING_RATES)
-    second = tune(
-        "dropout_mnist", args.profile,
-        candidates(args.profile, args.stage2_passes, rates, args.eval_every, args.holdout),
-        seeds=[SEED], workers=2,
+    second = run_stage(
+        args.profile, "stage2", candidates(args.profile, args.stage2_passes, rates, args.eval_every, args.holdout),
+        Path(args.state),
     )  # fmt: skip
     curves = {name: second[f"{name} lr {rates[name]:g}"][0]["curves"] for name in ORDER}
     errors = {name: last_k_mean(curves[name], name, LAST_K) for name in ORDER}
@@ -111,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         "# dropout_mnist: can the cpu budget show Table 2's ordering? (validation pilot)",
         "",
-        f"Generated by `python replications/dropout_mnist/pilot_crossover.py` at commit {git_state()['commit']} "
+        f"Generated by `python replications/dropout_mnist/pilot_crossover.py` from outcomes computed at commit(s) "
+        f"{', '.join(sorted(COMMITS))} "
         f"(profile {args.profile}); the rule is in that file's docstring, fixed before it ran. The last "
         f"{args.holdout:,} training images are the validation set; the test set is not read. Seed {SEED}, "
         f"momentum {MOMENTUM}, the profile's learning-rate decay per pass.",

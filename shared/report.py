@@ -165,6 +165,11 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
+def _at_this_budget(result: TargetResult, cell: str) -> str:
+    """A not_run target's numbers come from runs at another budget than the target's: said in the cell itself."""
+    return f"runs at this budget, not the target's: {cell}" if result.verdict == "not_run" and cell != "—" else cell
+
+
 def _ours(result: TargetResult) -> str:
     if not result.summaries:
         return "—"
@@ -260,39 +265,48 @@ def _seed_list(seeds: list[int]) -> str:
 
 def _wall(runs: list[RunRecord]) -> str:
     """Total wall time, then the time per seed of each part (a seed's parts, e.g. a 3-hour Atari run and a
-    6-second exact computation, are never averaged together). A part whose seeds ran different configs (two
-    registrations with different budgets) is shown per config with its seeds; when the runs span machines, each
-    group names its devices. A total that misses a resumed run's unrecorded segment is marked as a lower bound."""
+    6-second exact computation, are never averaged together). A part is also split by config (two registrations
+    with different budgets) and by machine (device, and platform where one CPU model name covers two machines), each
+    group naming its seeds when the part has several groups, and its machine when the runs span several. A total that
+    misses a resumed run's unrecorded segment is marked as a lower bound. Times are summed over parts, some of which
+    may have run at the same time: a cost in core time, not elapsed time."""
     if not runs:
         return "—"
-    groups: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = {}
+    groups: dict[tuple[str, str, str, str], list[tuple[int, dict[str, Any]]]] = {}
     for run in runs:
         for part, info in _part_infos(run).items():
-            groups.setdefault((part, info["config_key"]), []).append((run.seed, info))
-    total = sum(info["wall_seconds"] for members in groups.values() for _, info in members)
-    partial = sum(not info["wall_complete"] for members in groups.values() for _, info in members)
-    devices_differ = len({info["device"] for members in groups.values() for _, info in members}) > 1
-    configs_per_part: dict[str, int] = {}
-    for part, _ in groups:
-        configs_per_part[part] = configs_per_part.get(part, 0) + 1
+            key = (part, info["config_key"], info["device"], info.get("platform", ""))
+            groups.setdefault(key, []).append((run.seed, info))
+    members_all = [info for members in groups.values() for _, info in members]
+    total = sum(info["wall_seconds"] for info in members_all)
+    partial = sum(not info["wall_complete"] for info in members_all)
+    devices = {info["device"] for info in members_all}
+    platforms_per_device: dict[str, set[str]] = {}
+    for info in members_all:
+        platforms_per_device.setdefault(info["device"], set()).add(info.get("platform", ""))
+    groups_per_part: dict[str, int] = {}
+    for part, *_ in groups:
+        groups_per_part[part] = groups_per_part.get(part, 0) + 1
 
-    def per_seed(part: str, members: list[tuple[int, dict[str, Any]]]) -> str:
+    def per_seed(key: tuple[str, str, str, str], members: list[tuple[int, dict[str, Any]]]) -> str:
+        part, _, device, platform = key
         values = [info["wall_seconds"] for _, info in members]
         lower = "≥ " if any(not info["wall_complete"] for _, info in members) else ""
         notes = [f"n={len(values)}"]
-        if configs_per_part[part] > 1:
+        if groups_per_part[part] > 1:
             notes.append(f"seeds {_seed_list([seed for seed, _ in members])}")
-        if devices_differ:
-            notes.append(" / ".join(sorted({info["device"] for _, info in members})))
+        if len(devices) > 1 or len(platforms_per_device[device]) > 1:
+            notes.append(device + (f", {platform}" if len(platforms_per_device[device]) > 1 else ""))
         return f"{lower}{sum(values) / len(values) / 60:.1f} min/seed ({'; '.join(notes)})"
 
     head = f"{'≥ ' if partial else ''}{total / 60:.1f} min total"
+    head += " (summed over parts: parts that ran side by side add up, so not elapsed time)"
     if partial:
-        head += f" ({partial} resumed part(s) recorded only their last segment's wall time: marked ≥, a lower bound)"
+        head += f"; {partial} resumed part(s) recorded only their last segment's wall time: marked ≥, a lower bound"
     ordered = sorted(groups.items(), key=lambda item: (item[0][0], min(seed for seed, _ in item[1])))
-    if [part for part, _ in groups] == ["whole run"]:
-        return f"{head}, {per_seed('whole run', ordered[0][1])}"
-    parts = "; ".join(f"{part} {per_seed(part, members)}" for (part, _), members in ordered)
+    if {key[0] for key in groups} == {"whole run"}:
+        return f"{head}; " + "; ".join(per_seed(key, members) for key, members in ordered)
+    parts = "; ".join(f"{key[0]} {per_seed(key, members)}" for key, members in ordered)
     return f"{head}; per part: {parts}"
 
 
@@ -360,7 +374,11 @@ def _clip_lines(rep: ReplicationReport, profile: str, clips: dict[str, Any] | No
     labels = task_labels(counted_runs(rep.runs))
     if not labels:
         return []
-    head = ["", "**The trained agents at play** (one evaluation episode of each task's median seed):"]
+    head = [
+        "",
+        "**The trained agents at play** (one evaluation episode of each task's median seed among the counted runs "
+        "with a saved agent, which may be fewer than the seeds judged: each caption names them):",
+    ]
     if clips is None:
         return head + ["", f"No clips yet: `replicate clips --profile {profile}` makes them."]
     entries = [e for e in clips["clips"] if isinstance(e, dict) and e.get("id") == rid]
@@ -408,9 +426,10 @@ def comparison_markdown(
     for rep in reports:
         for result in rep.targets:
             t = result.target
+            ours, interval = _at_this_budget(result, _ours(result)), _at_this_budget(result, _interval(result))
             lines.append(
-                f"| {rep.claim.replication} | {_escape(t.name)} | {_fmt(t.paper)} | {_ours(result)} "
-                f"| {_interval(result)} | {_escape(t.describe())} | **{result.verdict}** | {_escape(_notes(result))} |"
+                f"| {rep.claim.replication} | {_escape(t.name)} | {_fmt(t.paper)} | {ours} "
+                f"| {interval} | {_escape(t.describe())} | **{result.verdict}** | {_escape(_notes(result))} |"
             )
     for rep in reports:
         c = rep.claim

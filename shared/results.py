@@ -253,7 +253,8 @@ def _commit_text(git: dict[str, Any]) -> str:
 
 def part_info(meta: dict[str, Any]) -> dict[str, Any]:
     """What a report needs of one run folder's meta: wall seconds over its segments and whether that total is
-    complete (total_wall_seconds), every commit its segments ran (in order, without repeats), its device, and
+    complete (total_wall_seconds), every commit its segments ran (in order, without repeats), its device and platform
+    (two machines with one CPU model differ there), and
     a key of its resolved config (parts of one seed, or seeds of two registrations, can differ in budget)."""
     wall, complete = total_wall_seconds(meta)
     commits: list[str] = []
@@ -267,6 +268,7 @@ def part_info(meta: dict[str, Any]) -> dict[str, Any]:
         "wall_complete": complete,
         "commits": commits,
         "device": str(meta.get("device", "?")),
+        "platform": str(meta.get("platform", "?")),
         "config_key": hashlib.sha256(config.encode()).hexdigest()[:12],
     }
 

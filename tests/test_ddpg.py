@@ -447,3 +447,33 @@ def test_same_seed_gives_byte_identical_results_fresh_and_resumed(backend, tmp_p
     assert [meta["measured"]["resumed_at_Pendulum"] for meta in metas] == [[], [150]]
     for name in ("metrics.json", "curves.csv"):
         assert (fresh / name).read_bytes() == (resumed / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("task", ["InvertedPendulum-v5", "Hopper-v5"])
+def test_a_mujoco_environment_restored_from_its_snapshot_continues_exactly(task):
+    """The MuJoCo branch of env_snapshot/restore_env (what a resumed cpu run relies on): a fresh environment put into
+    a snapshot taken mid-episode gives the same observations, rewards and endings for the same actions, and the same
+    time-limit count, as the environment the snapshot came from."""
+    import json
+
+    import gymnasium as gym
+
+    from replicate_suite.rl.continuous import env_snapshot, restore_env
+
+    rng = np.random.default_rng(0)
+    env = gym.make(task)
+    env.reset(seed=3)
+    low, high = env.action_space.low, env.action_space.high
+    for _ in range(7):
+        env.step(rng.uniform(low, high).astype(np.float32))
+    snapshot = json.loads(json.dumps(env_snapshot(env)))  # as a checkpoint stores it
+    assert "mujoco" in snapshot and snapshot["elapsed_steps"] == 7
+    actions = [rng.uniform(low, high).astype(np.float32) for _ in range(25)]
+    expected = [env.step(a)[:4] for a in actions]
+    fresh = gym.make(task)
+    restore_env(fresh, snapshot, seed=99)  # another reset seed: the snapshot, not the reset, decides
+    for action, (obs, reward, terminated, truncated) in zip(actions, expected, strict=True):
+        got = fresh.step(action)[:4]
+        np.testing.assert_array_equal(got[0], obs)
+        assert got[1:] == (reward, terminated, truncated)
+    assert env_snapshot(fresh)["elapsed_steps"] == env_snapshot(env)["elapsed_steps"]

@@ -258,3 +258,13 @@ def test_metrics_and_plots_point_at_the_report():
     assert path == f"reports/${{profile}}/{CURVES_DIR}"
     template = PROJECT_ROOT / ".dvc" / "plots" / f"{props['template']}.json"
     assert template.is_file() and "<DVC_METRIC_DATA>" in template.read_text()
+
+
+def test_a_run_stage_owns_single_run_folders_never_a_whole_profile():
+    """DVC deletes a stage's (non-persistent) outputs before it runs the stage: an output that is a whole
+    results/<id>/<profile>/ folder would delete committed runs no stage recreates (e.g. an earlier registration's
+    seeds). Every output under results/ is one run folder, seed_<n> or seed_<n>@<part>."""
+    for name, _, _, outs in stages():
+        for path, _, _ in outs:
+            if path.startswith("results/"):
+                assert Path(path).name.startswith("seed_"), f"{name}: output {path} is not a single run folder"

@@ -345,8 +345,22 @@ def test_wall_time_splits_a_part_by_config_names_devices_and_marks_lower_bounds(
     runs = [run(0, 600, "a", "cpu: X"), run(1, 600, "a", "cpu: X"), run(10, 3600, "b", "cpu: Y"),
             run(11, 1800, "b", "cpu: Y", complete=False, commits=("c2", "c3"))]  # fmt: skip
     text = report_module._wall(runs)
-    assert text.startswith("≥ 110.0 min total (1 resumed part(s)")
+    assert text.startswith("≥ 110.0 min total (summed over parts") and "; 1 resumed part(s) recorded only" in text
     assert "Hopper 10.0 min/seed (n=2; seeds 0, 1; cpu: X)" in text
     assert "Hopper ≥ 45.0 min/seed (n=2; seeds 10, 11; cpu: Y)" in text
     assert report_module._run_wall(runs[3]) == "≥ 1800" and report_module._run_commits(runs[3]) == "c2, c3"
     assert report_module._seed_list([14, 0, 1, 10, 11, 12, 13, 3]) == "0, 1, 3, 10-14"
+
+
+def test_a_not_run_targets_numbers_say_they_come_from_another_budget():
+    from replicate_suite.claims import Target, TargetResult
+    from replicate_suite.stats import summarize
+
+    target = Target(metric="r", rule={"kind": "above", "bound": 1.0}, binds=("paper",))
+    shown = TargetResult(target, "not_run", {"r": summarize([1.0, 2.0, 3.0])})
+    assert report_module._at_this_budget(shown, report_module._ours(shown)).startswith(
+        "runs at this budget, not the target's: 2 ± 1 (n=3"
+    )
+    assert report_module._at_this_budget(TargetResult(target, "not_run"), "—") == "—"
+    judged = TargetResult(target, "inconclusive", {"r": summarize([1.0, 2.0, 3.0])})
+    assert report_module._at_this_budget(judged, "x") == "x"

@@ -69,11 +69,12 @@ def tables(runs) -> list[str]:
             "|---|---|---|---|---|---|" + "---|" * len(peers),
         ]
         for task in TASKS:
+            steps = sorted({int(r.metrics[f"env_steps_{task}"]) for r in group if f"env_steps_{task}" in r.metrics})
             cells = [
                 _mean(group, f"eval_return_last3_{task}"),
                 _mean(group, f"eval_return_{task}"),
                 _mean(group, f"random_return_{task}"),
-                _mean(group, f"env_steps_{task}"),
+                " / ".join(f"{s:,}" for s in steps) or "—",
                 str(PAPER_NORMALISED.get(task, "—")),
                 *(p["returns"].get(task, "—") for p in peers),
             ]

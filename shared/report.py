@@ -334,6 +334,15 @@ def _run_commits(run: RunRecord) -> str:
     return ", ".join(commits)
 
 
+def _run_devices(run: RunRecord) -> str:
+    """Every device a seed's parts ran on (a seed's parts can run on different machines), not only its first part's."""
+    devices: list[str] = []
+    for info in _part_infos(run).values():
+        if info["device"] not in devices:
+            devices.append(info["device"])
+    return _escape(", ".join(devices))
+
+
 def _runs_table(runs: list[RunRecord]) -> list[str]:
     """Per-seed provenance, then every metric: one column per seed, so wide metric sets stay readable."""
     names = sorted({m for r in runs for m in r.metrics})
@@ -343,7 +352,7 @@ def _runs_table(runs: list[RunRecord]) -> list[str]:
         ("status", lambda r: r.status),
         ("wall s", _run_wall),
         ("commit", _run_commits),
-        ("device", lambda r: _escape(str(r.meta.get("device", "?")))),
+        ("device", _run_devices),
     ):
         lines.append(f"| {label} | " + " | ".join(cell(r) for r in runs) + " |")
     if any(r.purpose != "final" for r in runs):  # a tuning run (validation only) is shown, never in a verdict

@@ -349,6 +349,7 @@ def test_wall_time_splits_a_part_by_config_names_devices_and_marks_lower_bounds(
     assert "Hopper 10.0 min/seed (n=2; seeds 0, 1; cpu: X)" in text
     assert "Hopper ≥ 45.0 min/seed (n=2; seeds 10, 11; cpu: Y)" in text
     assert report_module._run_wall(runs[3]) == "≥ 1800" and report_module._run_commits(runs[3]) == "c2, c3"
+    assert report_module._run_devices(runs[3]) == "cpu: Y"
     assert report_module._seed_list([14, 0, 1, 10, 11, 12, 13, 3]) == "0, 1, 3, 10-14"
 
 

@@ -350,7 +350,7 @@ def _runs_table(runs: list[RunRecord]) -> list[str]:
     lines = [f"| | {seeds} |", "|---" * (len(runs) + 1) + "|"]
     for label, cell in (
         ("status", lambda r: r.status),
-        ("wall s", _run_wall),
+        ("wall s (sum of parts)", _run_wall),
         ("commit", _run_commits),
         ("device", _run_devices),
     ):

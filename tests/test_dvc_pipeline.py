@@ -268,3 +268,13 @@ def test_a_run_stage_owns_single_run_folders_never_a_whole_profile():
         for path, _, _ in outs:
             if path.startswith("results/"):
                 assert Path(path).name.startswith("seed_"), f"{name}: output {path} is not a single run folder"
+
+
+def test_run_ddpg_covers_the_default_profiles_tasks():
+    """run_ddpg is one stage per (task, seed) from params.yaml: its task list must be the profile's own, or
+    `dvc repro` would silently leave a task of the registered protocol unrun."""
+    from replicate_suite.runner import resolve_config
+
+    params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    tasks = resolve_config("ddpg_continuous", params["profile"]).values["tasks"]
+    assert params["ddpg_tasks"] == tasks

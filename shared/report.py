@@ -456,7 +456,8 @@ def comparison_markdown(
             text = f"- **{result.verdict}**: {_escape(result.target.name)}: {result.detail}"
             if result.target.caveat:  # beside the verdict here too, not only in the table's notes
                 text += f" (caveat: {_escape(result.target.caveat)})"
-            lines.append(text + (f" (per seed: {per_seed})" if per_seed else ""))
+            where = "per seed, runs at this budget, not the target's" if result.verdict == "not_run" else "per seed"
+            lines.append(text + (f" ({where}: {per_seed})" if per_seed else ""))
         if any(not f.unknown for f in rep.fixed_out):
             lines += [
                 "",

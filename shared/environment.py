@@ -87,7 +87,8 @@ def device_description() -> str:
         if gpus:
             details = tf.config.experimental.get_device_details(gpus[0])
             return f"{len(gpus)}x {details.get('device_name', 'GPU')}"
-    features = [name for name in cpu_features() if name != "avx2" or "avx512f" not in cpu_features()]
+    found = cpu_features()
+    features = [name for name in found if name != "avx2" or "avx512f" not in found]  # the widest of the two
     return f"cpu: {_cpu_name()} ({os.cpu_count()} cores" + (f", {' '.join(features)})" if features else ")")
 
 

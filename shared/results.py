@@ -247,7 +247,8 @@ def total_wall_seconds(meta: dict[str, Any]) -> tuple[float, bool]:
     return wall, all(isinstance(s, dict) and "wall_seconds" in s for s in earlier)
 
 
-def _commit_text(git: dict[str, Any]) -> str:
+def commit_text(git: dict[str, Any]) -> str:
+    """A run_meta `git` entry (or a segment) as "<first 10 hex digits>[+dirty]"."""
     return str(git.get("commit", "?"))[:10] + ("+dirty" if git.get("dirty") else "")
 
 
@@ -257,11 +258,8 @@ def part_info(meta: dict[str, Any]) -> dict[str, Any]:
     (two machines with one CPU model differ there), and
     a key of its resolved config (parts of one seed, or seeds of two registrations, can differ in budget)."""
     wall, complete = total_wall_seconds(meta)
-    commits: list[str] = []
-    for git in [s for s in meta.get("segments") or [] if isinstance(s, dict)] or [meta.get("git") or {}]:
-        text = _commit_text(git)
-        if text not in commits:
-            commits.append(text)
+    gits = [s for s in meta.get("segments") or [] if isinstance(s, dict)] or [meta.get("git") or {}]
+    commits = list(dict.fromkeys(commit_text(git) for git in gits))  # in order, without repeats
     config = json.dumps(meta.get("config"), sort_keys=True, default=str)
     return {
         "wall_seconds": wall,

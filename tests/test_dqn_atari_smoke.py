@@ -174,3 +174,43 @@ def test_bad_frame_caps_are_config_errors(tmp_path, loop, atari, message):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(ReplicateError, match=message):
         load_config(tmp_path / "config.yaml", "cpu", load_module("dqn_atari2013").Config)
+
+
+def _write_train_curve(folder, values, steps=range(35_000, 385_000, 35_000), game="Breakout"):
+    from replicate_suite.results import CurveLog
+
+    folder.mkdir(parents=True)
+    log = CurveLog()
+    for step, value in zip(steps, values, strict=False):
+        log.add(step, **{f"train_return/{game}": value, f"eval_return/{game}": 99.0, f"avg_max_q/{game}": 99.0})
+    log.write(folder)
+    (folder / "run_meta.json").write_text(json.dumps({"wall_seconds": 1800.0, "git": {"commit": "b" * 40}}))
+
+
+def test_target_network_pilot_rule_reads_training_returns_only(tmp_path):
+    from replicate_suite.runner import load_script
+
+    pilot = load_script("dqn_atari2013", "pilot_target")
+    assert list(pilot.CANDIDATES) == ["target_network", "lr_1e-4"]  # the order fixed before the pilot ran
+    assert pilot.decide({"target_network": 6.0, "lr_1e-4": None}, 4.0) == "target_network"  # 6 >= 1.5 x 4
+    assert pilot.decide({"target_network": 5.9, "lr_1e-4": None}, 4.0) is None  # undecided: the next is not run
+    assert pilot.decide({"target_network": 5.9, "lr_1e-4": 7.0}, 4.0) == "lr_1e-4"
+    assert pilot.decide({"target_network": 9.0, "lr_1e-4": 7.0}, 4.0) == "target_network"  # first in order wins
+    assert pilot.decide({"target_network": 5.9, "lr_1e-4": 5.0}, 4.0) is None
+    results, pilots = tmp_path / "results", tmp_path / "pilots"
+    for seed, top in ((0, 2.0), (1, 4.0), (2, 3.0)):  # reference window 280k-350k: means 2, 4, 3
+        _write_train_curve(results / "dqn_atari2013" / "cpu" / f"seed_{seed}@Breakout", [1.0] * 7 + [top] * 13)
+    run = pilots / "target_network" / "dqn_atari2013" / "cpu" / "seed_100@Breakout"
+    _write_train_curve(run, [1.0, 1.0, 2.0, 3.0, 4.0, 5.0, 5.0, 6.0, 6.0, 6.3])  # last 3: 6.1 >= 6.0
+    out = tmp_path / "pilot.md"
+    pilot.main(["--pilots", str(pilots), "--results", str(results), "--out", str(out)])
+    text = out.read_text()
+    assert "| seed 1 | 4.00 |" in text and "Threshold: 1.5 x 4.00 = 6.00." in text
+    assert "| target_network |" in text and "| 6.10 | yes |" in text and "| lr_1e-4 |" in text and "not run" in text
+    assert "**Chosen: target_network**" in text and "99" not in text  # evaluation returns and Q are never read
+    with pytest.raises(SystemExit, match="error: no pilot run under"):
+        pilot.main(["--pilots", str(tmp_path / "none"), "--results", str(results), "--out", str(out)])
+    run2 = pilots / "lr_1e-4" / "dqn_atari2013" / "cpu" / "seed_100@Breakout"
+    _write_train_curve(run2, [1.0, 1.0, 1.0])
+    with pytest.raises(SystemExit, match="error: the curve has no training return at step"):
+        pilot.main(["--pilots", str(pilots), "--results", str(results), "--out", str(out)])

@@ -234,6 +234,34 @@ def evaluate_target(
     return _judge(target, runs, profile)
 
 
+ORDINALS = ["first", "second", "third", "fourth", "fifth"]
+
+
+def registration_groups(claim: Claim, runs: list[RunRecord]) -> list[tuple[str, list[RunRecord]]]:
+    """The runs split by registration, for reports that must never pool them: the seed sets the claim's targets name
+    (`seeds:`) for the runs' profile, in claim.yaml order, as ("first registration (seeds 0, 1)", runs), ...; then
+    the runs of any other seed ("seeds outside the registrations (...)"). One group ("all runs") when no target names
+    seeds for that profile."""
+    profile = runs[0].meta.get("profile", "cpu") if runs else "cpu"
+    seed_sets: list[tuple[int, ...]] = []
+    for target in claim.targets:
+        seeds = target.seeds_for(profile)
+        if seeds is not None and seeds not in seed_sets:
+            seed_sets.append(seeds)
+    if not seed_sets:
+        return [("all runs", list(runs))]
+    groups = []
+    for i, seeds in enumerate(seed_sets):
+        chosen = [r for r in runs if r.seed in seeds]
+        if chosen:
+            name = ORDINALS[i] if i < len(ORDINALS) else f"#{i + 1}"
+            groups.append((f"{name} registration (seeds {', '.join(map(str, seeds))})", chosen))
+    others = [r for r in runs if not any(r.seed in seeds for seeds in seed_sets)]
+    if others:
+        groups.append((f"seeds outside the registrations ({', '.join(str(r.seed) for r in others)})", others))
+    return groups
+
+
 def newest_registration_seeds(claim: Claim, profile: str) -> tuple[int, ...] | None:
     """The seeds the last target (in claim.yaml order) naming `seeds` for this profile counts, when the claim's
     targets name more than one seed set there (registrations: a later one lists its targets after the earlier's);

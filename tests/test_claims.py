@@ -612,3 +612,26 @@ def test_a_target_outside_its_binds_is_shown_on_the_newest_registrations_seeds_o
     assert result.budget_result == "not_reproduced (the newest registration's seeds 10, 11, 12)"
     alone = Claim("demo", "t", "c", {"paper": "p"}, (paper_only,), ())
     assert set(evaluate_claim(alone, records, "cpu")[0].per_seed["err"]) == {0, 1, 10, 11, 12}
+
+
+def test_registration_groups_split_runs_by_the_seed_sets_targets_name():
+    """Reports never pool two registrations: runs split by each target's `seeds` at the runs' profile, in claim.yaml
+    order, then the seeds no registration names; one group when no target names seeds."""
+    from replicate_suite.claims import Claim, registration_groups
+
+    first = target({"kind": "above", "bound": 0.0}, seeds=(("cpu", (0, 1)),))
+    again = target({"kind": "above", "bound": 1.0}, metric="err2", seeds=(("cpu", (0, 1)),))
+    second = target({"kind": "above", "bound": 0.0}, metric="err2", seeds=(("cpu", (10, 11)),))
+    records = runs(*({"err": v} for v in (1.0, 2.0, 3.0)))
+    for seed in (11, 10):
+        records.append(RunRecord(path=Path("."), seed=seed, metrics={}, meta={"status": "ok", "profile": "cpu"}))
+    groups = registration_groups(Claim("demo", "t", "c", {"paper": "p"}, (first, again, second), ()), records)
+    assert [(title, [r.seed for r in group]) for title, group in groups] == [
+        ("first registration (seeds 0, 1)", [0, 1]),
+        ("second registration (seeds 10, 11)", [11, 10]),
+        ("seeds outside the registrations (2)", [2]),
+    ]
+    plain = registration_groups(
+        Claim("demo", "t", "c", {"paper": "p"}, (target({"kind": "above", "bound": 0.0}),), ()), records
+    )
+    assert [(title, len(group)) for title, group in plain] == [("all runs", 5)]

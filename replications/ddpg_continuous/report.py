@@ -22,32 +22,10 @@ def _mean(runs, metric: str) -> str:
     return f"{np.mean(values):.4g}{spread} (n={len(values)})"
 
 
-ORDINALS = ["first", "second", "third", "fourth", "fifth"]
-
-
 def _registrations(runs) -> list[tuple[str, list]]:
-    """The runs split by registration: the seed sets the claim's targets name for the runs' profile, in claim.yaml
-    order ("first registration (seeds 0, 1)", ...), then any other seeds; one group when no target names seeds."""
-    from replicate_suite.claims import load_claim
+    from replicate_suite.claims import load_claim, registration_groups
 
-    profile = runs[0].meta.get("profile", "cpu") if runs else "cpu"
-    seed_sets: list[tuple[int, ...]] = []
-    for target in load_claim(Path(__file__).parent / "claim.yaml").targets:
-        seeds = target.seeds_for(profile)
-        if seeds is not None and seeds not in seed_sets:
-            seed_sets.append(seeds)
-    if not seed_sets:
-        return [("all runs", list(runs))]
-    groups = []
-    for i, seeds in enumerate(seed_sets):
-        chosen = [r for r in runs if r.seed in seeds]
-        if chosen:
-            name = ORDINALS[i] if i < len(ORDINALS) else f"#{i + 1}"
-            groups.append((f"{name} registration (seeds {', '.join(map(str, seeds))})", chosen))
-    others = [r for r in runs if not any(r.seed in seeds for seeds in seed_sets)]
-    if others:
-        groups.append((f"seeds outside the registrations ({', '.join(str(r.seed) for r in others)})", others))
-    return groups
+    return registration_groups(load_claim(Path(__file__).parent / "claim.yaml"), runs)
 
 
 def tables(runs) -> list[str]:

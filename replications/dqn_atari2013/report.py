@@ -1,5 +1,7 @@
 """The report's Table 1 (rows Random / DQN / DQN Best for the seven games, ours beside the paper's, and peers) and
-Fig. 2's learning curves (evaluation return and average max Q on fixed probe states), one line per seed."""
+Fig. 2's learning curves (evaluation return and average max Q on fixed probe states), one line per seed. When the
+claim's targets name more than one seed set for a profile (registrations, e.g. the cpu protocol revised after first
+results), the DQN rows and the curves are shown per registration, never pooled."""
 
 from __future__ import annotations
 
@@ -21,26 +23,39 @@ CURVE_X_LABEL = "agent steps"
 OURS = {"Random": "random_return_{}", "DQN": "eval_return_{}", "DQN Best": "eval_return_best_episode_{}"}
 
 
+def _registrations(runs) -> list[tuple[str, list]]:
+    from replicate_suite.claims import load_claim, registration_groups
+
+    return registration_groups(load_claim(Path(__file__).parent / "claim.yaml"), runs)
+
+
 def figures(runs, folder: Path) -> list[tuple[str, str]]:
-    """Fig. 2 of Mnih et al. 2013 per game with DQN runs: the average evaluation return (left) and the average max
-    Q over a fixed set of probe states (right; states gathered by a random policy before training) against agent
-    steps, one thin line per seed and their mean."""
+    """Fig. 2 of Mnih et al. 2013 per game with DQN runs (and per registration): the average evaluation return
+    (left) and the average max Q over a fixed set of probe states (right; states drawn from the replay when learning
+    starts) against agent steps, one thin line per seed and their mean."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = curves_frame(runs)
-    games = [g for g in GAMES if data is not None and (data["metric"] == f"eval_return/{g}").any()]
-    if not games:
+    panels = []  # (game, registration title or "", that registration's curves)
+    groups = _registrations(runs)
+    for title, group in groups:
+        data = curves_frame(group)
+        for game in GAMES:
+            if data is not None and (data["metric"] == f"eval_return/{game}").any():
+                panels.append((game, title if len(groups) > 1 else "", data))
+    if not panels:
         return []
-    fig, axes = plt.subplots(len(games), 2, figsize=(10, 3.2 * len(games)), squeeze=False)
-    for row, game in enumerate(games):
+    panels.sort(key=lambda panel: GAMES.index(panel[0]))  # stable: a game's registrations stay in claim order
+    fig, axes = plt.subplots(len(panels), 2, figsize=(10, 3.2 * len(panels)), squeeze=False)
+    for row, (game, title, data) in enumerate(panels):
         left, right = axes[row]
+        suffix = f"\n{title}" if title else ""
         plot_per_seed(left, data, f"eval_return/{game}", "#2a6fbb", "DQN")
-        left.set_title(f"{game}: average evaluation return (epsilon 0.05)", fontsize="small")
+        left.set_title(f"{game}: average evaluation return (epsilon 0.05){suffix}", fontsize="small")
         if plot_per_seed(right, data, f"avg_max_q/{game}", "#e6761b", "DQN"):
-            right.set_title(f"{game}: average max Q on the probe states", fontsize="small")
+            right.set_title(f"{game}: average max Q on the probe states{suffix}", fontsize="small")
         else:
             right.set_axis_off()
         for ax in (left, right):
@@ -68,9 +83,12 @@ def tables(runs) -> list[str]:
         "| | " + " | ".join(HEADERS) + " |",
         "|---|" + "---|" * len(GAMES),
     ]
+    groups = _registrations(runs)
     for row, template in OURS.items():
-        cells = [_cell(runs, template.format(g), p) for g, p in zip(GAMES, PAPER[row], strict=True)]
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+        for title, group in groups if row != "Random" else [("", runs)]:  # the Random row: every seed that played it
+            cells = [_cell(group, template.format(g), p) for g, p in zip(GAMES, PAPER[row], strict=True)]
+            name = f"{row}, {title}" if title and len(groups) > 1 else row
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     steps = {g: runs[0].metrics.get(f"agent_steps_{g}") for g in GAMES}
     trained = [f"{g} {int(s):,}" for g, s in steps.items() if s]
     lines += [

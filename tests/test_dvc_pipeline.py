@@ -270,11 +270,38 @@ def test_a_run_stage_owns_single_run_folders_never_a_whole_profile():
                 assert Path(path).name.startswith("seed_"), f"{name}: output {path} is not a single run folder"
 
 
-def test_run_ddpg_covers_the_default_profiles_tasks():
-    """run_ddpg is one stage per (task, seed) from params.yaml: its task list must be the profile's own, or
-    `dvc repro` would silently leave a task of the registered protocol unrun."""
+@pytest.mark.parametrize(
+    "param, rep_id, key",
+    [("ddpg_tasks", "ddpg_continuous", "tasks"), ("cifar10_nets", "resnet_depth_cifar10", "nets"),
+     ("atari_parts", "dqn_atari2013", "parts")],
+)  # fmt: skip
+def test_per_part_stages_cover_the_default_profiles_parts(param, rep_id, key):
+    """run_ddpg, run_cifar10 and run_atari are one stage per (part, seed) from params.yaml: the part list must be the
+    profile's own, or `dvc repro` would silently leave a part of the registered protocol unrun."""
     from replicate_suite.runner import resolve_config
 
     params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
-    tasks = resolve_config("ddpg_continuous", params["profile"]).values["tasks"]
-    assert params["ddpg_tasks"] == tasks
+    parts = resolve_config(rep_id, params["profile"]).values[key]
+    assert params[param] == [part for part in parts if part != "random"]  # the Random row has a stage of its own
+
+
+def test_every_committed_run_folder_is_what_a_stage_writes():
+    """`dvc repro` must recreate the committed results in the same layout: a run folder that no stage writes (e.g.
+    seed_0@Breakout while the stage writes seed_0) would sit beside the stage's output, and the report would merge
+    both as one seed. Exempt: the runs of a registration older than the claim's newest at this profile (kept as
+    committed; no stage writes them, since the profile's config is the newest registration's)."""
+    from replicate_suite.claims import load_claim
+    from replicate_suite.paths import replications_dir
+
+    params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    profile = params["profile"]
+    written = {path for _, _, _, outs in stages() for path, _, _ in outs if path.startswith("results/")}
+    unwritten = []
+    for folder in sorted((PROJECT_ROOT / "results").glob(f"*/{profile}/seed_*")):
+        rep_id, seed = folder.parent.parent.name, int(folder.name.removeprefix("seed_").split("@")[0])
+        claim = load_claim(replications_dir() / rep_id / "claim.yaml")
+        named = [t.seeds_for(profile) for t in claim.targets if t.seeds_for(profile) is not None]
+        older = {s for seeds in named[:-1] for s in seeds if seeds != named[-1]} if len(set(named)) > 1 else set()
+        if str(folder.relative_to(PROJECT_ROOT)) not in written and seed not in older:
+            unwritten.append(str(folder.relative_to(PROJECT_ROOT)))
+    assert not unwritten, f"committed run folders no dvc stage writes at the default params: {unwritten}"

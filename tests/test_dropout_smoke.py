@@ -78,3 +78,35 @@ def test_crossover_pilot_keeps_each_candidates_outcome_and_continues_from_them(t
     assert ran[2:] == [["net2 lr 0.1"]] and again == first
     with pytest.raises(ReplicateError, match="other settings"):
         pilot.run_stage("cpu", "stage1", {"net0 lr 0.1": {"train": {"epochs": 9}}}, tmp_path)
+
+
+def test_a_nets_own_learning_rate_replaces_the_shared_one(tiny_mnist, tmp_path):
+    """nets[i].learning_rate (per-row rates chosen on validation data) overrides train.learning_rate for that net
+    only; a non-positive one is a config error naming the field."""
+    import pytest
+
+    from replicate_suite.config import from_dict
+    from replicate_suite.errors import ReplicateError
+    from replicate_suite.runner import load_script, resolve_config
+
+    run = load_script("dropout_mnist", "run")
+    values = resolve_config("dropout_mnist", "smoke").values
+    values["nets"][1] = {**values["nets"][1], "learning_rate": 0.5}
+    cfg = from_dict(run.Config, values, "config")
+    assert [net.learning_rate for net in cfg.nets] == [None, 0.5, None]
+    values["nets"][1]["learning_rate"] = 0.0
+    with pytest.raises(ReplicateError, match="learning_rate"):
+        from_dict(run.Config, values, "config")
+    a = run_replication("dropout_mnist", "smoke", 0, results_root=tmp_path / "a")
+    b = run_replication(
+        "dropout_mnist", "smoke", 0, results_root=tmp_path / "b",
+        overrides={"train.learning_rate": 0.5},
+    )  # fmt: skip
+    nets = resolve_config("dropout_mnist", "smoke").values["nets"]
+    nets[1] = {**nets[1], "learning_rate": 0.5}
+    c = run_replication("dropout_mnist", "smoke", 0, results_root=tmp_path / "c", overrides={"nets": nets})
+    ma, mb, mc = (json.loads((f / "metrics.json").read_text()) for f in (a, b, c))
+    for net, like in zip(NETS, (ma, mb, ma), strict=True):  # only the middle net trains at 0.5, as in run b
+        for kind in ("test", "train"):
+            assert mc[f"{kind}_error_{net}"] == like[f"{kind}_error_{net}"], (kind, net)
+    assert ma[f"train_error_{NETS[1]}"] != mb[f"train_error_{NETS[1]}"]  # and the rate made a difference

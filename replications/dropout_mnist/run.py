@@ -33,6 +33,9 @@ class NetConfig:
     """Probability of keeping a hidden unit (paper: 0.5 with dropout, 1 without)."""
     max_norm: float | None
     """Bound on each unit's incoming weight-vector norm, or null."""
+    learning_rate: Annotated[float, POSITIVE] | None = None
+    """This net's initial SGD learning rate (per-row tuning, as the paper tunes each row on validation data);
+    null: train.learning_rate."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,9 @@ def train_net(net: NetConfig, cfg: Config, data, seed: int, ctx: RunContext) -> 
     )
     model = build_mlp(784, 10, spec, name=net.name)
     steps_per_pass = len(data.x_train) // cfg.train.batch_size
+    rate = cfg.train.learning_rate if net.learning_rate is None else net.learning_rate
     schedule = keras.optimizers.schedules.ExponentialDecay(
-        cfg.train.learning_rate, steps_per_pass, cfg.train.lr_decay_per_epoch, staircase=True
+        rate, steps_per_pass, cfg.train.lr_decay_per_epoch, staircase=True
     )
     every = steps_per_pass * cfg.eval_every_epochs
     model.compile(

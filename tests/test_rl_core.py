@@ -603,3 +603,18 @@ def test_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tmp_path,
         np.testing.assert_array_equal(value, agent.state_arrays()[name], err_msg=name)
     for name, value in straight_weights.items():
         np.testing.assert_array_equal(value, migrated_agent.state_arrays()[name], err_msg=f"migrated {name}")
+
+
+@pytest.mark.parametrize(
+    "stack, capacity, episodes", [(4, 23, [9, 9, 9, 9, 9]), (4, 200, [1, 2, 7, 30]), (1, 23, [5, 9, 12])]
+)
+def test_replay_sample_equals_the_two_stack_walks(stack, capacity, episodes):
+    """sample() gathers stack + 1 frames once per transition; its states and next states must equal the two walks
+    stacks(idx) and stacks(idx + 1) (the definition), also across a wrapped buffer and at episode starts."""
+    replay = ReplayBuffer(capacity=capacity, frame_shape=(2, 3), stack=stack, seed=5)
+    _fill(replay, episodes)
+    batch = replay.sample(500)
+    np.testing.assert_array_equal(batch.states, replay.stacks(batch.indices))
+    np.testing.assert_array_equal(batch.next_states, replay.stacks((batch.indices + 1) % capacity))
+    assert batch.states.flags.c_contiguous and batch.next_states.flags.c_contiguous
+    assert batch.states.shape == ((500, stack, 2, 3) if stack > 1 else (500, 2, 3))

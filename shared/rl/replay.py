@@ -86,14 +86,16 @@ class ReplayBuffer:
             ok &= (idx - self.cursor) % self.capacity >= self.stack - 1
         return ok
 
-    def stacks(self, idx: np.ndarray) -> np.ndarray:
-        """States whose newest frames are entries idx: walk back within the episode, repeating its first frame."""
-        if self.stack == 1:
+    def stacks(self, idx: np.ndarray, length: int | None = None) -> np.ndarray:
+        """States whose newest frames are entries idx: walk back within the episode, repeating its first frame;
+        (len(idx), length, *frame_shape), length = stack by default; length 1: (len(idx), *frame_shape)."""
+        length = self.stack if length is None else length
+        if length == 1:
             return self.frames[idx]
-        out = np.empty((len(idx), self.stack, *self.frame_shape), self.frames.dtype)
+        out = np.empty((len(idx), length, *self.frame_shape), self.frames.dtype)
         current = np.asarray(idx)
         out[:, -1] = self.frames[current]
-        for k in range(2, self.stack + 1):
+        for k in range(2, length + 1):
             current = np.where(self.starts[current], current, (current - 1) % self.capacity)
             out[:, -k] = self.frames[current]
         return out
@@ -107,13 +109,17 @@ class ReplayBuffer:
             draw = self.rng.integers(0, self.size, size=2 * (batch_size - len(idx)) + 8)
             idx = np.concatenate([idx, draw[self._valid(draw)]])
         idx = idx[:batch_size]
-        nxt = (idx + 1) % self.capacity
+        # The next state of a transition is its state shifted by one frame: entry idx + 1 is never an episode's
+        # first frame, so its walk back (stacks) steps to idx and then repeats idx's walk. One gather of stack + 1
+        # frames per transition gives both (the same arrays as stacks(idx) and stacks(idx + 1), half the reads).
+        window = self.stacks((idx + 1) % self.capacity, self.stack + 1)
+        states, next_states = (window[:, 0], window[:, 1]) if self.stack == 1 else (window[:, :-1], window[:, 1:])
         return Batch(
-            states=self.stacks(idx),
+            states=np.ascontiguousarray(states),
             actions=self.actions[idx],
             rewards=self.rewards[idx],
             terminals=self.terminals[idx].astype(np.float32),
-            next_states=self.stacks(nxt),
+            next_states=np.ascontiguousarray(next_states),
             indices=idx,
         )
 

@@ -190,7 +190,9 @@ def main(argv: list[str] | None = None) -> None:
         + ", ".join(f"{n} {errors[n]:.4f}" for n in ORDER)
         + f". **Rule: the ordering {'appears' if holds else 'does not appear'} within {args.stage2_passes} passes.**",
         "",
-        "Wall seconds per stage-2 net (one core each): " + ", ".join(f"{n} {walls[n]:.0f}" for n in ORDER) + ".",
+        "Wall seconds per stage-2 net (its training run; the 2 cores ran other work beside it, see the README): "
+        + ", ".join(f"{n} {walls[n]:.0f}" for n in ORDER)
+        + ".",
     ]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -28,6 +28,7 @@ from replicate_suite.claims import (
     evaluate_target,
     load_claim,
     newest_registration_seeds,
+    registration_groups,
     verdict_counts,
 )
 from replicate_suite.clip_index import INDEX_FILE, read_clips, task_labels
@@ -741,11 +742,17 @@ def _draw_figures(reports: list[ReplicationReport], folder: Path) -> dict[str, l
                 drawn = module.figures(rep.runs, folder / "figures")
                 made[rid] = [(caption, f"figures/{name}") for caption, name in drawn]
             continue
-        rel = f"figures/{rid}_curves.png"
         x_label = getattr(module, "CURVE_X_LABEL", "updates")
         bound = [r.target for r in rep.targets if r.verdict != "not_run" or r.budget_result]
-        if plot_curves(rid, rep.runs, bound, folder / rel, x_label):
-            made[rid] = [("learning curves", rel)]
+        profile = rep.runs[0].meta.get("profile", "cpu") if rep.runs else "cpu"
+        if newest_registration_seeds(rep.claim, profile) is None:
+            groups = [("", rep.runs)]
+        else:  # registrations differ in budget or protocol: one figure each, never a band over both
+            groups = registration_groups(rep.claim, rep.runs)
+        for i, (name, runs) in enumerate(groups):
+            rel = f"figures/{rid}_curves{f'_{i + 1}' if name else ''}.png"
+            if plot_curves(f"{rid}, {name}" if name else rid, runs, bound, folder / rel, x_label):
+                made.setdefault(rid, []).append((f"learning curves, {name}" if name else "learning curves", rel))
     return made
 
 

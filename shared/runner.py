@@ -161,21 +161,31 @@ def variant_field(replication_id: str) -> str | None:
     return None
 
 
+def variant_name(value: Any) -> str:
+    """A variant's name: the value itself (an Atari game, a ResNet depth), or the `name` of a config entry that is a
+    mapping or dataclass (e.g. one of dropout_mnist's nets)."""
+    if isinstance(value, dict):
+        return str(value.get("name"))
+    return str(getattr(value, "name", value))
+
+
 def variants_of(cfg: ResolvedConfig, field_name: str | None) -> list[str]:
-    """The values of a resolved config's variant field; [] when the replication has none."""
-    return list(getattr(cfg.params, field_name)) if field_name else []
+    """The names of a resolved config's variants (variant_name of each value of its variant field); [] when the
+    replication has none."""
+    return [variant_name(v) for v in getattr(cfg.params, field_name)] if field_name else []
 
 
 def _variant_in(replication_id: str, profile: str, variant: str, field_name: str | None, values: Any) -> None:
     if field_name is None:
         raise ReplicateError(f"{replication_id} has no variants (its run.py defines no VARIANT_FIELD)")
-    if not isinstance(values, list) or variant not in values:
-        known = ", ".join(map(str, values)) if isinstance(values, list) else "none"
+    names = [variant_name(v) for v in values] if isinstance(values, list) else []
+    if variant not in names:
+        known = ", ".join(names) or "none"
         raise ReplicateError(f"unknown variant {variant!r} of {replication_id} (profile {profile}: {known})")
 
 
 def check_variant(replication_id: str, profile: str, variant: str, overrides: dict[str, Any] | None = None) -> None:
-    """Fail at once (without importing the replication or Keras) unless `variant` is one of the values of the
+    """Fail at once (without importing the replication or Keras) unless `variant` names one of the values of the
     replication's variant field in config.yaml's profile, or in `overrides` ({"key.path": value}, as --set gives
     them) where they set that field; select_variant checks the typed config again."""
     field_name = variant_field(replication_id)
@@ -187,9 +197,10 @@ def check_variant(replication_id: str, profile: str, variant: str, overrides: di
             raise ReplicateError(
                 f"--set {field_name}: expected a non-empty list, e.g. {field_name}=[{variant}], got {brief(values)}"
             )
-        if variant not in values:
+        if variant not in [variant_name(v) for v in values]:
             raise ReplicateError(
-                f"unknown variant {variant!r} of {replication_id} (--set {field_name}: {', '.join(map(str, values))})"
+                f"unknown variant {variant!r} of {replication_id} (--set {field_name}: "
+                f"{', '.join(variant_name(v) for v in values)})"
             )
     _variant_in(replication_id, profile, variant, field_name, values)
 
@@ -197,10 +208,12 @@ def check_variant(replication_id: str, profile: str, variant: str, overrides: di
 def select_variant(replication_id: str, cfg: ResolvedConfig, variant: str) -> ResolvedConfig:
     """The config narrowed to one variant (a run of it lands in seed_<n>@<variant>/), or a clear error."""
     field_name = variant_field(replication_id)
-    values = variants_of(cfg, field_name)
+    values = getattr(cfg.params, field_name) if field_name else []
     _variant_in(replication_id, cfg.profile, variant, field_name, values)
-    params = dataclasses.replace(cfg.params, **{field_name: [variant]})
-    return dataclasses.replace(cfg, values={**cfg.values, field_name: [variant]}, params=params)
+    chosen = [v for v in values if variant_name(v) == variant]
+    raw = [v for v in cfg.values[field_name] if variant_name(v) == variant]
+    params = dataclasses.replace(cfg.params, **{field_name: chosen})
+    return dataclasses.replace(cfg, values={**cfg.values, field_name: raw}, params=params)
 
 
 def _now() -> str:

@@ -110,3 +110,24 @@ def test_a_nets_own_learning_rate_replaces_the_shared_one(tiny_mnist, tmp_path):
         for kind in ("test", "train"):
             assert mc[f"{kind}_error_{net}"] == like[f"{kind}_error_{net}"], (kind, net)
     assert ma[f"train_error_{NETS[1]}"] != mb[f"train_error_{NETS[1]}"]  # and the rate made a difference
+
+
+def test_each_net_is_a_variant_by_name(tiny_mnist, tmp_path):
+    """dropout_mnist's nets are config mappings: `--variant <net name>` runs that net alone into seed_<n>@<name>/,
+    an unknown name is one clear error listing the names, and the parts of a seed read back as one run."""
+    import pytest
+
+    from replicate_suite.errors import ReplicateError
+    from replicate_suite.runner import check_variant, resolve_config, select_variant
+
+    check_variant("dropout_mnist", "cpu", "dropout_relu_3x1024")
+    with pytest.raises(ReplicateError, match="unknown variant 'relu' of dropout_mnist .*standard_relu_3x1024, dropout"):
+        check_variant("dropout_mnist", "cpu", "relu")
+    narrowed = select_variant("dropout_mnist", resolve_config("dropout_mnist", "cpu"), "dropout_maxnorm_relu_3x1024")
+    assert [net.name for net in narrowed.params.nets] == ["dropout_maxnorm_relu_3x1024"]
+    assert narrowed.params.nets[0].learning_rate == 0.03 and narrowed.values["nets"][0]["max_norm"] == 3.5
+    for net in NETS[:2]:
+        folder = run_replication("dropout_mnist", "smoke", 0, results_root=tmp_path, variant=net)
+        assert folder.name == f"seed_0@{net}"
+    (run,) = read_runs(tmp_path, "dropout_mnist", "smoke")
+    assert {f"test_error_{net}" for net in NETS[:2]} <= set(run.metrics) and run.seed == 0

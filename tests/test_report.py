@@ -365,3 +365,34 @@ def test_a_not_run_targets_numbers_say_they_come_from_another_budget():
     assert report_module._at_this_budget(TargetResult(target, "not_run"), "—") == "—"
     judged = TargetResult(target, "inconclusive", {"r": summarize([1.0, 2.0, 3.0])})
     assert report_module._at_this_budget(judged, "x") == "x"
+
+
+def test_generic_curves_are_drawn_per_registration_never_pooled(smoke_results, tmp_path):
+    """When the claim's targets name two seed sets for a profile (two registrations, e.g. different budgets), the
+    generic learning-curve figure is drawn once per registration; with one seed set (or none) it stays one figure."""
+    import dataclasses
+
+    from replicate_suite.claims import load_claim
+    from replicate_suite.paths import replications_dir
+    from replicate_suite.report import ReplicationReport
+    from replicate_suite.results import read_runs
+
+    claim = load_claim(replications_dir() / "lenet5_mnist" / "claim.yaml")
+    runs = read_runs(smoke_results, "lenet5_mnist", "smoke")
+    first, second, *rest = claim.targets
+    split = dataclasses.replace(
+        claim,
+        targets=(
+            dataclasses.replace(first, seeds=(("smoke", (0,)),)),
+            dataclasses.replace(second, seeds=(("smoke", (1,)),)),
+            *rest,
+        ),
+    )
+    made = report_module._draw_figures([ReplicationReport(split, runs, [])], tmp_path / "a")
+    assert made["lenet5_mnist"] == [
+        ("learning curves, first registration (seeds 0)", "figures/lenet5_mnist_curves_1.png"),
+        ("learning curves, second registration (seeds 1)", "figures/lenet5_mnist_curves_2.png"),
+    ]
+    assert all((tmp_path / "a" / rel).is_file() for _, rel in made["lenet5_mnist"])
+    one = report_module._draw_figures([ReplicationReport(claim, runs, [])], tmp_path / "b")
+    assert one["lenet5_mnist"] == [("learning curves", "figures/lenet5_mnist_curves.png")]

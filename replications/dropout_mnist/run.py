@@ -61,6 +61,9 @@ class Config:
     data: MnistDataConfig
 
 
+VARIANT_FIELD = "nets"  # each net can run on its own, by name: replicate run ... --variant dropout_relu_3x1024
+
+
 def train_net(net: NetConfig, cfg: Config, data, seed: int, ctx: RunContext) -> dict[str, float]:
     keras.utils.set_random_seed(seed)
     spec = MLPSpec(

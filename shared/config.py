@@ -341,8 +341,9 @@ def _typed(
     budget = values.pop("budget", None)
     if not isinstance(budget, str) or not budget.strip():
         raise ReplicateError(f"{config_path}: profile {profile!r} needs a 'budget' string (what this run costs)")
-    resources = from_dict(Resources, values.pop("resources", {}), f"{config_path}: {profile}.resources")
-    params = from_dict(schema, values, f"{config_path}: {profile}")
+    where = f"{config_path}: {profile}" + (" + overrides" if overrides else "")  # a bad --set value names its source
+    resources = from_dict(Resources, values.pop("resources", {}), f"{where}.resources")
+    params = from_dict(schema, values, where)
     return ResolvedConfig(profile=profile, budget=budget, values=values, params=params, resources=resources)
 
 

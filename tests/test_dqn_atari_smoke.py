@@ -214,3 +214,44 @@ def test_target_network_pilot_rule_reads_training_returns_only(tmp_path):
     _write_train_curve(run2, [1.0, 1.0, 1.0])
     with pytest.raises(SystemExit, match="error: the curve has no training return at step"):
         pilot.main(["--pilots", str(pilots), "--results", str(results), "--out", str(out)])
+
+
+@pytest.mark.parametrize(
+    "rep_id, override, message",
+    [
+        ("dqn_atari2013", {"agent.rmsprop_epsilon": -1}, "agent.rmsprop_epsilon must be in (0, inf)"),
+        ("dqn_atari2013", {"agent.rmsprop_epsilon": 0}, "agent.rmsprop_epsilon must be in (0, inf)"),
+        ("dqn_atari2013", {"agent.rmsprop_rho": 1.5}, "agent.rmsprop_rho must be in [0, 1)"),
+        ("dqn_atari2013", {"agent.learning_rate": -0.1}, "agent.learning_rate must be in (0, inf)"),
+        ("double_dqn_overestimation", {"agent.gamma": 2}, "agent.gamma must be in [0, 1]"),
+        ("ddpg_continuous", {"agent.tau": 0}, "agent.tau must be in (0, 1]"),
+        ("dqn_atari2013", {"loop.eval_max_frames": "abc"}, "cpu + overrides.loop.eval_max_frames: expected int"),
+    ],
+)
+def test_bad_agent_settings_are_config_errors_naming_the_override(rep_id, override, message):
+    """An agent setting out of its range (a negative RMSProp epsilon diverges, a discount above 1 trains nonsense)
+    is refused before anything runs, and the message says the value came from an override, not config.yaml."""
+    from replicate_suite.config import nest_overrides
+    from replicate_suite.runner import resolve_config
+
+    with pytest.raises(ReplicateError) as raised:
+        resolve_config(rep_id, "cpu", nest_overrides(list(override.items())))
+    assert message in str(raised.value) and "+ overrides" in str(raised.value)
+
+
+@pytest.mark.parametrize("rep_id", ["dqn_atari2013", "double_dqn_overestimation"])
+@pytest.mark.parametrize("profile", ["paper", "cpu"])
+def test_dqn_replications_use_deepminds_rmsprop_convention(rep_id, profile):
+    """Issue #19: both DQN replications' paper and cpu protocols train with DeepMind's rule (centered RMSProp,
+    epsilon 0.01 inside the square root, rho 0.95, no momentum, on the loss summed over the minibatch); the agent's
+    own default reduction is the mean, so the configs must say so."""
+    from replicate_suite.runner import resolve_config
+
+    agent = resolve_config(rep_id, profile).params.agent
+    assert (agent.optimizer, agent.loss_reduction, agent.rmsprop_epsilon, agent.rmsprop_rho) == (
+        "rmsprop",
+        "sum",
+        0.01,
+        0.95,
+    )
+    assert agent.rmsprop_centered and agent.rmsprop_momentum == 0.0 and agent.learning_rate == 0.00025

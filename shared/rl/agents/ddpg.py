@@ -24,11 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 import keras
 import numpy as np
 from keras import ops
 
+from replicate_suite.config import POSITIVE, Range
 from replicate_suite.rl.agents.compiled import DirectTrainStep, compiled_forward
 from replicate_suite.rl.agents.state import from_numbered, named_arrays, restore_named
 
@@ -37,23 +39,23 @@ from replicate_suite.rl.agents.state import from_numbered, named_arrays, restore
 class DDPGConfig:
     """The agent's hyperparameters (Lillicrap et al. 2016, Sec. 7)."""
 
-    gamma: float
+    gamma: Annotated[float, Range(0, 1)]
     """Discount (paper: 0.99)."""
-    tau: float
+    tau: Annotated[float, Range(0, 1, low_open=True)]
     """Soft target update rate (paper: 0.001)."""
-    actor_learning_rate: float
+    actor_learning_rate: Annotated[float, POSITIVE]
     """Paper: 1e-4."""
-    critic_learning_rate: float
+    critic_learning_rate: Annotated[float, POSITIVE]
     """Paper: 1e-3."""
-    critic_weight_decay: float
+    critic_weight_decay: Annotated[float, Range(0, None)]
     """L2 weight decay on the critic's weights (paper: 1e-2), as a penalty (decay / 2) * ||W||^2 on its kernels."""
     hidden: list[int]
     """Hidden widths of actor and critic (paper: 400, 300)."""
-    final_init: float
+    final_init: Annotated[float, POSITIVE]
     """Final layers uniform in +-final_init (paper: 3e-3)."""
     batch_norm: bool
     """Batch normalisation of the state input and hidden layers (paper: yes, low-dimensional case)."""
-    adam_epsilon: float = 1e-8
+    adam_epsilon: Annotated[float, POSITIVE] = 1e-8
     xla: bool = False
     """XLA-compile the update on TensorFlow (jit_compile=True). Fused kernels round differently, so a seed's
     numbers change: off by default (then Keras's "auto": XLA on a GPU, not on a CPU). JAX always uses XLA."""

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import keras
 import numpy as np
 from keras import ops
 
+from replicate_suite.config import POSITIVE, Range
 from replicate_suite.rl.agents.compiled import DirectTrainStep, compiled_forward
 from replicate_suite.rl.agents.state import from_numbered, named_arrays, restore_named
 from replicate_suite.rl.replay import Batch
@@ -38,13 +39,13 @@ from replicate_suite.rl.replay import Batch
 class DQNConfig:
     """The agent's hyperparameters (Mnih et al. 2013 Sec. 5; Nature 2015 Extended Data Table 1)."""
 
-    gamma: float
+    gamma: Annotated[float, Range(0, 1)]
     """Discount factor (Nature 2015: 0.99; the 2013 paper gives none)."""
-    learning_rate: float
+    learning_rate: Annotated[float, POSITIVE]
     optimizer: Literal["rmsprop", "adam"]
     loss: Literal["huber", "squared"]
     """huber = the TD error clipped to [-1, 1] in the gradient (Nature 2015); squared = plain 0.5 * error^2."""
-    target_period: int
+    target_period: Annotated[int, Range(0, None)]
     """Copy the online net into the target net every this many updates; 0 = no target network (Mnih 2013)."""
     double: bool = False
     """Double DQN target: the online net picks the next action, the target net values it."""
@@ -52,14 +53,14 @@ class DQNConfig:
     """How the per-transition losses of a minibatch are combined: sum = DeepMind's convention (qLearnMinibatch
     back-propagates the clipped TD errors of the batch without dividing by its size), which the RMSProp epsilon
     0.01 of the Nature paper assumes; mean = the usual Keras / Stable-Baselines3 / Dopamine convention."""
-    rmsprop_rho: float = 0.95
-    rmsprop_momentum: float = 0.0
-    rmsprop_epsilon: float = 0.01
+    rmsprop_rho: Annotated[float, Range(0, 1, high_open=True)] = 0.95
+    rmsprop_momentum: Annotated[float, Range(0, 1, high_open=True)] = 0.0
+    rmsprop_epsilon: Annotated[float, POSITIVE] = 0.01
     """Inside the square root, as in DeepMind's rule (Keras 3's RMSprop puts it there too)."""
     rmsprop_centered: bool = True
     """Subtract the squared running mean gradient from the running mean square (DeepMind's variant)."""
-    adam_epsilon: float = 1e-7
-    max_grad_norm: float | None = None
+    adam_epsilon: Annotated[float, POSITIVE] = 1e-7
+    max_grad_norm: Annotated[float, POSITIVE] | None = None
     """Clip the gradient's global norm (Stable-Baselines3 uses 10); None = no clipping."""
     xla: bool = False
     """XLA-compile the update on TensorFlow (jit_compile=True). Fused kernels round differently, so a seed's

@@ -166,9 +166,19 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def _at_this_budget(result: TargetResult, cell: str) -> str:
-    """A not_run target's numbers come from runs at another budget than the target's: said in the cell itself."""
-    return f"runs at this budget, not the target's: {cell}" if result.verdict == "not_run" and cell != "—" else cell
+def _outside_binds(result: TargetResult, profile: str) -> bool:
+    """A not_run target that does not bind this profile: the numbers shown come from runs at another budget."""
+    return result.verdict == "not_run" and profile not in result.target.binds
+
+
+def _at_this_budget(result: TargetResult, cell: str, profile: str) -> str:
+    """A not_run target's numbers come from runs at another budget than the target's (said in the cell itself); a
+    not_run target that binds the profile shows its incomplete seeds' numbers as such."""
+    if cell == "—" or result.verdict != "not_run":
+        return cell
+    if _outside_binds(result, profile):
+        return f"runs at this budget, not the target's: {cell}"
+    return f"incomplete seeds (a metric missing), not judged: {cell}"
 
 
 def _ours(result: TargetResult) -> str:
@@ -428,7 +438,8 @@ def comparison_markdown(
     for rep in reports:
         for result in rep.targets:
             t = result.target
-            ours, interval = _at_this_budget(result, _ours(result)), _at_this_budget(result, _interval(result))
+            ours = _at_this_budget(result, _ours(result), profile)
+            interval = _at_this_budget(result, _interval(result), profile)
             lines.append(
                 f"| {rep.claim.replication} | {_escape(t.name)} | {_fmt(t.paper)} | {ours} "
                 f"| {interval} | {_escape(t.describe())} | **{result.verdict}** | {_escape(_notes(result))} |"
@@ -449,7 +460,11 @@ def comparison_markdown(
             text = f"- **{result.verdict}**: {_escape(result.target.name)}: {result.detail}"
             if result.target.caveat:  # beside the verdict here too, not only in the table's notes
                 text += f" (caveat: {_escape(result.target.caveat)})"
-            where = "per seed, runs at this budget, not the target's" if result.verdict == "not_run" else "per seed"
+            where = "per seed"
+            if result.verdict == "not_run":
+                where += (
+                    ", runs at this budget, not the target's" if _outside_binds(result, profile) else ", incomplete"
+                )
             lines.append(text + (f" ({where}: {per_seed})" if per_seed else ""))
         if any(not f.unknown for f in rep.fixed_out):
             lines += [

@@ -490,7 +490,7 @@ def test_runs_from_code_before_a_fix_do_not_count_for_the_targets_it_touched(tmp
         "  - {metric: err, rule: {kind: below, bound: 1.0}, binds: [cpu]}\n"
         "  - {metric: rand, rule: {kind: below, bound: 1.0}, binds: [cpu]}\n"
     )
-    fixes = f"fixes:\n  - {{commit: {fixed[:7]}, issue: '#1', what: off by one, metrics: ['er*']}}\n"
+    fixes = f"fixes:\n  - {{commit: '{fixed[:7]}', issue: '#1', what: off by one, metrics: ['er*']}}\n"
     head = f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}"
     (claim_dir / "claim.yaml").write_text(f"{head}{fixes}targets:\n{targets}")
     claim = load_claim(claim_dir / "claim.yaml")

@@ -359,12 +359,14 @@ def test_a_not_run_targets_numbers_say_they_come_from_another_budget():
 
     target = Target(metric="r", rule={"kind": "above", "bound": 1.0}, binds=("paper",))
     shown = TargetResult(target, "not_run", {"r": summarize([1.0, 2.0, 3.0])})
-    assert report_module._at_this_budget(shown, report_module._ours(shown)).startswith(
+    assert report_module._at_this_budget(shown, report_module._ours(shown), "cpu").startswith(
         "runs at this budget, not the target's: 2 ± 1 (n=3"
     )
-    assert report_module._at_this_budget(TargetResult(target, "not_run"), "—") == "—"
+    # a target that binds the profile but whose seeds lack a metric (parts still running): incomplete, not "budget"
+    assert report_module._at_this_budget(shown, "x", "paper") == "incomplete seeds (a metric missing), not judged: x"
+    assert report_module._at_this_budget(TargetResult(target, "not_run"), "—", "cpu") == "—"
     judged = TargetResult(target, "inconclusive", {"r": summarize([1.0, 2.0, 3.0])})
-    assert report_module._at_this_budget(judged, "x") == "x"
+    assert report_module._at_this_budget(judged, "x", "cpu") == "x"
 
 
 def test_generic_curves_are_drawn_per_registration_never_pooled(smoke_results, tmp_path):

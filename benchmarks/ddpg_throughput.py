@@ -9,9 +9,12 @@ by more than ~1 %: SB3's critic takes the action at its input (ours at the secon
 weights fewer), one learning rate for both networks in SB3 (ours 1e-4 / 1e-3), and our critic's weight decay.
 One difference in work: before learning_starts SB3 acts uniformly at random, ours acts with mu(s) + noise (1,000
 extra forward passes for ours).
+Threads: SB3's torch uses --torch-threads (default 2, one per core); ours uses ddpg_continuous's own setting,
+one TensorFlow intra-op thread (bit-identical results at any count: tests/test_ddpg.py), unless --intra-op-threads.
 
     pip install -e ".[bench]"    # see the README for a CPU-only torch
     python benchmarks/ddpg_throughput.py [--steps 6000] [--repeats 3] [--backend tensorflow|jax] [--xla]
+                                         [--torch-threads 2] [--intra-op-threads N] [--sb3-python PYTHON]
                                          [--out benchmarks/results/ddpg_throughput.json]
 """
 
@@ -118,6 +121,7 @@ def main() -> None:
         run_ours,
         run_sb3,
         flops_per_update(),
+        "ddpg_continuous",
         learning_starts=LEARNING_STARTS,
     )
 

@@ -12,7 +12,12 @@ epsilon schedule (greedy forward passes from step ~600 on), which costs ours ~40
 
     pip install -e ".[bench]"    # see the README for a CPU-only torch
     python benchmarks/dqn_throughput.py [--steps 6000] [--repeats 3] [--backend tensorflow|jax] [--xla]
+                                        [--torch-threads 2] [--intra-op-threads N] [--sb3-python PYTHON]
                                         [--out benchmarks/results/dqn_throughput.json]
+
+Threads: SB3's torch uses --torch-threads (default 2, one per core); ours uses dqn_atari2013's setting (TensorFlow's
+default, one intra-op thread per core) unless --intra-op-threads, which may change the convolutions' reduction
+order (the record says so).
 """
 
 from __future__ import annotations
@@ -137,6 +142,7 @@ def main() -> None:
         run_ours,
         run_sb3,
         flops_per_update(),
+        "dqn_atari2013",
         learning_starts=LEARNING_STARTS,
     )
 

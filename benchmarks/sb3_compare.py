@@ -18,7 +18,11 @@ What a child measures (the same way on both sides):
 - action_ms: mean wall time of one greedy forward pass for acting (SB3: `policy.predict`; ours: the agent's
   compiled forward), random epsilon actions excluded on both sides.
 - matmul_peak_gflops: the best rate of a 1024 x 1024 x 1024 float32 matmul in that side's framework, measured in
-  the child before training, so that FLOPs per update / update time can be stated as a fraction of it.
+  the child before training under that side's own thread settings (ours: intra_op_threads; SB3: torch_threads), so
+  that FLOPs per update / update time can be stated as a fraction of what that process can reach.
+- intra_op_threads (ours): TensorFlow's intra-op thread count in effect, by default the benchmarked replication's
+  own setting (its run.py's INTRA_OP_THREADS, as `replicate run` applies it; None: one per core); `--intra-op-threads
+  N` asks for another, and the record then says the numerics may differ from the replication's.
 
 The parent writes every repeat of both sides, every pairwise ratio ours_i / sb3_j of steps/s (and their median,
 min and max), versions from each side's own process, and `each_side_own_process: true`.
@@ -186,18 +190,27 @@ def _versions(names: tuple[str, ...]) -> dict[str, str]:
 FOREIGN = {"ours": ("torch", "stable_baselines3"), "sb3": ("tensorflow", "keras", "jax")}
 
 
-def _child(args, run_ours: Callable, run_sb3: Callable) -> None:
+def _child(args, run_ours: Callable, run_sb3: Callable, replication: str) -> None:
     """One side's run in this process; writes its measurements as JSON to args.result."""
     if args.side == "ours":
-        from replicate_suite.backend import import_backend_quietly
+        from replicate_suite.backend import import_backend_quietly, use_intra_op_threads
 
         import_backend_quietly()
         from replicate_suite.environment import environment
+        from replicate_suite.runner import load_module
 
+        registered = getattr(load_module(replication), "INTRA_OP_THREADS", None)  # what `replicate run` applies
+        threads = use_intra_op_threads(registered if args.intra_op_threads is None else args.intra_op_threads)
         peak = keras_matmul_peak()
         measured = run_ours(args.steps, args.seed, args.xla)
         env = environment()
-        measured.update(matmul_peak_gflops=peak, backend=env["backend"], environment=env)
+        measured.update(
+            matmul_peak_gflops=peak,
+            intra_op_threads=threads,
+            replication_intra_op_threads=registered,
+            backend=env["backend"],
+            environment=env,
+        )
     else:
         import torch
 
@@ -222,6 +235,8 @@ def _launch(script: str, python: str, side: str, seed: int, args, env: dict) -> 
         result = Path(folder) / "side.json"
         command = [python, script, "--side", side, "--seed", str(seed), "--steps", str(args.steps)]
         command += ["--torch-threads", str(args.torch_threads), "--result", str(result)] + ["--xla"] * args.xla
+        if args.intra_op_threads is not None:
+            command += ["--intra-op-threads", str(args.intra_op_threads)]
         done = subprocess.run(command, env=env)
         if done.returncode != 0:
             sys.exit(f"error: the {side} side (repeat {seed}) exited with {done.returncode}")
@@ -240,11 +255,13 @@ def compare(
     run_ours: Callable[[int, int, bool], dict],
     run_sb3: Callable[[int, int], dict],
     flops_per_update: dict[str, Any],
+    replication: str,
     **extra,
 ) -> None:
     """The benchmark's command line: as parent, alternate the two sides `--repeats` times in child processes and
     record the comparison (module docstring); as child (`--side`), run one side once. run_ours(steps, seed, xla)
-    and run_sb3(steps, seed) train once and return run_side's measurements."""
+    and run_sb3(steps, seed) train once and return run_side's measurements; `replication` is the replication whose
+    agent ours benchmarks (its INTRA_OP_THREADS is ours' default thread count)."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--repeats", type=int, default=3, help="runs of each side, alternating ours and SB3")
@@ -252,6 +269,8 @@ def compare(
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"), help="ours' Keras backend")
     parser.add_argument("--xla", action="store_true", help="ours' update XLA-compiled on TensorFlow (numerics change)")
     parser.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads on SB3's side")
+    threads_help = f"TensorFlow intra-op threads on ours' side (default: {replication}'s own setting)"
+    parser.add_argument("--intra-op-threads", type=int, default=None, help=threads_help)
     parser.add_argument("--sb3-python", default=sys.executable, help="interpreter for SB3's side (its own venv)")
     parser.add_argument("--side", choices=["ours", "sb3"], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -259,8 +278,10 @@ def compare(
     args = parser.parse_args()
     if args.steps <= extra.get("learning_starts", 0) + WARM_UP_STEPS or args.repeats < 1:
         sys.exit(f"error: --steps must exceed learning_starts + {WARM_UP_STEPS} and --repeats be >= 1")
+    if args.torch_threads < 1 or (args.intra_op_threads is not None and args.intra_op_threads < 1):
+        sys.exit("error: --torch-threads and --intra-op-threads must be >= 1")
     if args.side:
-        _child(args, run_ours, run_sb3)
+        _child(args, run_ours, run_sb3, replication)
         return
     script = str(Path(sys.argv[0]).resolve())
     root = str(Path(__file__).resolve().parent.parent)
@@ -309,7 +330,8 @@ def _comparison(task: str, args, runs: dict, flops: dict[str, Any], extra: dict)
         **extra,
         "backend": args.backend,
         "ours_xla": args.xla,
-        "numerics": "changed (XLA fusion)" if args.xla and args.backend == "tensorflow" else "default float32",
+        "numerics": _numerics(args, ours[0]),
+        "ours_intra_op_threads": ours[0].get("intra_op_threads"),
         "sb3_torch_threads": args.torch_threads,
         "warm_up": (
             "networks built before the clock on both sides; steps_per_second includes the first update's compile "
@@ -327,6 +349,16 @@ def _comparison(task: str, args, runs: dict, flops: dict[str, Any], extra: dict)
         "repeats": {"ours": ours, "sb3": sb3},
         "sb3_versions": sb3[0]["versions"],
     }
+
+
+def _numerics(args, ours: dict) -> str:
+    """What ours' numerics are relative to the replication's runs: XLA fusion and a thread count other than the
+    replication's own may change the order of floating-point reductions."""
+    changes = ["XLA fusion"] * (args.xla and args.backend == "tensorflow")
+    if ours.get("intra_op_threads") != ours.get("replication_intra_op_threads", ours.get("intra_op_threads")):
+        changes.append(f"{ours['intra_op_threads']} intra-op threads, not the replication's "
+                       f"{ours['replication_intra_op_threads'] or 'default (one per core)'}")  # fmt: skip
+    return f"may differ from the replication's ({'; '.join(changes)})" if changes else "default float32"
 
 
 def dense_macs(sizes: list[int]) -> list[int]:

@@ -38,3 +38,36 @@ def import_backend_quietly() -> None:
             import tensorflow as tf
 
             tf.config.list_physical_devices()  # the device scan is where the remaining start-up lines come from
+
+
+INTRA_OP_ENV = "TF_NUM_INTRAOP_THREADS"
+
+
+def use_intra_op_threads(threads: int | None) -> int | None:
+    """Ask TensorFlow for `threads` intra-op threads (the pool across which one op's kernel is split) and return
+    the count in effect: an int, or None for the framework's default (TensorFlow: one per core) and for backends
+    without the setting (JAX: XLA's CPU threads are not changed here). threads=None asks for nothing.
+
+    A user's TF_NUM_INTRAOP_THREADS environment variable wins over `threads` (TensorFlow reads it when its runtime
+    starts). The count can only change before TensorFlow's runtime starts (its first op); afterwards the count in
+    effect stays and is what this returns, so a caller records the truth either way. Raises ReplicateError for
+    threads < 1.
+    """
+    if threads is not None and threads < 1:
+        from replicate_suite.errors import ReplicateError
+
+        raise ReplicateError(f"intra-op threads must be >= 1, got {threads}")
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return None
+    if os.environ.get(INTRA_OP_ENV, "").strip():
+        return int(os.environ[INTRA_OP_ENV])
+    import tensorflow as tf
+
+    if threads is not None and tf.config.threading.get_intra_op_parallelism_threads() != threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        except RuntimeError:  # the runtime has started: the count in effect stays
+            pass
+    return tf.config.threading.get_intra_op_parallelism_threads() or None

@@ -347,6 +347,7 @@ def _run_locked(
     module, cfg, replication_id, seed, variant, root, final, checkpoints, deterministic, resume, overrides
 ) -> Path:
     # These import the Keras backend; only a run needs them (bad input fails before, and fast).
+    from replicate_suite.backend import use_intra_op_threads
     from replicate_suite.environment import environment
     from replicate_suite.seeding import seed_everything
 
@@ -358,6 +359,9 @@ def _run_locked(
         code = environment()  # at the start: the code that runs, whatever is committed while it runs
         segments = _segments(checkpoints, resume, code, started)
         resuming = segments[-1]["resumed"]
+        # A replication may ask for a thread count (INTRA_OP_THREADS) that its benchmark found faster and that a test
+        # shows leaves its results bit-identical; it takes effect only before the backend's first op.
+        intra_op_threads = use_intra_op_threads(getattr(module, "INTRA_OP_THREADS", None))
         seed_everything(seed, deterministic=deterministic)
         name = final.name
         ctx = RunContext(
@@ -396,6 +400,7 @@ def _run_locked(
             **({"overrides": overrides} if overrides else {}),
             "data": ctx.data,
             "deterministic_ops": deterministic,
+            "intra_op_threads": intra_op_threads,  # None: the backend's default (TensorFlow: one per core)
             "started": started,
             "finished": _now(),
             "wall_seconds": round(wall, 3),

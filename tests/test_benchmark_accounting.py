@@ -65,3 +65,22 @@ def test_comparison_keeps_every_pairwise_ratio(foreign):
     assert result["each_side_own_process"] is (not foreign)
     assert result["repeats"]["ours"][0]["update_gflops"] == pytest.approx(100.0)  # 1 GFLOP in 10 ms
     assert result["repeats"]["ours"][0]["fraction_of_matmul_peak"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "xla, threads, registered, expected",
+    [
+        (False, 1, 1, "default float32"),
+        (False, None, None, "default float32"),
+        (False, 1, None, "may differ from the replication's (1 intra-op threads, not the replication's default"),
+        (True, 1, 1, "may differ from the replication's (XLA fusion)"),
+    ],
+)
+def test_comparison_says_when_ours_numerics_may_differ(xla, threads, registered, expected):
+    """A thread count other than the replication's own, or XLA, is labelled as possibly changing the numerics."""
+    from sb3_compare import _comparison
+
+    ours = {**_run(100, 1), "intra_op_threads": threads, "replication_intra_op_threads": registered}
+    args = SimpleNamespace(steps=2000, backend="tensorflow", xla=xla, torch_threads=2)
+    result = _comparison("task", args, {"ours": [ours], "sb3": [_run(50, 2)]}, {"flops": 1e9}, {})
+    assert result["numerics"].startswith(expected) and result["ours_intra_op_threads"] == threads

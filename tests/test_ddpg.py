@@ -444,6 +444,8 @@ def test_same_seed_gives_byte_identical_results_fresh_and_resumed(backend, tmp_p
     fresh, resumed = (tmp_path / run / "ddpg_continuous" / "smoke" / "seed_0" for run in ("fresh", "resumed"))
     metas = [json.loads((folder / "run_meta.json").read_text()) for folder in (fresh, resumed)]
     assert [meta["backend"] for meta in metas] == [backend] * 2
+    # the replication's INTRA_OP_THREADS, set by the runner before TensorFlow's first op (JAX: not applied)
+    assert [meta["intra_op_threads"] for meta in metas] == [1 if backend == "tensorflow" else None] * 2
     assert [meta["measured"]["resumed_at_Pendulum"] for meta in metas] == [[], [150]]
     for name in ("metrics.json", "curves.csv"):
         assert (fresh / name).read_bytes() == (resumed / name).read_bytes(), name
@@ -478,3 +480,57 @@ def test_a_mujoco_environment_restored_from_its_snapshot_continues_exactly(task)
         np.testing.assert_array_equal(got[0], obs)
         assert got[1:] == (reward, terminated, truncated)
     assert env_snapshot(fresh)["elapsed_steps"] == env_snapshot(env)["elapsed_steps"]
+
+
+# One process per thread count (TensorFlow fixes it at its first op): 100 updates of the paper-sized networks
+# (400-300, batch 64) on the same synthetic minibatches, with and without batch normalisation; prints a digest of
+# every actor and critic weight.
+_THREADS_CHILD = """
+import hashlib
+import numpy as np
+import tensorflow as tf
+
+tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+from replicate_suite.models.actor_critic import build_actor, build_critic
+from replicate_suite.rl.agents.ddpg import DDPGAgent, DDPGConfig
+from replicate_suite.seeding import seed_everything
+
+low, high = -np.ones(6), np.ones(6)
+for batch_norm in (False, True):
+    seed_everything(0)
+    cfg = DDPGConfig(0.99, 0.001, 1e-4, 1e-3, 1e-2, [400, 300], 3e-3, batch_norm=batch_norm)
+    agent = DDPGAgent(lambda: build_actor(17, low, high, batch_norm=batch_norm),
+                      lambda: build_critic(17, 6, batch_norm=batch_norm), low, high, cfg)
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        agent.update(rng.normal(size=(64, 17)), rng.uniform(-1, 1, (64, 6)), rng.normal(size=64),
+                     rng.normal(size=(64, 17)), (rng.random(64) < 0.1).astype(float))
+    digest = hashlib.sha256()
+    for net in (agent.learner.actor, agent.learner.critic):
+        for weight in net.weights:
+            digest.update(np.asarray(weight).tobytes())
+    print(batch_norm, tf.config.threading.get_intra_op_parallelism_threads(), digest.hexdigest())
+"""
+
+
+def test_one_intra_op_thread_leaves_ddpg_updates_bit_identical():
+    """ddpg_continuous runs with INTRA_OP_THREADS = 1 (faster at these sizes): the weights after 100 updates must be
+    bit-identical to those at 2 threads (the default on 2 cores) and 4, so results made before the setting stay
+    exact. Fails if a kernel splits a reduction across threads."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("tensorflow")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("TF_NUM_INTRAOP_THREADS", None)
+    digests = {}
+    for threads in (1, 2, 4):
+        done = subprocess.run([sys.executable, "-c", f"THREADS = {threads}\n" + _THREADS_CHILD], env=env,
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        lines = [line.split() for line in done.stdout.strip().splitlines()]
+        assert [(bn, int(n)) for bn, n, _ in lines] == [("False", threads), ("True", threads)]
+        digests[threads] = [digest for *_, digest in lines]
+    assert digests[1] == digests[2] == digests[4]
+    assert digests[1][0] != digests[1][1]  # the two configurations really differ

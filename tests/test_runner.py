@@ -121,3 +121,27 @@ def test_run_meta_names_the_cpus_vector_extensions(tiny_mnist, tmp_path, monkeyp
     folder = run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path)
     meta = json.loads((folder / "run_meta.json").read_text())
     assert meta["cpu_features"] == environment.cpu_features()
+
+
+def test_intra_op_threads_report_what_is_in_effect(monkeypatch):
+    """use_intra_op_threads returns the count in effect: the user's TF_NUM_INTRAOP_THREADS wins; once TensorFlow's
+    runtime has started (as here, after other tests' ops) a different request changes nothing and the count in
+    effect is returned; a count below 1 is an error."""
+    import keras
+
+    from replicate_suite.backend import use_intra_op_threads
+    from replicate_suite.errors import ReplicateError
+
+    with pytest.raises(ReplicateError, match="intra-op threads must be >= 1, got 0"):
+        use_intra_op_threads(0)
+    if keras.backend.backend() != "tensorflow":
+        assert use_intra_op_threads(1) is None
+        return
+    import tensorflow as tf
+
+    keras.ops.add(1.0, 1.0)  # the runtime has started
+    in_effect = tf.config.threading.get_intra_op_parallelism_threads() or None
+    assert use_intra_op_threads(None) == in_effect
+    assert use_intra_op_threads((in_effect or 2) + 1) == in_effect
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "3")
+    assert use_intra_op_threads(1) == 3

@@ -60,6 +60,19 @@ report["forward_one_state_equal"] = np.array_equal(
     forward(states[:1]), np.asarray(learners[1].predict_on_batch(states[:1]))
 )
 learners[1].online.set_weights([w + 1.0 for w in learners[1].online.get_weights()])
+# The Nature CNN's action path: one state at a time (TensorFlow: a trace with every shape known) gives exactly
+# Keras's outputs, and so does a batch after it (the free-batch trace).
+from replicate_suite.models.qnets import build_atari_cnn
+
+keras.utils.set_random_seed(7)
+cnn = build_atari_cnn(6)
+frames = rng.integers(0, 256, (12, 4, 84, 84)).astype("uint8")
+cnn_forward = compiled_forward(cnn)
+report["cnn_one_state_equal"] = all(
+    np.array_equal(cnn_forward(frames[i : i + 1]), np.asarray(cnn.predict_on_batch(frames[i : i + 1])))
+    for i in range(10)
+)
+report["cnn_batch_equal"] = np.array_equal(cnn_forward(frames), np.asarray(cnn.predict_on_batch(frames)))
 report["forward_sees_new_weights"] = np.array_equal(
     forward(states), np.asarray(learners[1].predict_on_batch(states))
 )
@@ -101,4 +114,4 @@ def test_direct_calls_match_kerass_batch_methods(backend):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.split("RESULT")[-1])
     assert report == {key: True for key in report}, report
-    assert len(report) == 9
+    assert len(report) == 11

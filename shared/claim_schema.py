@@ -372,3 +372,35 @@ def _parse_fixes(raw: Any, where: str) -> tuple[Fix, ...]:
             raise ReplicateError(f"{at}.metrics: empty; leave the key out for a fix that touches every target")
         fixes.append(Fix(commit, issue, what, tuple(metrics)))
     return tuple(fixes)
+
+
+def newest_registration_seeds(claim: Claim, profile: str) -> tuple[int, ...] | None:
+    """The seeds the last target (in claim.yaml order) naming `seeds` for this profile counts, when the claim's
+    targets name more than one seed set there (registrations: a later one lists its targets after the earlier's);
+    None when they name at most one."""
+    named = [t.seeds_for(profile) for t in claim.targets if t.seeds_for(profile) is not None]
+    return named[-1] if len(set(named)) > 1 else None
+
+
+def check_registration_seed(replication_id: str, profile: str, seed: int) -> None:
+    """A seed that only an earlier registration of this profile counts (claim.yaml: targets' `seeds`, the newest
+    registration's targets listed last) cannot be run: the profile's config is now the newest registration's
+    protocol, and a run written into that seed's folder would be judged as the earlier registration's. Raises
+    ReplicateError naming the seeds that can run; no-op when claim.yaml names at most one seed set there. Checked
+    by `replicate run` (and so by sweeps and dvc stages) before anything runs."""
+    from replicate_suite.runner import replication_path
+
+    path = replication_path(replication_id) / "claim.yaml"
+    if not path.is_file():
+        return
+    claim = load_claim(path)
+    newest = newest_registration_seeds(claim, profile)
+    if newest is None:
+        return
+    earlier = {s for t in claim.targets for s in (t.seeds_for(profile) or ())} - set(newest)
+    if seed in earlier:
+        raise ReplicateError(
+            f"seed {seed} of {replication_id} {profile} belongs to an earlier registration (claim.yaml), whose runs "
+            f"were made with another protocol than the profile's current one; the current registration runs seeds "
+            f"{', '.join(map(str, newest))} (or any seed no registration names)"
+        )

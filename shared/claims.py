@@ -37,6 +37,7 @@ from replicate_suite.claim_schema import (  # noqa: F401  (Claim, load_claim and
     Claim,
     Target,
     load_claim,
+    newest_registration_seeds,
 )
 from replicate_suite.results import RunRecord
 from replicate_suite.stats import (
@@ -260,14 +261,6 @@ def registration_groups(claim: Claim, runs: list[RunRecord]) -> list[tuple[str, 
     if others:
         groups.append((f"seeds outside the registrations ({', '.join(str(r.seed) for r in others)})", others))
     return groups
-
-
-def newest_registration_seeds(claim: Claim, profile: str) -> tuple[int, ...] | None:
-    """The seeds the last target (in claim.yaml order) naming `seeds` for this profile counts, when the claim's
-    targets name more than one seed set there (registrations: a later one lists its targets after the earlier's);
-    None when they name at most one."""
-    named = [t.seeds_for(profile) for t in claim.targets if t.seeds_for(profile) is not None]
-    return named[-1] if len(set(named)) > 1 else None
 
 
 def _short_curves(target: Target, runs: list[RunRecord]) -> str:

@@ -138,6 +138,7 @@ def _overrides(texts: list[str]) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
+    from replicate_suite.claim_schema import check_registration_seed
     from replicate_suite.config import nest_overrides, overrides_text
     from replicate_suite.results import has_run_files, run_folder
     from replicate_suite.runner import check_variant, replication_path
@@ -170,6 +171,7 @@ def cmd_run(args: argparse.Namespace) -> None:
                 )
             print(f"{_run_name(args, seed)}: kept the existing result in {folder} (--force replaces it)")
         else:
+            check_registration_seed(args.id, args.profile, seed)  # before the backend is imported
             seeds.append(seed)
     if not seeds:
         return

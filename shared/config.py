@@ -51,6 +51,9 @@ class Range:
 
 
 POSITIVE = Range(0, None, low_open=True)
+COUNT = Range(1, None)
+"""A count of updates, passes, examples or units: at least 1."""
+NON_NEGATIVE = Range(0, None)
 
 
 @dataclass(frozen=True)

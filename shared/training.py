@@ -118,8 +118,9 @@ def train_steps(
     """Exactly `steps` updates on mini-batches drawn without replacement from a seeded permutation per pass.
 
     For protocols stated in updates rather than epochs (e.g. 50,000 steps of 60). Each pass is cut into compiled
-    fit() calls that end at every multiple of `every`, where on_every(step) runs (also at step 0) with the model's
-    state synced on every backend (JAX included); a progress line goes to stderr when a label is given. Examples
+    fit() calls that end at every multiple of `every`, where on_every(step) runs (also at step 0, and after the
+    last update when `steps` is not a multiple of `every`, so a run's final numbers are its last step's) with the
+    model's state synced on every backend (JAX included); a progress line goes to stderr when a label is given. Examples
     left over after the last whole batch of a pass are skipped that pass. Compile with steps_per_execution > 1 to
     cut per-step overhead. Raises Diverged when the loss or any weight becomes non-finite. Returns the last
     reported loss.
@@ -161,7 +162,7 @@ def train_steps(
             # Losses with clipped probabilities can stay finite after the weights have not: check those too.
             if not all(np.isfinite(np.asarray(w)).all() for w in model.trainable_weights):
                 raise Diverged(done, metric="weights")
-            if every and done % every == 0:
+            if every and (done % every == 0 or done == steps):  # the last update is always monitored
                 if on_every is not None:
                     on_every(done)
                 if label and (done % (every * 10) == 0 or done == steps):

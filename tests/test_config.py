@@ -147,3 +147,30 @@ def test_resources_are_checked(tmp_path, override, message):
     text = RESOURCES.replace("cpu: {budget: reduced,", f"cpu: {{budget: reduced, resources: {{{override}}},")
     with pytest.raises(ReplicateError, match=message.replace("(", r"\(").replace("[", r"\[").replace("]", r"\]")):
         load_config(write(tmp_path, text), "cpu", Cfg)
+
+
+@pytest.mark.parametrize(
+    "replication, key, value",
+    [
+        ("dropout_mnist", "train.epochs", 0),
+        ("dropout_mnist", "train.batch_size", 0),
+        ("dropout_mnist", "eval_every_epochs", 0),
+        ("dropout_mnist", "train.lr_decay_per_epoch", -2),
+        ("batchnorm_mnist", "monitor.every", 0),
+        ("batchnorm_mnist", "train.steps", 0),
+        ("he_vs_xavier_init", "train.steps", 0),
+        ("he_vs_xavier_init", "monitor.every", 0),
+        ("lenet5_mnist", "train.epochs", 0),
+        ("resnet_depth_cifar10", "train.lr_drop_factor", 0),
+        ("resnet_depth_cifar10", "monitor.eval_every", 0),
+    ],
+)
+def test_counts_and_factors_of_the_supervised_configs_are_range_checked(replication, key, value):
+    """A pass count, batch size or evaluation period below 1, or a decay factor outside (0, 1], is a config error
+    naming the field; it used to train and report the untrained net's error (epochs 0), divide by zero (batch 0) or
+    diverge (decay -2) with exit 0."""
+    from replicate_suite.config import nest_overrides
+    from replicate_suite.runner import resolve_config
+
+    with pytest.raises(ReplicateError, match=key.split(".")[-1] + " must be in"):
+        resolve_config(replication, "smoke", nest_overrides([(key, value)]))

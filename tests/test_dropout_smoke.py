@@ -52,6 +52,13 @@ def test_crossover_pilot_candidates_are_validation_only():
     params = candidate_config("dropout_mnist", "cpu", candidates[f"{pilot.ORDER[1]} lr 0.03"]).params
     assert [n.name for n in params.nets] == [pilot.ORDER[1]] and params.train.epochs == 100
     assert (params.train.momentum, params.eval_every_epochs, params.data.validation_holdout) == (0.95, 5, 10_000)
+    # each candidate trains at its own rate, not at the per-net rate the cpu profile now sets (0.01 for this net)
+    for rate in (0.01, 0.03, 0.1):
+        cands = pilot.candidates("cpu", 10, dict.fromkeys(pilot.ORDER, rate), 10)
+        for name in pilot.ORDER:
+            (net,) = candidate_config("dropout_mnist", "cpu", cands[f"{name} lr {rate:g}"]).params.nets
+            train = candidate_config("dropout_mnist", "cpu", cands[f"{name} lr {rate:g}"]).params.train
+            assert (net.learning_rate or train.learning_rate) == rate, (name, rate)
 
 
 def test_crossover_pilot_keeps_each_candidates_outcome_and_continues_from_them(tmp_path, monkeypatch):

@@ -273,15 +273,15 @@ def test_a_run_stage_owns_single_run_folders_never_a_whole_profile():
 @pytest.mark.parametrize(
     "param, rep_id, key",
     [("ddpg_tasks", "ddpg_continuous", "tasks"), ("cifar10_nets", "resnet_depth_cifar10", "nets"),
-     ("atari_parts", "dqn_atari2013", "parts")],
+     ("atari_parts", "dqn_atari2013", "parts"), ("dropout_nets", "dropout_mnist", "nets")],
 )  # fmt: skip
 def test_per_part_stages_cover_the_default_profiles_parts(param, rep_id, key):
-    """run_ddpg, run_cifar10 and run_atari are one stage per (part, seed) from params.yaml: the part list must be the
-    profile's own, or `dvc repro` would silently leave a part of the registered protocol unrun."""
-    from replicate_suite.runner import resolve_config
+    """run_ddpg, run_cifar10, run_atari and run_dropout_own_lr are one stage per (part, seed) from params.yaml: the
+    part list must be the profile's own, or `dvc repro` would silently leave a part of the registered protocol unrun."""
+    from replicate_suite.runner import resolve_config, variant_name
 
     params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
-    parts = resolve_config(rep_id, params["profile"]).values[key]
+    parts = [variant_name(part) for part in resolve_config(rep_id, params["profile"]).values[key]]
     assert params[param] == [part for part in parts if part != "random"]  # the Random row has a stage of its own
 
 

@@ -145,3 +145,23 @@ def test_intra_op_threads_report_what_is_in_effect(monkeypatch):
     assert use_intra_op_threads((in_effect or 2) + 1) == in_effect
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "3")
     assert use_intra_op_threads(1) == 3
+
+
+def test_a_seed_of_an_earlier_registration_cannot_be_run_again(tmp_path, capsys):
+    """dropout_mnist's cpu profile is its second registration's protocol (seeds 10-12); seeds 0-2 belong to the
+    first (15 passes). Re-running seed 0 with --force would put a 100-pass run among the first registration's runs,
+    judged as theirs: `replicate run` (which sweeps and dvc stages call) refuses it before anything runs. Other
+    seeds and profiles run as before."""
+    from replicate_suite.claim_schema import check_registration_seed
+    from replicate_suite.cli import main
+
+    with pytest.raises(ReplicateError, match="seed 0 of dropout_mnist cpu belongs to an earlier registration"):
+        check_registration_seed("dropout_mnist", "cpu", 0)
+    with pytest.raises(ReplicateError, match="seed 1 of ddpg_continuous cpu .* runs seeds 10, 11, 12, 13, 14"):
+        check_registration_seed("ddpg_continuous", "cpu", 1)
+    for replication, profile, seed in [("dropout_mnist", "cpu", 10), ("dropout_mnist", "cpu", 5),
+                                       ("dropout_mnist", "smoke", 0), ("lenet5_mnist", "cpu", 0)]:  # fmt: skip
+        check_registration_seed(replication, profile, seed)
+    assert main(["run", "dropout_mnist", "--profile", "cpu", "--seed", "2", "--force", "--results", str(tmp_path)]) == 1
+    assert "error: seed 2 of dropout_mnist cpu belongs to an earlier registration" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

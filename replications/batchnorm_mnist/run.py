@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import keras
 import numpy as np
 
-from replicate_suite.config import POSITIVE
+from replicate_suite.config import COUNT, NON_NEGATIVE, POSITIVE
 from replicate_suite.data.mnist import MnistDataConfig, Split, flat_pixels, load_mnist_split
 from replicate_suite.models.mlp import MLPSpec, build_mlp
 from replicate_suite.monitors import layer_probe, unit_percentiles
@@ -30,7 +30,7 @@ class NetConfig:
     """Hidden layer widths (paper: 3 layers of 100)."""
     activation: str
     """Hidden nonlinearity (paper: sigmoid)."""
-    init_std: float
+    init_std: Annotated[float, POSITIVE]
     """Std of the Gaussian initial weights (paper: "small random Gaussian values", no number given)."""
 
 
@@ -44,9 +44,9 @@ class OwnLearningRates:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int
+    steps: Annotated[int, COUNT]
     """Parameter updates (paper: 50,000)."""
-    batch_size: int
+    batch_size: Annotated[int, COUNT]
     """Examples per update (paper: 60)."""
     learning_rate: Annotated[float, POSITIVE]
     """SGD step size of both nets in the `shared_lr` part (not given in the paper; tuned for the baseline)."""
@@ -56,13 +56,13 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    every: int
+    every: Annotated[int, COUNT]
     """Record test accuracy and the sigmoid-input percentiles every this many updates."""
-    probe_examples: int
+    probe_examples: Annotated[int, COUNT]
     """Test images whose inputs to the watched sigmoid give the percentiles."""
-    unit: int
+    unit: Annotated[int, NON_NEGATIVE]
     """Which sigmoid of the last hidden layer to watch."""
-    early_step: int
+    early_step: Annotated[int, NON_NEGATIVE]
     """'Trains faster' is judged by test accuracy at this update; drift is measured from here on."""
 
 

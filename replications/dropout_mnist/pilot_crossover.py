@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,12 @@ def candidates(
     profile: str, passes: int, rates: dict[str, float], eval_every: int, holdout: int = HOLDOUT
 ) -> dict[str, dict[str, Any]]:
     """One candidate per (net, rate): that net alone, `passes` passes, the last `holdout` training images as the
-    validation split, momentum MOMENTUM."""
-    nets = {net["name"]: net for net in resolve_config("dropout_mnist", profile).values["nets"]}
+    validation split, momentum MOMENTUM. The candidate's rate is the one it trains at: a per-net `learning_rate` in
+    the profile (which the pilot's outcome later put there) is dropped, as it would replace train.learning_rate."""
+    nets = {
+        net["name"]: {key: value for key, value in net.items() if key != "learning_rate"}
+        for net in resolve_config("dropout_mnist", profile).values["nets"]
+    }
     return {
         f"{name} lr {rate:g}": {
             "nets": [nets[name]],
@@ -199,4 +204,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ReplicateError as exc:
+        sys.exit(f"error: {exc}")

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import keras
 import numpy as np
 
-from replicate_suite.config import POSITIVE, Range
+from replicate_suite.config import COUNT, POSITIVE, Range
 from replicate_suite.data.mnist import MnistDataConfig, flat_pixels, load_mnist_split
 from replicate_suite.models.mlp import MLPSpec, build_mlp
 from replicate_suite.runner import RunContext
@@ -27,9 +27,9 @@ class NetConfig:
     hidden: list[int]
     activation: Literal["relu", "sigmoid"]
     """relu or sigmoid (the paper's 'logistic')."""
-    retain_input: float
+    retain_input: Annotated[float, Range(0, 1, low_open=True)]
     """Probability of keeping an input unit (paper: 0.8 with dropout, 1 without)."""
-    retain_hidden: float
+    retain_hidden: Annotated[float, Range(0, 1, low_open=True)]
     """Probability of keeping a hidden unit (paper: 0.5 with dropout, 1 without)."""
     max_norm: float | None
     """Bound on each unit's incoming weight-vector norm, or null."""
@@ -40,12 +40,12 @@ class NetConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int
+    epochs: Annotated[int, COUNT]
     """Passes over the training set."""
-    batch_size: int
+    batch_size: Annotated[int, COUNT]
     learning_rate: Annotated[float, POSITIVE]
     """Initial SGD learning rate."""
-    lr_decay_per_epoch: float
+    lr_decay_per_epoch: Annotated[float, Range(0, 1, low_open=True)]
     """The learning rate is multiplied by this after every pass."""
     momentum: Annotated[float, Range(0, 1, high_open=True)]
 
@@ -56,7 +56,7 @@ class Config:
     train: TrainConfig
     init: str
     """Keras initializer name for all weights."""
-    eval_every_epochs: int
+    eval_every_epochs: Annotated[int, COUNT]
     """Log the evaluation error every this many passes (the Fig. 4 curve)."""
     data: MnistDataConfig
 

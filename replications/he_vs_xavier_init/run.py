@@ -16,7 +16,7 @@ import numpy as np
 from keras import ops
 
 from replicate_suite.autodiff import gradients
-from replicate_suite.config import POSITIVE, Range
+from replicate_suite.config import COUNT, POSITIVE, Range
 from replicate_suite.data.mnist import MnistDataConfig, flat_pixels, load_mnist_split
 from replicate_suite.models.mlp import MLPSpec, build_mlp
 from replicate_suite.monitors import layer_probe, output_variances
@@ -30,24 +30,24 @@ INITIALIZERS = {"xavier": "glorot_normal", "he": "he_normal"}  # Var 2/(n_in + n
 class NetConfig:
     depths: list[int]
     """Weight layers per net (hidden layers + the output layer); He et al. Figs. 2 and 3: 22 and 30."""
-    width: int
+    width: Annotated[int, COUNT]
     """Units per hidden layer."""
     inits: list[Literal["xavier", "he"]]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int
-    batch_size: int
+    steps: Annotated[int, COUNT]
+    batch_size: Annotated[int, COUNT]
     learning_rate: Annotated[float, POSITIVE]
     momentum: Annotated[float, Range(0, 1, high_open=True)]
 
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    every: int
+    every: Annotated[int, COUNT]
     """Evaluate the training loss on the probe every this many updates."""
-    probe_examples: int
+    probe_examples: Annotated[int, COUNT]
     """Training images used for the loss curve and the variance measurements."""
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 import keras
 import numpy as np
 
-from replicate_suite.config import POSITIVE, Range
+from replicate_suite.config import COUNT, POSITIVE, Range
 from replicate_suite.data.mnist import MnistDataConfig, load_mnist_split
 from replicate_suite.errors import ReplicateError
 from replicate_suite.models.lenet5 import MAPLoss, build_lenet5, paper_layers_trainable_params
@@ -45,9 +45,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int
+    epochs: Annotated[int, COUNT]
     """Passes through the training set (paper: 20)."""
-    batch_size: int
+    batch_size: Annotated[int, COUNT]
     """Examples per update (paper: 1, online updates)."""
     optimizer: Literal["sgd", "adam"]
     """sgd stands in for the paper's stochastic diagonal Levenberg-Marquardt; adam: as in Keras."""

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
 import keras
 import numpy as np
 
+from replicate_suite.config import COUNT, NON_NEGATIVE, POSITIVE, Range
 from replicate_suite.data.cifar10 import Variant, load_cifar10
 from replicate_suite.errors import ReplicateError
 from replicate_suite.images import pad_crop_flip
@@ -26,34 +28,34 @@ FAMILIES = {"plain": "plain", "resnet": "residual"}
 class WarmupConfig:
     min_depth: int
     """Nets this deep or deeper start with the warm-up rate (paper: ResNet-110)."""
-    iterations: int
+    iterations: Annotated[int, NON_NEGATIVE]
     """Iterations at the warm-up rate (paper: 'until the training error is below 80% (about 400 iterations)')."""
-    learning_rate: float
+    learning_rate: Annotated[float, POSITIVE]
     """Warm-up rate (paper: 0.01)."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    iterations: int
+    iterations: Annotated[int, COUNT]
     """Parameter updates per net (paper: 64,000)."""
-    batch_size: int
+    batch_size: Annotated[int, COUNT]
     """Images per update (paper: 128)."""
-    learning_rate: float
+    learning_rate: Annotated[float, POSITIVE]
     """Initial rate (paper: 0.1)."""
     lr_drops: list[int]
     """Iterations at which the rate is divided (paper: 32,000 and 48,000)."""
-    lr_drop_factor: float
+    lr_drop_factor: Annotated[float, Range(0, 1, low_open=True)]
     """Multiplier at each drop (paper: 0.1)."""
-    momentum: float
+    momentum: Annotated[float, Range(0, 1, high_open=True)]
     """SGD momentum (paper: 0.9)."""
-    weight_decay: float
+    weight_decay: Annotated[float, NON_NEGATIVE]
     """SGD weight decay on conv and fc kernels (paper: 0.0001)."""
     warmup: WarmupConfig
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    pad: int
+    pad: Annotated[int, NON_NEGATIVE]
     """Zero padding on each side before the random 32x32 crop (paper: 4)."""
     flip: bool
     """Random horizontal flips (paper: yes)."""
@@ -61,11 +63,11 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    every: int
+    every: Annotated[int, COUNT]
     """Log the training error of the batches seen (augmented, training mode) every this many updates."""
-    eval_every: int
+    eval_every: Annotated[int, COUNT]
     """Test error on the evaluation set every this many updates (and at the end)."""
-    train_eval_examples: int
+    train_eval_examples: Annotated[int, COUNT]
     """Fixed, un-augmented training images on which the final training error is measured in inference mode."""
 
 
@@ -73,7 +75,7 @@ class MonitorConfig:
 class DataConfig:
     variant: Variant
     """auto: the official archive if it can be had, else the documented JPEG rebuild; or official / jpeg75."""
-    validation: int
+    validation: Annotated[int, NON_NEGATIVE]
     """Last N training images held out (paper: 5,000 of 50,000); never trained on."""
     train_limit: int | None = None
     """Use only the first N training images (smoke profile only)."""

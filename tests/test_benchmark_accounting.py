@@ -84,3 +84,20 @@ def test_comparison_says_when_ours_numerics_may_differ(xla, threads, registered,
     args = SimpleNamespace(steps=2000, backend="tensorflow", xla=xla, torch_threads=2)
     result = _comparison("task", args, {"ours": [ours], "sb3": [_run(50, 2)]}, {"flops": 1e9}, {})
     assert result["numerics"].startswith(expected) and result["ours_intra_op_threads"] == threads
+
+
+@pytest.mark.parametrize(
+    "differences, verdict",
+    [
+        ([0.0004, -0.0002, 0.0001], "equivalent at this margin"),  # interval ~[-0.0005, 0.0007]
+        ([0.004, 0.005, 0.0045], "not equivalent"),  # interval entirely above 0.002
+        ([0.003, -0.003, 0.001], "not shown"),  # straddles the margin
+        ([0.001], "not shown (fewer than 2 seeds)"),
+    ],
+)
+def test_bf16_parity_rule(differences, verdict):
+    """bf16_parity's rule: the 90 % t interval of the mean paired difference against +-margin."""
+    from bf16_parity import equivalence
+
+    result = equivalence(differences, 0.002)
+    assert result["verdict"] == verdict

@@ -7,6 +7,10 @@ decay 0.95 per pass) trains `--passes` passes on training images 0-49,999 and is
 reported a test value would be an error), once per seed in each precision, each run in its own process (the dtype
 policy is process-global), precisions alternating. Seeds are the benchmark's own (0, 1, 2 by default), not a
 registration's.
+Under mixed_bfloat16 the hidden layers compute in bfloat16 and the output layer (softmax) and the loss in float32
+(shared/models/mlp.py sets the output layer's dtype, Keras's mixed-precision guidance; fixed after a review and
+before the first run: a bfloat16 softmax rounds probabilities above ~0.998 to 1, and the loss then loses its logits
+path, so the check would have measured that instead of bfloat16 compute).
 
 The rule, fixed before any run: per seed the paired difference d = (bf16 validation error) - (fp32 validation error);
 bfloat16 is "equivalent at this margin" when the two-sided 90 % Student-t interval of mean(d) lies inside
@@ -75,15 +79,26 @@ def train_once(net: str, passes: int, seed: int, precision: str) -> dict:
     params = resolve_config(REPLICATION, PROFILE, overrides).params
     seed_everything(seed)
     started = time.perf_counter()
+    module = load_module(REPLICATION)
+    layer_dtypes: dict[str, str] = {}
+    build = module.build_mlp
+
+    def recording_build(*args, **kwargs):  # the net the run trains, as built: which layers compute in what
+        model = build(*args, **kwargs)
+        layer_dtypes.update({layer.name: layer.compute_dtype for layer in model.layers})
+        return model
+
+    module.build_mlp = recording_build
     with tempfile.TemporaryDirectory() as scratch:
         ctx = RunContext(out_dir=scratch)
-        metrics = load_module(REPLICATION).run(params, seed, ctx)
+        metrics = module.run(params, seed, ctx)
     check_tuning_outputs(REPLICATION, metrics, ctx.curves)
     return {
         "val_error": metrics[f"val_error_{net}"],
         "train_error": metrics[f"train_error_{net}"],
         "wall_seconds": time.perf_counter() - started,
         "dtype_policy": keras.mixed_precision.dtype_policy().name,
+        "layer_compute_dtypes": layer_dtypes,
     }
 
 

@@ -196,16 +196,24 @@ def _child(args, run_ours: Callable, run_sb3: Callable, replication: str) -> Non
         from replicate_suite.backend import import_backend_quietly, use_intra_op_threads
 
         import_backend_quietly()
+        from keras.backend import backend as env_backend
+
         from replicate_suite.environment import environment
         from replicate_suite.runner import load_module
+        from replicate_suite.seeding import seed_everything
 
         registered = getattr(load_module(replication), "INTRA_OP_THREADS", None)  # what `replicate run` applies
         threads = use_intra_op_threads(registered if args.intra_op_threads is None else args.intra_op_threads)
+        if env_backend() != "tensorflow":
+            registered = None  # the runner applies no thread count on other backends
+        seed_everything(args.seed, deterministic=True)  # as `replicate run` does (TensorFlow's op determinism)
         peak = keras_matmul_peak()
         measured = run_ours(args.steps, args.seed, args.xla)
         env = environment()
         measured.update(
             matmul_peak_gflops=peak,
+            matmul_peak_threads=f"TensorFlow intra-op threads: {threads or 'default (one per core)'}",
+            op_determinism=env_backend() == "tensorflow",
             intra_op_threads=threads,
             replication_intra_op_threads=registered,
             backend=env["backend"],
@@ -219,6 +227,7 @@ def _child(args, run_ours: Callable, run_sb3: Callable, replication: str) -> Non
         measured = run_sb3(args.steps, args.seed)
         measured.update(
             matmul_peak_gflops=peak,
+            matmul_peak_threads=f"torch threads: {torch.get_num_threads()}",
             torch_threads=torch.get_num_threads(),
             versions=_versions(("stable-baselines3", "torch", "numpy", "gymnasium", "ale-py", "mujoco")),
         )
@@ -340,6 +349,8 @@ def _comparison(task: str, args, runs: dict, flops: dict[str, Any], extra: dict)
         "each_side_own_process": len({run["pid"] for run in ours + sb3}) == len(ours) + len(sb3)
         and not any(run["foreign_frameworks_imported"] for run in ours + sb3),
         "flops_per_update": flops,
+        "peak_note": "each side's matmul peak (and so fraction_of_matmul_peak) is measured under that side's own "
+        "thread count (matmul_peak_threads): the fraction says how much of what its own threads can reach a side uses",
         "pairwise_ratios_ours_over_sb3": ratios,
         "ratio_steps_per_second": _summary(ratios["steps_per_second"]),
         "ratio_steady_steps_per_second": _summary(ratios["steady_steps_per_second"])
@@ -355,7 +366,9 @@ def _numerics(args, ours: dict) -> str:
     """What ours' numerics are relative to the replication's runs: XLA fusion and a thread count other than the
     replication's own may change the order of floating-point reductions."""
     changes = ["XLA fusion"] * (args.xla and args.backend == "tensorflow")
-    if ours.get("intra_op_threads") != ours.get("replication_intra_op_threads", ours.get("intra_op_threads")):
+    if args.backend != "tensorflow" and getattr(args, "intra_op_threads", None) is not None:
+        changes.append(f"--intra-op-threads ignored on {args.backend}")
+    elif ours.get("intra_op_threads") != ours.get("replication_intra_op_threads", ours.get("intra_op_threads")):
         changes.append(f"{ours['intra_op_threads']} intra-op threads, not the replication's "
                        f"{ours['replication_intra_op_threads'] or 'default (one per core)'}")  # fmt: skip
     return f"may differ from the replication's ({'; '.join(changes)})" if changes else "default float32"

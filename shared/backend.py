@@ -61,8 +61,13 @@ def use_intra_op_threads(threads: int | None) -> int | None:
 
     if keras.backend.backend() != "tensorflow":
         return None
-    if os.environ.get(INTRA_OP_ENV, "").strip():
-        return int(os.environ[INTRA_OP_ENV])
+    text = os.environ.get(INTRA_OP_ENV, "").strip()
+    if text:
+        if not text.isdigit():
+            from replicate_suite.errors import ReplicateError
+
+            raise ReplicateError(f"{INTRA_OP_ENV} must be a whole number >= 0, got {text!r}")
+        return int(text) or None  # 0: TensorFlow's default
     import tensorflow as tf
 
     if threads is not None and tf.config.threading.get_intra_op_parallelism_threads() != threads:

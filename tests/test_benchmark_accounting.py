@@ -74,6 +74,8 @@ def test_comparison_keeps_every_pairwise_ratio(foreign):
         (False, None, None, "default float32"),
         (False, 1, None, "may differ from the replication's (1 intra-op threads, not the replication's default"),
         (True, 1, 1, "may differ from the replication's (XLA fusion)"),
+        ("jax", None, None, "default float32"),  # no thread count applies on JAX, as in the runner
+        ("jax-threads", None, None, "may differ from the replication's (--intra-op-threads ignored on jax)"),
     ],
 )
 def test_comparison_says_when_ours_numerics_may_differ(xla, threads, registered, expected):
@@ -81,7 +83,9 @@ def test_comparison_says_when_ours_numerics_may_differ(xla, threads, registered,
     from sb3_compare import _comparison
 
     ours = {**_run(100, 1), "intra_op_threads": threads, "replication_intra_op_threads": registered}
-    args = SimpleNamespace(steps=2000, backend="tensorflow", xla=xla, torch_threads=2)
+    backend = "jax" if isinstance(xla, str) else "tensorflow"
+    asked = 2 if xla == "jax-threads" else threads
+    args = SimpleNamespace(steps=2000, backend=backend, xla=xla is True, torch_threads=2, intra_op_threads=asked)
     result = _comparison("task", args, {"ours": [ours], "sb3": [_run(50, 2)]}, {"flops": 1e9}, {})
     assert result["numerics"].startswith(expected) and result["ours_intra_op_threads"] == threads
 

@@ -145,6 +145,12 @@ def test_intra_op_threads_report_what_is_in_effect(monkeypatch):
     assert use_intra_op_threads((in_effect or 2) + 1) == in_effect
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "3")
     assert use_intra_op_threads(1) == 3
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "0")  # TensorFlow's default
+    assert use_intra_op_threads(1) is None
+    for bad in ("-1", "two"):
+        monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", bad)
+        with pytest.raises(ReplicateError, match="TF_NUM_INTRAOP_THREADS must be a whole number"):
+            use_intra_op_threads(1)
 
 
 def test_a_seed_of_an_earlier_registration_cannot_be_run_again(tmp_path, capsys):

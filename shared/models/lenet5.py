@@ -368,7 +368,9 @@ def build_lenet5(num_classes: int = 10, input_size: int = 32, output: str = "sof
     if output == "rbf":
         outputs = RBFOutput(name="output")(x)
     else:
-        outputs = layers.Dense(num_classes, activation="softmax", kernel_initializer=FanInUniform(), name="output")(x)
+        outputs = layers.Dense(
+            num_classes, activation="softmax", kernel_initializer=FanInUniform(), dtype="float32", name="output"
+        )(x)  # float32 softmax under a mixed policy (Keras's guidance); no-op in float32
     return keras.Model(inputs, outputs, name="lenet5")
 
 

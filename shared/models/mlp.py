@@ -54,6 +54,7 @@ def build_mlp(input_dim: int, num_classes: int, spec: MLPSpec, name: str = "mlp"
         activation="softmax",
         kernel_initializer=initializer(spec.initializer),
         kernel_constraint=constraint,
+        dtype="float32",  # softmax and loss in float32 under a mixed policy (Keras's guidance); no-op in float32
         name="output",
     )(x)
     return keras.Model(inputs, outputs, name=name)

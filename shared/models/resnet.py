@@ -100,6 +100,6 @@ def build_cifar_resnet(
             x = layers.ReLU(name=f"{label}_relu")(y)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(
-        num_classes, activation="softmax", kernel_initializer=init, kernel_regularizer=reg, name="fc"
-    )(x)
+        num_classes, activation="softmax", kernel_initializer=init, kernel_regularizer=reg, dtype="float32", name="fc"
+    )(x)  # float32 softmax under a mixed policy (Keras's guidance); no-op in float32
     return keras.Model(inputs, outputs, name=name or f"{family}{depth}")

@@ -88,7 +88,8 @@ def measure(name: str, precision: str, seconds: float, steps_per_execution: int)
         "seconds": elapsed,
         "batch": batch,
         "parameters": model.count_params(),
-        "compute_dtype": model.layers[-1].compute_dtype,
+        "dtype_policy": keras.mixed_precision.dtype_policy().name,
+        "compute_dtype": model.layers[-1].compute_dtype,  # the output layer's: float32 under either policy
     }
 
 

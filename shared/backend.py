@@ -6,6 +6,8 @@ import contextlib
 import os
 import sys
 
+from replicate_suite.errors import ReplicateError
+
 
 @contextlib.contextmanager
 def _stderr_silenced():
@@ -54,8 +56,6 @@ def use_intra_op_threads(threads: int | None) -> int | None:
     threads < 1.
     """
     if threads is not None and threads < 1:
-        from replicate_suite.errors import ReplicateError
-
         raise ReplicateError(f"intra-op threads must be >= 1, got {threads}")
     import keras
 
@@ -64,8 +64,6 @@ def use_intra_op_threads(threads: int | None) -> int | None:
     text = os.environ.get(INTRA_OP_ENV, "").strip()
     if text:
         if not text.isdigit():
-            from replicate_suite.errors import ReplicateError
-
             raise ReplicateError(f"{INTRA_OP_ENV} must be a whole number >= 0, got {text!r}")
         return int(text) or None  # 0: TensorFlow's default
     import tensorflow as tf

@@ -374,6 +374,12 @@ def _parse_fixes(raw: Any, where: str) -> tuple[Fix, ...]:
     return tuple(fixes)
 
 
+def registration_seed_sets(claim: Claim, profile: str) -> list[tuple[int, ...]]:
+    """The distinct seed sets the claim's targets name (`seeds`) for this profile, in claim.yaml order: one per
+    registration (a later registration lists its targets after the earlier's); [] when no target names seeds."""
+    return list(dict.fromkeys(t.seeds_for(profile) for t in claim.targets if t.seeds_for(profile) is not None))
+
+
 def newest_registration_seeds(claim: Claim, profile: str) -> tuple[int, ...] | None:
     """The seeds the last target (in claim.yaml order) naming `seeds` for this profile counts, when the claim's
     targets name more than one seed set there (registrations: a later one lists its targets after the earlier's);
@@ -397,7 +403,7 @@ def check_registration_seed(replication_id: str, profile: str, seed: int) -> Non
     newest = newest_registration_seeds(claim, profile)
     if newest is None:
         return
-    earlier = {s for t in claim.targets for s in (t.seeds_for(profile) or ())} - set(newest)
+    earlier = set().union(*registration_seed_sets(claim, profile)) - set(newest)
     if seed in earlier:
         raise ReplicateError(
             f"seed {seed} of {replication_id} {profile} belongs to an earlier registration (claim.yaml), whose runs "

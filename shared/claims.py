@@ -38,6 +38,7 @@ from replicate_suite.claim_schema import (  # noqa: F401  (Claim, load_claim and
     Target,
     load_claim,
     newest_registration_seeds,
+    registration_seed_sets,
 )
 from replicate_suite.results import RunRecord
 from replicate_suite.stats import (
@@ -244,11 +245,7 @@ def registration_groups(claim: Claim, runs: list[RunRecord]) -> list[tuple[str, 
     the runs of any other seed ("seeds outside the registrations (...)"). One group ("all runs") when no target names
     seeds for that profile."""
     profile = runs[0].meta.get("profile", "cpu") if runs else "cpu"
-    seed_sets: list[tuple[int, ...]] = []
-    for target in claim.targets:
-        seeds = target.seeds_for(profile)
-        if seeds is not None and seeds not in seed_sets:
-            seed_sets.append(seeds)
+    seed_sets = registration_seed_sets(claim, profile)
     if not seed_sets:
         return [("all runs", list(runs))]
     groups = []

@@ -115,3 +115,62 @@ def test_direct_calls_match_kerass_batch_methods(backend):
     report = json.loads(done.stdout.split("RESULT")[-1])
     assert report == {key: True for key in report}, report
     assert len(report) == 11
+
+
+_FLAT_CHILD = """
+import json
+import numpy as np
+import tensorflow as tf
+
+from replicate_suite.rl.agents import compiled
+
+report = {}
+weight = tf.Variable(np.arange(12, dtype="float32").reshape(3, 4) / 7.0)
+
+def fn(data):
+    (a, b), extra = data["pair"], data["extra"]
+    return {"product": tf.matmul(a * b, weight), "total": tf.reduce_sum(extra)}
+
+data = {"pair": (np.full((2, 3), 0.3, "float32"), np.linspace(0, 1, 6, dtype="float32").reshape(2, 3)),
+        "extra": np.ones(5, "float64")}
+lean = compiled._TFConcrete(fn, jit_compile=False)
+plain = tf.function(fn, autograph=False)
+got, want = lean(data), plain(data)
+report["structured_output"] = sorted(got) == ["product", "total"] and got["total"].dtype == tf.float64
+report["flat_equals_call"] = all(np.array_equal(got[k].numpy(), want[k].numpy()) for k in want)
+report["one_trace_per_structure"] = len(lean._calls) == 1
+lean({"pair": list(data["pair"]), "extra": data["extra"]})  # a list, not a tuple: its own trace
+report["list_is_another_structure"] = len(lean._calls) == 2
+weight.assign(weight * 2.0)  # the captured variable is read at each call
+report["reads_current_weights"] = np.array_equal(lean(data)["product"].numpy(), plain(data)["product"].numpy())
+with tf.GradientTape() as tape:  # a watching tape sees through the flat call, as through the concrete function
+    out = lean(data)["product"]
+product = data["pair"][0] * data["pair"][1]
+expected = np.sum(product, 0)[:, None] * np.ones((1, 4))  # d sum(out) / d weight
+report["gradient_flows"] = np.allclose(tape.gradient(out, weight).numpy(), expected)
+
+class NoFlat:  # a TensorFlow whose concrete functions lack _call_flat: the usual call, same outputs
+    def __init__(self, concrete):
+        self.concrete = concrete
+    def __call__(self, *args):
+        return self.concrete(*args)
+
+concrete = plain.get_concrete_function(tf.nest.map_structure(lambda a: tf.TensorSpec(a.shape, a.dtype), data))
+fallback = compiled._flat_caller(NoFlat(concrete), data)
+leaves = [tf.constant(leaf) for leaf in tf.nest.flatten(data)]
+report["fallback_equal"] = np.array_equal(fallback(leaves)["product"].numpy(), plain(data)["product"].numpy())
+print("RESULT" + json.dumps(report))
+"""
+
+
+def test_flat_call_path_equals_the_concrete_functions_call():
+    """TensorFlow: _TFConcrete's flat call (the concrete function's _call_flat, skipping argument matching) gives
+    the structured outputs of a plain tf.function call, bit for bit; nesting is part of the trace key; variables are
+    read at each call; a gradient tape still records; without _call_flat the usual call is made."""
+    pytest.importorskip("tensorflow")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", _FLAT_CHILD], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.split("RESULT")[-1])
+    assert report == {key: True for key in report}, report
+    assert len(report) == 7

@@ -9,6 +9,11 @@ only): JAX's DDPG update ~21 -> ~12-15 ms and its action ~2 -> ~0.25 ms; TensorF
 concrete function, below), its update unchanged within the noise. The compiled function is the one Keras compiles
 (`train_step`: forward, loss, gradients, optimizer, loss metric), so a seeded run's numbers do not change
 (tests/test_compiled_calls.py; the smoke runs of dqn_atari2013 and ddpg_continuous are byte-identical).
+
+On TensorFlow the concrete function is called through its flat path (`_TFConcrete`). Measured quiet, one process
+per side, 7 blocks each, op determinism on: DDPG's 400-300 actor on one state (one intra-op thread) 0.27-0.28 ->
+0.20-0.23 ms per action; the Nature CNN on one state (two threads) 0.76-0.78 -> 0.69-0.70 ms. The smoke runs of
+dqn_atari2013, double_dqn_overestimation and ddpg_continuous keep bit-identical weights and curves.
 """
 
 from __future__ import annotations
@@ -87,27 +92,62 @@ class DirectTrainStep:
 class _TFConcrete:
     """fn(data) through tf.function's concrete function for data's structure, shapes and dtypes (traced at the
     first call with each; with `any_batch` the leading dimension of every input is left free, except that a batch
-    of one, an agent's action, gets a trace of its own). Calling the concrete function skips tf.function's argument
-    matching: about half of a small network's call on 2 cores. A graph whose shapes are all known runs the Nature
-    CNN's single-state forward pass faster than one with a free batch dimension, with bit-identical outputs
-    (tests/test_compiled_calls.py; benchmarks/results/dqn_throughput.json, action_ms)."""
+    of one, an agent's action, gets a trace of its own). A graph whose shapes are all known runs the Nature CNN's
+    single-state forward pass faster than one with a free batch dimension, with bit-identical outputs.
+
+    The call itself takes the concrete function's flat path (`_call_flat`: the input tensors in tf.nest.flatten
+    order, then the captured variables), which is what calling the concrete function does after matching the
+    arguments to its signature; that matching (binding, nest.map_structure, spec checks) costs more than a small
+    network's arithmetic on 2 cores. The graph run is the same, so the outputs are bit-identical
+    (tests/test_compiled_calls.py). Where a TensorFlow version lacks `_call_flat`, the concrete function is called
+    as usual."""
 
     def __init__(self, fn: Callable, jit_compile: bool, any_batch: bool = False):
         import tensorflow as tf
 
         self._tf, self._any_batch = tf, any_batch
         self._function = tf.function(fn, autograph=False, jit_compile=jit_compile)
-        self._concrete: dict = {}
+        self._calls: dict = {}
 
     def __call__(self, data):
         tf = self._tf
-        data = tf.nest.map_structure(tf.convert_to_tensor, data)
-        leaves = tf.nest.flatten(data)
-        free = self._any_batch and any(t.shape[0] != 1 for t in leaves)
-        shape = (lambda t: (None, *t.shape[1:])) if free else (lambda t: tuple(t.shape))
-        key = (tf.nest.map_structure(lambda _: None, data), tuple((shape(t), t.dtype) for t in leaves))
-        concrete = self._concrete.get(key)
-        if concrete is None:
-            specs = tf.nest.map_structure(lambda t: tf.TensorSpec(shape(t), t.dtype), data)
-            concrete = self._concrete[key] = self._function.get_concrete_function(specs)
-        return concrete(data)
+        leaves, shapes, dtypes = [], [], []
+        for leaf in tf.nest.flatten(data):
+            if isinstance(leaf, np.ndarray):  # NumPy's shape and dtype: cheaper to read than an EagerTensor's
+                leaves.append(tf.constant(leaf))
+                shapes.append(leaf.shape)
+                dtypes.append(leaf.dtype)
+            else:
+                leaves.append(tf.convert_to_tensor(leaf))
+                shapes.append(tuple(leaves[-1].shape))
+                dtypes.append(leaves[-1].dtype)
+        if self._any_batch and any(shape[0] != 1 for shape in shapes):
+            shapes = [(None, *shape[1:]) for shape in shapes]
+        key = (_structure(data), tuple(shapes), tuple(dtypes))
+        call = self._calls.get(key)
+        if call is None:
+            specs = [tf.TensorSpec(shape, tf.as_dtype(dtype)) for shape, dtype in zip(shapes, dtypes, strict=True)]
+            concrete = self._function.get_concrete_function(tf.nest.pack_sequence_as(data, specs))
+            call = self._calls[key] = _flat_caller(concrete, data)
+        return call(leaves)
+
+
+def _structure(data) -> object:
+    """A hashable description of data's nesting (tuples, lists, dicts) with its leaves left out: two inputs with
+    the same description and the same leaf shapes and dtypes share one trace."""
+    if isinstance(data, (tuple, list)):
+        return type(data), tuple(_structure(item) for item in data)
+    if isinstance(data, dict):
+        return dict, tuple((key, _structure(data[key])) for key in sorted(data))
+    return None
+
+
+def _flat_caller(concrete, example) -> Callable[[list], object]:
+    """leaves (tensors, in tf.nest.flatten order of an input shaped like `example`) -> concrete's structured
+    output."""
+    call_flat = getattr(concrete, "_call_flat", None)
+    if call_flat is None:
+        import tensorflow as tf
+
+        return lambda leaves: concrete(tf.nest.pack_sequence_as(example, leaves))
+    return lambda leaves: call_flat(leaves, concrete.captured_inputs)

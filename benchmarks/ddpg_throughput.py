@@ -7,8 +7,9 @@ update per environment step after `learning_starts`, gamma 0.99, tau 0.001, Orns
 (theta 0.15, sigma 0.2, dt 1), Adam, float32, no evaluation. Differences that do not change the work done per step
 by more than ~1 %: SB3's critic takes the action at its input (ours at the second layer, as in the paper: 6 x 400
 weights fewer), one learning rate for both networks in SB3 (ours 1e-4 / 1e-3), and our critic's weight decay.
-One difference in work: before learning_starts SB3 acts uniformly at random, ours acts with mu(s) + noise (1,000
-extra forward passes for ours).
+Before learning_starts both act with mu(s) + noise, as ddpg_continuous does (SB3's uniformly random warm-up is
+turned off: sb3_compare.policy_from_first_step; records without `warm_up_actions` had it on, which
+spared SB3 1,000 forward passes).
 Threads: SB3's torch uses --torch-threads (default 2, one per core); ours uses ddpg_continuous's own setting,
 one TensorFlow intra-op thread (bit-identical results at any count: tests/test_ddpg.py), unless --intra-op-threads.
 
@@ -20,7 +21,16 @@ one TensorFlow intra-op thread (bit-identical results at any count: tests/test_d
 
 from __future__ import annotations
 
-from sb3_compare import WARM_UP_STEPS, StepClock, compare, dense_macs, run_our_side, run_side, timed
+from sb3_compare import (
+    WARM_UP_STEPS,
+    StepClock,
+    compare,
+    dense_macs,
+    policy_from_first_step,
+    run_our_side,
+    run_side,
+    timed,
+)
 
 ENV_ID, STEPS_DEFAULT, LEARNING_STARTS, BATCH, TAU, GAMMA = "HalfCheetah-v5", 6000, 1000, 64, 0.001, 0.99
 OBS_DIM, ACTION_DIM, HIDDEN = 17, 6, (400, 300)
@@ -91,7 +101,7 @@ def run_sb3(steps: int, seed: int) -> dict:
 
     clock = StepClock(LEARNING_STARTS + WARM_UP_STEPS)
     env = clock.wrap(gym.make(ENV_ID))
-    model = DDPG(
+    model = policy_from_first_step(DDPG)(
         "MlpPolicy",
         env,
         learning_rate=1e-3,

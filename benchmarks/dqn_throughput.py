@@ -7,8 +7,9 @@ Both train the Nature-2015 CNN (32/64/64 convolutions, 512 hidden units) on the 
 frames) with
 the same settings: batch 32, one update every 4 agent steps after `learning_starts`, Adam lr 1e-4, Huber loss,
 gradient-norm clip 10, target copy every 1,000 agent steps, epsilon 1 -> 0.1 over the first 10 % of steps, gamma
-0.99, float32. One difference in work: before learning_starts SB3 acts uniformly at random, ours follows the
-epsilon schedule (greedy forward passes from step ~600 on), which costs ours ~400 extra forward passes.
+0.99, float32. Both follow the epsilon schedule from the first step, as dqn_atari2013 does (SB3's uniformly random
+warm-up before learning_starts is turned off: sb3_compare.policy_from_first_step; records without
+`warm_up_actions` had it on, which spared SB3 ~400 greedy forward passes).
 
     pip install -e ".[bench]"    # see the README for a CPU-only torch
     python benchmarks/dqn_throughput.py [--steps 6000] [--repeats 3] [--backend tensorflow|jax] [--xla]
@@ -22,7 +23,16 @@ order (the record says so).
 
 from __future__ import annotations
 
-from sb3_compare import WARM_UP_STEPS, StepClock, compare, run_our_side, run_side, timed, training_flops
+from sb3_compare import (
+    WARM_UP_STEPS,
+    StepClock,
+    compare,
+    policy_from_first_step,
+    run_our_side,
+    run_side,
+    timed,
+    training_flops,
+)
 
 STEPS_DEFAULT, LEARNING_STARTS, TRAIN_EVERY, BATCH, TARGET_STEPS, LR = 6000, 1000, 4, 32, 1000, 1e-4
 PONG_ACTIONS = 6
@@ -109,7 +119,7 @@ def run_sb3(steps: int, seed: int) -> dict:
 
     clock = StepClock(LEARNING_STARTS + WARM_UP_STEPS)
     env = DummyVecEnv([lambda: clock.wrap(make_atari("Pong", atari_config()))])
-    model = DQN(
+    model = policy_from_first_step(DQN)(
         "CnnPolicy",
         env,
         learning_rate=LR,

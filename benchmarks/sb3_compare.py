@@ -24,6 +24,12 @@ What a child measures (the same way on both sides):
   own setting (its run.py's INTRA_OP_THREADS, as `replicate run` applies it; None: one per core); `--intra-op-threads
   N` asks for another, and the record then says the numerics may differ from the replication's.
 
+Acting before learning_starts is the same on both sides: the exploration policy from the first step (DQN: epsilon-
+greedy on the shared epsilon schedule; DDPG: mu(s) plus Ornstein-Uhlenbeck noise), as the replications act. SB3
+would otherwise act uniformly at random until learning_starts (its default warm-up, a different algorithm for those
+steps and ~1,000 fewer forward passes); `policy_from_first_step` turns that off on SB3's side. Updates start at
+learning_starts on both sides.
+
 The parent writes every repeat of both sides, every pairwise ratio ours_i / sb3_j of steps/s (and their median,
 min and max), versions from each side's own process, and `each_side_own_process: true`.
 """
@@ -48,6 +54,27 @@ WARM_UP_STEPS = 500
 """Steps after learning_starts excluded from steady_steps_per_second (compile, first updates)."""
 
 PEAK_SIZE = 1024
+
+WARM_UP_ACTIONS = (
+    "both sides act through their exploration policy from the first step (DQN: epsilon-greedy on the shared "
+    "schedule; DDPG: mu(s) + Ornstein-Uhlenbeck noise); SB3's uniformly random warm-up before learning_starts is "
+    "turned off (sb3_compare.policy_from_first_step); updates start at learning_starts on both sides"
+)
+
+
+def policy_from_first_step(algorithm: type) -> type:
+    """A subclass of an SB3 off-policy algorithm (DQN, DDPG) that acts through its exploration policy from the first
+    step instead of uniformly at random before learning_starts, as the replications' agents do. SB3's
+    `_sample_action(learning_starts, ...)` (stable_baselines3/common/off_policy_algorithm.py) takes the random branch
+    while num_timesteps < learning_starts; it is handed 0 here. When training starts is unchanged (SB3's `learn`
+    checks self.learning_starts itself)."""
+
+    class PolicyFromFirstStep(algorithm):
+        def _sample_action(self, learning_starts, action_noise=None, n_envs=1):
+            return super()._sample_action(0, action_noise, n_envs)
+
+    PolicyFromFirstStep.__name__ = f"{algorithm.__name__}PolicyFromFirstStep"
+    return PolicyFromFirstStep
 
 
 def timed(obj, name: str, counts: Callable[[Any], bool] | None = None) -> dict[str, float]:
@@ -346,6 +373,7 @@ def _comparison(task: str, args, runs: dict, flops: dict[str, Any], extra: dict)
             "networks built before the clock on both sides; steps_per_second includes the first update's compile "
             f"(ours) and everything else; steady_steps_per_second starts at step learning_starts + {WARM_UP_STEPS}"
         ),
+        "warm_up_actions": WARM_UP_ACTIONS,
         "each_side_own_process": len({run["pid"] for run in ours + sb3}) == len(ours) + len(sb3)
         and not any(run["foreign_frameworks_imported"] for run in ours + sb3),
         "flops_per_update": flops,

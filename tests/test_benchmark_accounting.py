@@ -105,3 +105,23 @@ def test_bf16_parity_rule(differences, verdict):
 
     result = equivalence(differences, 0.002)
     assert result["verdict"] == verdict
+
+
+def test_sb3_acts_through_its_policy_from_the_first_step():
+    """The warm-up is the same on both sides: SB3's _sample_action is asked with learning_starts 0 (no uniformly
+    random actions before learning starts), everything else passed through; SB3 itself is not needed."""
+    import sb3_compare
+
+    class FakeAlgorithm:
+        def __init__(self, learning_starts):
+            self.learning_starts, self.asked = learning_starts, []
+
+        def _sample_action(self, learning_starts, action_noise=None, n_envs=1):
+            self.asked.append((learning_starts, action_noise, n_envs))
+            return "action", "buffer action"
+
+    model = sb3_compare.policy_from_first_step(FakeAlgorithm)(1000)
+    assert model._sample_action(model.learning_starts, "noise", 1) == ("action", "buffer action")
+    assert model.asked == [(0, "noise", 1)]
+    assert model.learning_starts == 1000  # training still starts there
+    assert isinstance(model, FakeAlgorithm)

@@ -9,7 +9,7 @@ the same settings: batch 32, one update every 4 agent steps after `learning_star
 gradient-norm clip 10, target copy every 1,000 agent steps, epsilon 1 -> 0.1 over the first 10 % of steps, gamma
 0.99, float32. Both follow the epsilon schedule from the first step, as dqn_atari2013 does (SB3's uniformly random
 warm-up before learning_starts is turned off: sb3_compare.policy_from_first_step; records without
-`warm_up_actions` had it on, which spared SB3 ~400 greedy forward passes).
+`warm_up_actions` had it on, which spared SB3 ~650 greedy forward passes: 4,476-4,517 against 5,103-5,149).
 
     pip install -e ".[bench]"    # see the README for a CPU-only torch
     python benchmarks/dqn_throughput.py [--steps 6000] [--repeats 3] [--backend tensorflow|jax] [--xla]

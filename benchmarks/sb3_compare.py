@@ -27,8 +27,8 @@ What a child measures (the same way on both sides):
 Acting before learning_starts is the same on both sides: the exploration policy from the first step (DQN: epsilon-
 greedy on the shared epsilon schedule; DDPG: mu(s) plus Ornstein-Uhlenbeck noise), as the replications act. SB3
 would otherwise act uniformly at random until learning_starts (its default warm-up, a different algorithm for those
-steps and ~1,000 fewer forward passes); `policy_from_first_step` turns that off on SB3's side. Updates start at
-learning_starts on both sides.
+steps, and fewer forward passes: 1,000 in DDPG, ~650 in DQN); `policy_from_first_step` turns that off on SB3's
+side. Updates start at learning_starts on both sides.
 
 The parent writes every repeat of both sides, every pairwise ratio ours_i / sb3_j of steps/s (and their median,
 min and max), versions from each side's own process, and `each_side_own_process: true`.

@@ -118,6 +118,7 @@ def test_direct_calls_match_kerass_batch_methods(backend):
 
 
 _FLAT_CHILD = """
+import collections.abc
 import json
 import numpy as np
 import tensorflow as tf
@@ -149,6 +150,42 @@ product = data["pair"][0] * data["pair"][1]
 expected = np.sum(product, 0)[:, None] * np.ones((1, 4))  # d sum(out) / d weight
 report["gradient_flows"] = np.allclose(tape.gradient(out, weight).numpy(), expected)
 
+# Leaves of one shape must reach the graph in their own order (the function is not symmetric in them).
+ordered = compiled._TFConcrete(lambda d: d[0] - 2.0 * d[1] + 3.0 * d[2], jit_compile=False)
+trio = tuple(np.arange(6, dtype="float32").reshape(2, 3) * k + k for k in (1.0, 5.0, 11.0))
+report["leaf_order_kept"] = np.array_equal(ordered(trio).numpy(), (trio[0] - 2.0 * trio[1] + 3.0 * trio[2]))
+
+# any_batch: a batch of one, other batch sizes, one again, NumPy and tensors mixed: always the plain call's outputs.
+pair_fn = lambda d: tf.matmul(d[0], weight) - d[1]
+free = compiled._TFConcrete(pair_fn, jit_compile=False, any_batch=True)
+plain_pair = tf.function(pair_fn, autograph=False)
+rng = np.random.default_rng(0)
+same = []
+for batch, as_tensor in ((1, False), (8, False), (1, True), (5, True), (1, False), (3, False)):
+    a, b = rng.normal(size=(batch, 3)).astype("float32"), rng.normal(size=(batch, 4)).astype("float32")
+    inputs = (tf.constant(a), b) if as_tensor else (a, b)
+    same.append(np.array_equal(free(inputs).numpy(), plain_pair((a, b)).numpy()))
+report["any_batch_equal"] = all(same)
+
+# A mapping of another type and a bare array never share a trace (nor mappings with other keys).
+class Frozen(collections.abc.Mapping):
+    def __init__(self, items):
+        self._items = dict(items)
+    def __getitem__(self, key):
+        return self._items[key]
+    def __iter__(self):
+        return iter(self._items)
+    def __len__(self):
+        return len(self._items)
+
+picky = compiled._TFConcrete(lambda d: d["a"] * 1.0 if isinstance(d, collections.abc.Mapping) else d * 2.0, False)
+x = np.ones((2, 3), "float32")
+first, second = picky(Frozen({"a": x})), picky(x)
+keys = compiled._TFConcrete(lambda d: d[sorted(d)[0]] * (1.0 if "a" in d else 3.0), False)
+keys(Frozen({"a": x}))
+report["mapping_and_array_apart"] = float(first[0, 0]) == 1.0 and float(second[0, 0]) == 2.0
+report["mapping_keys_apart"] = float(keys(Frozen({"b": x}))[0, 0]) == 3.0
+
 class NoFlat:  # a TensorFlow whose concrete functions lack _call_flat: the usual call, same outputs
     def __init__(self, concrete):
         self.concrete = concrete
@@ -165,12 +202,14 @@ print("RESULT" + json.dumps(report))
 
 def test_flat_call_path_equals_the_concrete_functions_call():
     """TensorFlow: _TFConcrete's flat call (the concrete function's _call_flat, skipping argument matching) gives
-    the structured outputs of a plain tf.function call, bit for bit; nesting is part of the trace key; variables are
-    read at each call; a gradient tape still records; without _call_flat the usual call is made."""
+    the structured outputs of a plain tf.function call, bit for bit, with same-shaped leaves kept in order and with
+    any_batch over batch sizes 1, n, 1 and NumPy / tensor inputs mixed; nesting (container types, mapping keys) is
+    part of the trace key; variables are read at each call; a gradient tape still records; without _call_flat the
+    usual call is made."""
     pytest.importorskip("tensorflow")
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run([sys.executable, "-c", _FLAT_CHILD], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.split("RESULT")[-1])
     assert report == {key: True for key in report}, report
-    assert len(report) == 7
+    assert len(report) == 11

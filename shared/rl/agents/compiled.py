@@ -18,7 +18,7 @@ dqn_atari2013, double_dqn_overestimation and ddpg_continuous keep bit-identical 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import keras
 import numpy as np
@@ -133,13 +133,15 @@ class _TFConcrete:
 
 
 def _structure(data) -> object:
-    """A hashable description of data's nesting (tuples, lists, dicts) with its leaves left out: two inputs with
-    the same description and the same leaf shapes and dtypes share one trace."""
+    """A hashable description of data's nesting with its leaves' values left out: the container types (tuples, lists,
+    namedtuples, mappings with their keys) and each leaf's type. Two inputs with the same description and the same
+    leaf shapes and dtypes share one trace; anything else (a mapping against a bare array, other keys, a list against
+    a tuple) gets its own."""
     if isinstance(data, (tuple, list)):
         return type(data), tuple(_structure(item) for item in data)
-    if isinstance(data, dict):
-        return dict, tuple((key, _structure(data[key])) for key in sorted(data))
-    return None
+    if isinstance(data, Mapping):
+        return type(data), tuple((key, _structure(data[key])) for key in sorted(data))
+    return type(data)
 
 
 def _flat_caller(concrete, example) -> Callable[[list], object]:

@@ -10,6 +10,9 @@ weights fewer), one learning rate for both networks in SB3 (ours 1e-4 / 1e-3), a
 Before learning_starts both act with mu(s) + noise, as ddpg_continuous does (SB3's uniformly random warm-up is
 turned off: sb3_compare.policy_from_first_step; records without `warm_up_actions` had it on, which
 spared SB3 1,000 forward passes).
+Ours computes mu(s_{t+1}) inside the update of step t (one compiled call, the same numbers as a separate forward
+pass): its update_ms includes that forward pass (0.26 MFLOP, not in flops_per_update) and its action_ms and
+greedy_actions cover only the separate ones.
 Threads: SB3's torch uses --torch-threads (default 2, one per core); ours uses ddpg_continuous's own setting,
 one TensorFlow intra-op thread (bit-identical results at any count: tests/test_ddpg.py), unless --intra-op-threads.
 

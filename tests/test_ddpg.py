@@ -537,3 +537,46 @@ def test_one_intra_op_thread_leaves_ddpg_updates_bit_identical():
         digests[threads] = [digest for *_, digest in lines]
     assert digests[1] == digests[2] == digests[4]
     assert len(set(digests[1])) == 4  # the configurations really differ
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_acting_from_inside_the_update_gives_the_same_actions_and_weights(batch_norm):
+    """update(..., act_on=s) computes mu(s) in the update's compiled call (TrainThenForward); the next act(s) uses it.
+    Against an agent of the same seed that updates and then acts through its own forward pass: bit-identical actions
+    and weights (paper sizes, with and without batch norm, whose moving statistics the update changes), and the
+    separate forward pass really skipped. An observation other than act_on, or a later update, is not served from
+    the update's result."""
+    from replicate_suite.models.actor_critic import build_actor, build_critic
+    from replicate_suite.rl.agents.ddpg import DDPGAgent, DDPGConfig
+    from replicate_suite.seeding import seed_everything
+
+    def agent():
+        seed_everything(0)
+        low, high = -np.ones(6), np.ones(6)
+        cfg = DDPGConfig(0.99, 0.001, 1e-4, 1e-3, 1e-2, [400, 300], 3e-3, batch_norm=batch_norm)
+        return DDPGAgent(lambda: build_actor(17, low, high, batch_norm=batch_norm),
+                         lambda: build_critic(17, 6, batch_norm=batch_norm), low, high, cfg)  # fmt: skip
+
+    fused, separate = agent(), agent()
+    policy_calls = []
+    real_policy = fused.policy
+    fused.policy = lambda obs: policy_calls.append(1) or real_policy(obs)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        batch = (rng.normal(size=(64, 17)), rng.uniform(-1, 1, (64, 6)), rng.normal(size=64),
+                 rng.normal(size=(64, 17)), (rng.random(64) < 0.1).astype(float))  # fmt: skip
+        state = rng.normal(size=17).astype(np.float32)
+        noise = rng.normal(size=6).astype(np.float32) * 0.1
+        loss_fused, loss_separate = fused.update(*batch, act_on=state), separate.update(*batch)
+        assert loss_fused == loss_separate
+        np.testing.assert_array_equal(fused.act(state, noise), separate.act(state, noise))
+    assert policy_calls == []  # every action came from inside an update
+    for a, b in zip(fused.learner.weights, separate.learner.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    other = rng.normal(size=17).astype(np.float32)
+    np.testing.assert_array_equal(fused.act(other), separate.act(other))
+    assert policy_calls == [1]  # another observation: its own forward pass
+    fused.update(*batch)  # an update without act_on: the cached mu(s) is stale
+    separate.update(*batch)
+    np.testing.assert_array_equal(fused.act(state), separate.act(state))
+    assert policy_calls == [1, 1]

@@ -89,6 +89,37 @@ class DirectTrainStep:
         return float(self._call(x))
 
 
+class TrainThenForward:
+    """One update and then a forward pass with the updated weights, as one compiled call where the backend allows:
+    call(x, inputs) trains as DirectTrainStep(model)(x) does and returns (that loss, forward_model(inputs,
+    training=False) as a NumPy array). An agent that acts right after each update (DDPG: mu(s_{t+1}) after the update
+    of step t) saves one call's fixed cost per step this way.
+
+    TensorFlow: one concrete function that runs model.train_step and then the forward pass; tf.function's automatic
+    control dependencies order the forward pass's reads of the weights after the optimizer's writes, so the outputs
+    are bit-identical to DirectTrainStep followed by compiled_forward (tests/test_ddpg.py). Other backends: exactly
+    those two calls."""
+
+    def __init__(self, model: keras.Model, forward_model: keras.Model):
+        self.model, self._step = model, DirectTrainStep(model)
+        if keras.backend.backend() == "tensorflow":
+
+            def fused(data):
+                x, inputs = data
+                return model.train_step((x,))["loss"], forward_model(inputs, training=False)
+
+            call = _TFConcrete(fused, jit_compile=bool(model.jit_compile))
+            self._call = lambda x, inputs: (lambda out: (float(out[0]), out[1].numpy()))(call((x, inputs)))
+        else:
+            forward = compiled_forward(forward_model)
+            self._call = lambda x, inputs: (self._step(x), forward(inputs))
+
+    def __call__(self, x: tuple[np.ndarray, ...], inputs: np.ndarray) -> tuple[float, np.ndarray]:
+        if not self.model.built:
+            self.model(x)
+        return self._call(x, inputs)
+
+
 class _TFConcrete:
     """fn(data) through tf.function's concrete function for data's structure, shapes and dtypes (traced at the
     first call with each; with `any_batch` the leading dimension of every input is left free, except that a batch

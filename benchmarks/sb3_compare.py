@@ -17,8 +17,9 @@ What a child measures (the same way on both sides):
   update_compute_ms: the agent's update alone, without sampling.
 - action_ms: mean wall time of one greedy forward pass for acting (SB3: `policy.predict`; ours: the agent's
   compiled forward), random epsilon actions excluded on both sides. Ours' DDPG computes the action that follows an
-  update inside that update's compiled call (DDPGAgent.update's `act_on`): those count in update_ms, and
-  greedy_actions counts only the separate forward passes (before learning_starts and at episode starts).
+  update inside that update's compiled call (DDPGAgent.update's `act_on`): those count in update_ms and
+  update_compute_ms, and greedy_actions counts only the separate forward passes (before learning_starts and at
+  episode starts).
 - matmul_peak_gflops: the best rate of a 1024 x 1024 x 1024 float32 matmul in that side's framework, measured in
   the child before training under that side's own thread settings (ours: intra_op_threads; SB3: torch_threads), so
   that FLOPs per update / update time can be stated as a fraction of what that process can reach.

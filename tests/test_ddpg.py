@@ -580,3 +580,43 @@ def test_acting_from_inside_the_update_gives_the_same_actions_and_weights(batch_
     separate.update(*batch)
     np.testing.assert_array_equal(fused.act(state), separate.act(state))
     assert policy_calls == [1, 1]
+
+
+_XLA_CHILD = """
+import numpy as np
+from replicate_suite.models.actor_critic import build_actor, build_critic
+from replicate_suite.rl.agents.ddpg import DDPGAgent, DDPGConfig
+from replicate_suite.seeding import seed_everything
+
+def agent():
+    seed_everything(0, deterministic=False)  # with op determinism on, Keras turns XLA off
+    low, high = -np.ones(1), np.ones(1)
+    cfg = DDPGConfig(0.99, 0.001, 1e-4, 1e-3, 1e-2, [8, 6], 3e-3, batch_norm=False, xla=True)
+    return DDPGAgent(lambda: build_actor(3, low, high, (8, 6)), lambda: build_critic(3, 1, (8, 6)), low, high, cfg)
+
+fused, separate = agent(), agent()
+rng = np.random.default_rng(0)
+same = True
+for _ in range(40):
+    batch = (rng.normal(size=(16, 3)), rng.uniform(-1, 1, (16, 1)), rng.normal(size=16), rng.normal(size=(16, 3)),
+             np.zeros(16))
+    state = rng.normal(size=3).astype(np.float32)
+    fused.update(*batch, act_on=state)
+    separate.update(*batch)
+    same &= np.array_equal(fused.act(state), separate.act(state))
+print("RESULT", bool(fused.learner.jit_compile), same)
+"""
+
+
+def test_acting_from_inside_an_xla_update_keeps_the_separate_forward_passs_numbers():
+    """With XLA (DDPGConfig.xla, effective without op determinism) the fused call would compile the actor's forward
+    pass with XLA too and round it differently; TrainThenForward then makes the two calls, so act_on changes nothing."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("tensorflow")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", _XLA_CHILD], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("RESULT")[-1].split() == ["True", "True"]  # XLA really on; the same actions

@@ -95,14 +95,15 @@ class TrainThenForward:
     training=False) as a NumPy array). An agent that acts right after each update (DDPG: mu(s_{t+1}) after the update
     of step t) saves one call's fixed cost per step this way.
 
-    TensorFlow: one concrete function that runs model.train_step and then the forward pass; tf.function's automatic
-    control dependencies order the forward pass's reads of the weights after the optimizer's writes, so the outputs
-    are bit-identical to DirectTrainStep followed by compiled_forward (tests/test_ddpg.py). Other backends: exactly
-    those two calls."""
+    TensorFlow without XLA: one concrete function that runs model.train_step and then the forward pass;
+    tf.function's automatic control dependencies order the forward pass's reads of the weights after the optimizer's
+    writes, so the outputs are bit-identical to DirectTrainStep followed by compiled_forward (tests/test_ddpg.py).
+    With XLA (model.jit_compile), other backends: exactly those two calls (XLA would compile the forward pass too and
+    round it differently from compiled_forward's, which never uses XLA)."""
 
     def __init__(self, model: keras.Model, forward_model: keras.Model):
         self.model, self._step = model, DirectTrainStep(model)
-        if keras.backend.backend() == "tensorflow":
+        if keras.backend.backend() == "tensorflow" and not model.jit_compile:
 
             def fused(data):
                 x, inputs = data

@@ -306,7 +306,8 @@ def compare(
     parser.add_argument("--repeats", type=int, default=3, help="runs of each side, alternating ours and SB3")
     parser.add_argument("--out", default=out)
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"), help="ours' Keras backend")
-    parser.add_argument("--xla", action="store_true", help="ours' update XLA-compiled on TensorFlow (numerics change)")
+    xla_help = "ours' update XLA-compiled (numerics change); refused on TensorFlow, whose op determinism turns it off"
+    parser.add_argument("--xla", action="store_true", help=xla_help)
     parser.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads on SB3's side")
     threads_help = f"TensorFlow intra-op threads on ours' side (default: {replication}'s own setting)"
     parser.add_argument("--intra-op-threads", type=int, default=None, help=threads_help)
@@ -319,6 +320,11 @@ def compare(
         sys.exit(f"error: --steps must exceed learning_starts + {WARM_UP_STEPS} and --repeats be >= 1")
     if args.torch_threads < 1 or (args.intra_op_threads is not None and args.intra_op_threads < 1):
         sys.exit("error: --torch-threads and --intra-op-threads must be >= 1")
+    if args.xla and args.backend == "tensorflow":  # Keras's Trainer.model_supports_jit: False under op determinism
+        sys.exit(
+            "error: --xla has no effect here: ours runs with TensorFlow's op determinism (as `replicate run` does), "
+            "under which Keras turns jit_compile off"
+        )
     if args.side:
         _child(args, run_ours, run_sb3, replication)
         return

@@ -125,3 +125,20 @@ def test_sb3_acts_through_its_policy_from_the_first_step():
     assert model.asked == [(0, "noise", 1)]
     assert model.learning_starts == 1000  # training still starts there
     assert isinstance(model, FakeAlgorithm)
+
+
+@pytest.mark.parametrize("script", ["ddpg_throughput.py", "dqn_throughput.py"])
+def test_xla_is_refused_where_op_determinism_would_turn_it_off(script):
+    """Ours runs with TensorFlow's op determinism, under which Keras silently drops jit_compile: a run with --xla
+    would be recorded as XLA while running without it. One error line, exit status 1, before any run starts."""
+    import os
+    import subprocess
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / script
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run([sys.executable, str(path), "--xla"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: --xla has no effect here: ours runs with TensorFlow's op determinism (as `replicate run` does), "
+        "under which Keras turns jit_compile off"
+    ]

@@ -58,7 +58,8 @@ class DDPGConfig:
     adam_epsilon: Annotated[float, POSITIVE] = 1e-8
     xla: bool = False
     """XLA-compile the update on TensorFlow (jit_compile=True). Fused kernels round differently, so a seed's
-    numbers change: off by default (then Keras's "auto": XLA on a GPU, not on a CPU). JAX always uses XLA."""
+    numbers change: off by default (then Keras's "auto": XLA on a GPU, not on a CPU). JAX always uses XLA. Keras
+    turns it off while TensorFlow's op determinism is on (every `replicate run` without --no-determinism)."""
 
 
 class ScaledAdam(keras.optimizers.Adam):

@@ -64,7 +64,8 @@ class DQNConfig:
     """Clip the gradient's global norm (Stable-Baselines3 uses 10); None = no clipping."""
     xla: bool = False
     """XLA-compile the update on TensorFlow (jit_compile=True). Fused kernels round differently, so a seed's
-    numbers change: off by default (then Keras's "auto": XLA on a GPU, not on a CPU). JAX always uses XLA."""
+    numbers change: off by default (then Keras's "auto": XLA on a GPU, not on a CPU). JAX always uses XLA. Keras
+    turns it off while TensorFlow's op determinism is on (every `replicate run` without --no-determinism)."""
 
 
 def td_targets(rewards, discounts, next_q_target, next_q_online=None):

@@ -91,32 +91,37 @@ class DirectTrainStep:
 
 class TrainThenForward:
     """One update and then a forward pass with the updated weights, as one compiled call where the backend allows:
-    call(x, inputs) trains as DirectTrainStep(model)(x) does and returns (that loss, forward_model(inputs,
-    training=False) as a NumPy array). An agent that acts right after each update (DDPG: mu(s_{t+1}) after the update
-    of step t) saves one call's fixed cost per step this way.
+    call(x, inputs) trains as step(x) does and returns (that loss, forward_model(inputs, training=False) as a NumPy
+    array). An agent that acts right after each update (DDPG: mu(s_{t+1}) after the update of step t) saves one
+    call's fixed cost per step this way. `step` and `forward` are the agent's own DirectTrainStep(model) and
+    compiled_forward(forward_model).
 
     TensorFlow without XLA: one concrete function that runs model.train_step and then the forward pass;
     tf.function's automatic control dependencies order the forward pass's reads of the weights after the optimizer's
-    writes, so the outputs are bit-identical to DirectTrainStep followed by compiled_forward (tests/test_ddpg.py).
-    With XLA (model.jit_compile), other backends: exactly those two calls (XLA would compile the forward pass too and
-    round it differently from compiled_forward's, which never uses XLA)."""
+    writes, so the outputs are bit-identical to step followed by forward (tests/test_ddpg.py). With XLA
+    (model.jit_compile), other backends: exactly those two calls (XLA would compile the forward pass too and round it
+    differently from compiled_forward's, which never uses XLA)."""
 
-    def __init__(self, model: keras.Model, forward_model: keras.Model):
-        self.model, self._step = model, DirectTrainStep(model)
+    def __init__(self, step: DirectTrainStep, forward_model: keras.Model, forward: Callable[[np.ndarray], np.ndarray]):
+        model = self.model = step.model
         if keras.backend.backend() == "tensorflow" and not model.jit_compile:
 
             def fused(data):
                 x, inputs = data
                 return model.train_step((x,))["loss"], forward_model(inputs, training=False)
 
-            call = _TFConcrete(fused, jit_compile=bool(model.jit_compile))
-            self._call = lambda x, inputs: (lambda out: (float(out[0]), out[1].numpy()))(call((x, inputs)))
+            fused_call = _TFConcrete(fused, jit_compile=False)
+
+            def call(x, inputs):
+                loss, outputs = fused_call((x, inputs))
+                return float(loss), outputs.numpy()
+
+            self._call = call
         else:
-            forward = compiled_forward(forward_model)
-            self._call = lambda x, inputs: (self._step(x), forward(inputs))
+            self._call = lambda x, inputs: (step(x), forward(inputs))
 
     def __call__(self, x: tuple[np.ndarray, ...], inputs: np.ndarray) -> tuple[float, np.ndarray]:
-        if not self.model.built:
+        if not self.model.built:  # as DirectTrainStep: a stateless call (JAX) needs the model built
             self.model(x)
         return self._call(x, inputs)
 

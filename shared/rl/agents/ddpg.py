@@ -180,7 +180,7 @@ class DDPGAgent:
         self.learner.optimizer.build(self.learner.trainable_variables)
         self._forward = compiled_forward(self.learner.actor)
         self._train_step = DirectTrainStep(self.learner)
-        self._train_then_act = TrainThenForward(self.learner, self.learner.actor)
+        self._train_then_act = TrainThenForward(self._train_step, self.learner.actor, self._forward)
         self._next_policy: tuple[np.ndarray, int, np.ndarray] | None = None  # (obs, updates, mu(obs)) of update()
         self.updates = 0
 

@@ -608,6 +608,37 @@ print("RESULT", bool(fused.learner.jit_compile), same)
 """
 
 
+def test_every_update_of_the_loop_also_acts_even_after_an_episode_ends(tmp_path):
+    """The loop passes s' of the last transition as act_on to every update, also when that transition ended the
+    episode, so no update goes through train_step alone: a run compiles one update function, not a second one at
+    its first episode end after learning starts (~0.4 s at the paper's sizes). The next act() after an episode end
+    is on the reset observation and computes its own mu(s)."""
+    import gymnasium as gym
+
+    from replicate_suite.results import CurveLog
+    from replicate_suite.rl import continuous
+
+    keras_seed(0)
+    agent = _small_agent()
+    acting_updates, computed = [], []
+    fused, forward = agent._train_then_act, agent._forward
+
+    def record_fused(x, inputs):
+        acting_updates.append(inputs)
+        return fused(x, inputs)
+
+    def train_step_alone(x):
+        raise AssertionError("an update without act_on")
+
+    agent._train_then_act, agent._train_step = record_fused, train_step_alone
+    agent._forward = lambda obs: computed.append(obs) or forward(obs)
+    loop = _loop(total_steps=450, learning_starts=64, eval_every=0, eval_episodes=0, checkpoint_every=0)
+    continuous.train_ddpg(lambda: gym.make("Pendulum-v1"), agent, loop, 0, CurveLog(), "p", tmp_path, progress=False)
+    assert agent.updates == len(acting_updates) == 450 - 63  # Pendulum's episodes end after 200 and 400 steps
+    # until the first update, every action takes its own forward pass; after it, only each new episode's first one
+    assert len(computed) == 64 + 2
+
+
 def test_acting_from_inside_an_xla_update_keeps_the_separate_forward_passs_numbers():
     """With XLA (DDPGConfig.xla, effective without op determinism) the fused call would compile the actor's forward
     pass with XLA too and round it differently; TrainThenForward then makes the two calls, so act_on changes nothing."""

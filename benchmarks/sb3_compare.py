@@ -345,7 +345,7 @@ def compare(
     for run in runs["ours"][1:]:
         run.pop("environment")
     rate = result["ratio_steps_per_second"]
-    print(f"steps/s ours/SB3: median {rate['median']:.2f} (min {rate['min']:.2f}, max {rate['max']:.2f})")
+    print(f"steps/s ours/SB3: median {rate['median']:.3f} (min {rate['min']:.3f}, max {rate['max']:.3f})")
     record(result, args.out, echo=False, environment=ours_env)
 
 

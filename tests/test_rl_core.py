@@ -234,6 +234,30 @@ def test_replay_misuse_is_an_internal_error():
         TransitionReplay(4, 3, 1).sample(2)
 
 
+def test_transition_replay_rows_are_the_same_draw_as_its_named_arrays(tmp_path):
+    """DDPG's replay: sample_rows makes the same draw as sample, laid out [obs | action | reward | next_obs |
+    terminal] as DDPGLearner.pack does; it wraps around at capacity; save / load keep contents and generator."""
+    from replicate_suite.rl.replay import TransitionReplay
+
+    rng = np.random.default_rng(0)
+    replays = [TransitionReplay(7, 3, 2, seed=5) for _ in range(2)]
+    for step in range(11):  # wraps: the first four transitions are overwritten
+        obs, action, next_obs = rng.normal(size=3), rng.normal(size=2), rng.normal(size=3)
+        for replay in replays:
+            replay.add(obs, action, float(step), next_obs, step % 4 == 3)
+    named, rows = replays[0].sample(50), replays[1].sample_rows(50)
+    assert rows.dtype == np.float32 and rows.shape == (50, 3 + 2 + 1 + 3 + 1)
+    for column, array in zip(np.split(rows, [3, 5, 6, 9], axis=1), named, strict=True):
+        np.testing.assert_array_equal(column.reshape(array.shape), array)
+    assert set(rows[:, 5]) <= set(range(4, 11)) and set(rows[:, 9]) == {0.0, 1.0}  # rewards = step numbers
+    np.testing.assert_array_equal(rows[:, 9], rows[:, 5] % 4 == 3)  # each terminal with its own transition
+    replays[1].save(tmp_path / "replay.npz")
+    loaded = TransitionReplay(7, 3, 2, seed=99)
+    loaded.load(tmp_path / "replay.npz")
+    np.testing.assert_array_equal(loaded.rows, replays[1].rows)
+    np.testing.assert_array_equal(loaded.sample_rows(20), replays[1].sample_rows(20))
+
+
 def test_replay_checkpoint_round_trip(tmp_path):
     a = ReplayBuffer(30, (2,), 3, seed=3)
     _fill(a, [5, 12, 20])

@@ -173,7 +173,7 @@ class _DDPG:
         # computes its own (a wasted batch-of-one forward pass), but no update goes through a second compiled
         # function, train_step alone, whose tracing and graph optimisation (~0.4 s at the paper's sizes on 2 cores)
         # would otherwise come at the first episode end after learning starts.
-        return self.agent.update(*self.replay.sample(self.cfg.batch_size), act_on=self._next_obs)
+        return self.agent.update_rows(self.replay.sample_rows(self.cfg.batch_size), act_on=self._next_obs)
 
     def evaluate(self, step: int, state: LoopState):
         returns = evaluate_policy(self.agent, self.eval_env, self.cfg.eval_episodes, self.seed + 10_000 + step)

@@ -161,11 +161,12 @@ class TransitionReplay:
         if capacity < 1:
             raise ReplicateError(f"replay capacity must be >= 1, got {capacity}")
         self.capacity = int(capacity)
-        self.obs = np.zeros((capacity, obs_dim), np.float32)
-        self.actions = np.zeros((capacity, action_dim), np.float32)
-        self.rewards = np.zeros(capacity, np.float32)
-        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
-        self.terminals = np.zeros(capacity, np.float32)
+        o, a = obs_dim, action_dim
+        # One row per transition, [obs | action | reward | next_obs | terminal] (the layout DDPGLearner.pack makes),
+        # so a minibatch is one gather (`sample_rows`); the five named arrays are column views of it.
+        self.rows = np.zeros((capacity, 2 * o + a + 2), np.float32)
+        self.obs, self.actions, self.rewards = self.rows[:, :o], self.rows[:, o : o + a], self.rows[:, o + a]
+        self.next_obs, self.terminals = self.rows[:, o + a + 1 : 2 * o + a + 1], self.rows[:, -1]
         self.size, self.cursor = 0, 0
         self.rng = np.random.default_rng(seed)
 
@@ -179,10 +180,16 @@ class TransitionReplay:
     def sample(self, batch_size: int) -> tuple[np.ndarray, ...]:
         """(obs (B, obs_dim), actions (B, action_dim), rewards (B,), next_obs (B, obs_dim), terminals (B,) in {0, 1}),
         all float32, B = batch_size drawn uniformly with replacement."""
+        rows = self.sample_rows(batch_size)
+        o, a = self.obs.shape[1], self.actions.shape[1]
+        return rows[:, :o], rows[:, o : o + a], rows[:, o + a], rows[:, o + a + 1 : 2 * o + a + 1], rows[:, -1]
+
+    def sample_rows(self, batch_size: int) -> np.ndarray:
+        """The same draw as `sample` (the same generator calls), as rows (B, 2 obs_dim + action_dim + 2):
+        [obs | action | reward | next_obs | terminal], float32; one gather instead of five."""
         if self.size == 0:
             raise RuntimeError("cannot sample an empty replay")  # a bug in the loop: it samples too early
-        idx = self.rng.integers(self.size, size=batch_size)
-        return tuple(getattr(self, name)[idx] for name in self._ARRAYS)
+        return self.rows[self.rng.integers(self.size, size=batch_size)]
 
     def save(self, path: Path) -> None:
         arrays = {name: getattr(self, name)[: self.size] for name in self._ARRAYS}

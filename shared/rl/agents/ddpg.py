@@ -103,10 +103,10 @@ def after_reads(loss, *reads):
 
 class DDPGLearner(keras.Model):
     """Actor, critic and their targets; trained on x = one packed minibatch (B, 2 obs_dim + action_dim + 2) whose
-    columns are [obs | actions | reward | next_obs | discount] (`pack`, `unpack`; discount = gamma where the
-    transition did not terminate, else 0). One array, not five: each input of a compiled call costs a tensor
-    conversion and a copy to the device (~13 us each on TensorFlow here); slicing it apart inside the step gives
-    the very same values."""
+    columns are [obs | actions | reward | next_obs | terminal] (`pack`, `unpack`; terminal 1 where the transition
+    ended the episode by termination, else 0), the layout TransitionReplay stores. One array, not five: each input
+    of a compiled call costs a tensor conversion and a copy to the device (~13 us each on TensorFlow here); slicing
+    it apart inside the step gives the very same values."""
 
     def __init__(self, actor, critic, target_actor, target_critic, cfg: DDPGConfig, **kwargs):
         super().__init__(**kwargs)
@@ -117,17 +117,17 @@ class DDPGLearner(keras.Model):
             target.set_weights(online.get_weights())
         self.obs_dim, self.action_dim = int(actor.inputs[0].shape[-1]), int(actor.outputs[0].shape[-1])
 
-    def pack(self, obs, actions, rewards, next_obs, discounts) -> np.ndarray:
+    def pack(self, obs, actions, rewards, next_obs, terminals) -> np.ndarray:
         """The minibatch as one float32 array (B, 2 obs_dim + action_dim + 2): [obs | actions | reward | next_obs |
-        discount], each cast to float32 as np.asarray(., np.float32) would."""
+        terminal], each cast to float32 as np.asarray(., np.float32) would."""
         o, a = self.obs_dim, self.action_dim
         batch = np.empty((len(rewards), 2 * o + a + 2), np.float32)
         batch[:, :o], batch[:, o : o + a], batch[:, o + a] = obs, actions, rewards
-        batch[:, o + a + 1 : 2 * o + a + 1], batch[:, -1] = next_obs, discounts
+        batch[:, o + a + 1 : 2 * o + a + 1], batch[:, -1] = next_obs, terminals
         return batch
 
     def unpack(self, batch):
-        """pack's inverse inside the compiled step: (obs, actions, rewards, next_obs, discounts) as column slices."""
+        """pack's inverse inside the compiled step: (obs, actions, rewards, next_obs, terminals) as column slices."""
         o, a = self.obs_dim, self.action_dim
         return batch[:, :o], batch[:, o : o + a], batch[:, o + a], batch[:, o + a + 1 : 2 * o + a + 1], batch[:, -1]
 
@@ -170,7 +170,8 @@ class DDPGLearner(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The loss whose gradient step is one DDPG update; y_pred = mu(s) (Keras's forward pass, `call`)."""
-        obs, actions, rewards, next_obs, discounts = self.unpack(x)
+        obs, actions, rewards, next_obs, terminals = self.unpack(x)
+        discounts = self.cfg.gamma * (1.0 - terminals)  # float32, as the NumPy float32 arithmetic it replaces
         soft_updated = self.soft_update_targets()  # (4) of the previous update: see the module docstring
         targets = ops.stop_gradient(self.critic_targets(rewards, next_obs, discounts))  # (1)
         critic_loss = self.critic_loss(obs, actions, targets, training)  # (2)
@@ -239,8 +240,12 @@ class DDPGAgent:
         LOSS_WINDOW updates instead, and its running sum and count are part of the checkpoint, so a resumed run logs
         the same loss.
         """
-        discounts = (self.cfg.gamma * (1.0 - terminals)).astype(np.float32)
-        x = self.learner.pack(obs, actions, rewards, next_obs, discounts)
+        return self.update_rows(self.learner.pack(obs, actions, rewards, next_obs, terminals), act_on)
+
+    def update_rows(self, rows: np.ndarray, act_on: np.ndarray | None = None) -> float:
+        """`update` on a minibatch already packed as rows (B, 2 obs_dim + action_dim + 2), [obs | actions | reward |
+        next_obs | terminal] float32 (DDPGLearner.pack, TransitionReplay.sample_rows)."""
+        x = np.asarray(rows, np.float32)
         if self.updates % LOSS_WINDOW == 0:
             self.learner.reset_metrics()
         if act_on is None:

@@ -92,7 +92,7 @@ def run_ours(steps: int, seed: int, xla: bool = False) -> dict:
     )
     return run_our_side(
         lambda: continuous.train_ddpg(lambda: next(envs), agent, loop, seed, CurveLog(), progress=False),
-        steps, clock, (continuous._DDPG, "train"), agent, "policy",
+        steps, clock, (continuous._DDPG, "train"), agent, "policy", update="update_rows",
     )  # fmt: skip
 
 

@@ -163,16 +163,26 @@ def run_side(
 
 
 def run_our_side(
-    train: Callable[[], object], steps: int, clock: StepClock, loop_hook: tuple[object, str], agent, action: str
+    train: Callable[[], object],
+    steps: int,
+    clock: StepClock,
+    loop_hook: tuple[object, str],
+    agent,
+    action: str,
+    update: str = "update",
 ) -> dict[str, Any]:
     """run_side for our agents: the loop's training hook `loop_hook` = (loop class, method name), which returns None
-    on steps without an update, times sampling + update as SB3's `train` does; the agent's `update` alone is
-    update_compute_ms; the agent's method `action` is the greedy forward pass."""
+    on steps without an update, times sampling + update as SB3's `train` does; the agent's method `update` (the one
+    the loop calls: DQN `update`, DDPG `update_rows`) alone is update_compute_ms; the agent's method `action` is the
+    greedy forward pass. Raises RuntimeError if that method was not called once per update (a benchmark timing a
+    method the loop no longer calls would otherwise record 0 ms)."""
     updates = timed(*loop_hook, counts=lambda loss: loss is not None)
-    compute = timed(agent, "update")
+    compute = timed(agent, update)
     actions = timed(agent, action)
     measured = run_side(train, steps, clock, updates, actions)
-    measured["update_compute_ms"] = 1000 * compute["seconds"] / max(compute["calls"], 1)
+    if compute["calls"] != updates["calls"]:
+        raise RuntimeError(f"agent.{update} ran {compute['calls']} times for {updates['calls']} updates")
+    measured["update_compute_ms"] = mean_ms(compute)
     return measured
 
 

@@ -142,3 +142,40 @@ def test_xla_is_refused_where_op_determinism_would_turn_it_off(script):
         "error: --xla has no effect here: ours runs with TensorFlow's op determinism (as `replicate run` does), "
         "under which Keras turns jit_compile off"
     ]
+
+
+def test_ours_update_compute_times_the_method_the_loop_calls():
+    """update_compute_ms times the agent method that the loop really calls once per update (DDPG's loop calls
+    update_rows, not update): a run of ddpg_throughput's ours side counts one timed call per update and a positive
+    time; timing a method the loop does not call is an error, not a 0 ms record."""
+    import ddpg_throughput
+    import sb3_compare
+
+    measured = ddpg_throughput.run_ours(ddpg_throughput.LEARNING_STARTS + 100, seed=0)
+    assert measured["updates"] == 101 and measured["update_compute_ms"] > 0
+
+    class Loop:
+        def train(self, step):
+            return agent.update_rows()
+
+    class Agent:
+        def update(self):
+            return 0.0
+
+        def update_rows(self):
+            return 0.0
+
+        def policy(self):
+            return None
+
+    agent, clock = Agent(), sb3_compare.StepClock(1)
+
+    def train():
+        clock.count = 1
+        Loop().train(0)
+
+    with pytest.raises(RuntimeError, match="agent.update ran 0 times for 1 updates"):
+        sb3_compare.run_our_side(train, 1, clock, (Loop, "train"), agent, "policy")
+    agent = Agent()  # a fresh agent: run_our_side wrapped the first one's methods
+    measured = sb3_compare.run_our_side(train, 1, clock, (Loop, "train"), agent, "policy", update="update_rows")
+    assert measured["updates"] == 1 and measured["update_compute_ms"] >= 0

@@ -14,7 +14,8 @@ What a child measures (the same way on both sides):
   wrapper on the training environment), i.e. after the compile and once updates run.
 - update_ms: mean wall time of one update including its replay sampling (SB3: `train(gradient_steps=1)`, which
   samples and updates; ours: the loop's `train` hook on the steps that update). Ours also records
-  update_compute_ms: the agent's update alone, without sampling.
+  update_compute_ms: the agent's update method that the loop calls (DQN `update`, DDPG `update_rows`) alone,
+  without sampling.
 - action_ms: mean wall time of one greedy forward pass for acting (SB3: `policy.predict`; ours: the agent's
   compiled forward), random epsilon actions excluded on both sides. Ours' DDPG computes the action that follows an
   update inside that update's compiled call (DDPGAgent.update's `act_on`): those count in update_ms and

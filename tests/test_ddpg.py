@@ -651,3 +651,57 @@ def test_acting_from_inside_an_xla_update_keeps_the_separate_forward_passs_numbe
     done = subprocess.run([sys.executable, "-c", _XLA_CHILD], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split("RESULT")[-1].split() == ["True", "True"]  # XLA really on; the same actions
+
+
+def test_the_packed_minibatch_is_the_replays_rows_and_bad_shapes_are_errors():
+    """DDPGLearner.pack lays a minibatch out as TransitionReplay stores it, so training on sample_rows is training on
+    sample; a minibatch or rows of the wrong shape is a ValueError, not a silently broadcast update."""
+    from replicate_suite.rl.replay import TransitionReplay
+
+    agent = _agent()
+    twins = [TransitionReplay(50, 3, 2, seed=4) for _ in range(2)]
+    for obs, action, reward, next_obs, terminal in zip(*_batch(40), strict=True):
+        for replay in twins:
+            replay.add(obs, action, reward, next_obs, bool(terminal))
+    np.testing.assert_array_equal(agent.learner.pack(*twins[0].sample(16)), twins[1].sample_rows(16))
+    obs, actions, rewards, next_obs, terminals = _batch()
+    bad = {
+        "one observation for all rows": (obs[0], actions, rewards, next_obs, terminals),
+        "a scalar terminal": (obs, actions, rewards, next_obs, False),
+        "rewards (B, 1)": (obs, actions, rewards[:, None], next_obs, terminals),
+        "actions of another width": (obs, actions[:, :1], rewards, next_obs, terminals),
+    }
+    for name, batch in bad.items():
+        with pytest.raises(ValueError, match="DDPG minibatch"):
+            agent.update(*batch)
+        assert agent.updates == 0, name
+    with pytest.raises(ValueError, match=r"rows must be \(B, 10\)"):
+        agent.update_rows(np.zeros((16, 14), np.float32))
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_the_step_takes_five_arrays_wherever_xla_compiles_it(xla, monkeypatch):
+    """Under XLA (JAX; TensorFlow with DDPGConfig.xla, if op determinism is off) slicing one packed array changes
+    how XLA fuses the step and some sums round differently (seen at batch 24 and 32), so there the agent hands the
+    learner the five arrays it always did, with discounts computed in NumPy; the packed array only where it gives the
+    same numbers (TensorFlow without XLA)."""
+    import keras
+
+    from replicate_suite.rl.agents.ddpg import DDPGLearner
+
+    agent = _agent()
+    if xla:  # as DDPGConfig.xla leaves it where Keras keeps it on (no op determinism in the process)
+        monkeypatch.setattr(DDPGLearner, "jit_compile", property(lambda self: True))
+    seen = []
+    agent._train_step = lambda x: seen.append(x) or 0.0
+    batch = _batch()
+    agent.update(*batch)
+    packed = keras.backend.backend() == "tensorflow" and not xla
+    if packed:
+        np.testing.assert_array_equal(seen[0], agent.learner.pack(*batch))
+    else:
+        expected = tuple(np.asarray(a, np.float32) for a in batch[:4]) + (np.float32(0.99) * (1 - batch[4]),)
+        assert isinstance(seen[0], tuple) and len(seen[0]) == 5
+        for got, want in zip(seen[0], expected, strict=True):
+            assert got.dtype == np.float32 and got.flags.c_contiguous
+            np.testing.assert_array_equal(got, want.astype(np.float32))

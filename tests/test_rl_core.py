@@ -256,6 +256,15 @@ def test_transition_replay_rows_are_the_same_draw_as_its_named_arrays(tmp_path):
     loaded.load(tmp_path / "replay.npz")
     np.testing.assert_array_equal(loaded.rows, replays[1].rows)
     np.testing.assert_array_equal(loaded.sample_rows(20), replays[1].sample_rows(20))
+    # a copy's named arrays are views of its own rows
+    import copy
+    import pickle
+
+    for clone in (copy.deepcopy(loaded), pickle.loads(pickle.dumps(loaded))):
+        clone.add(np.full(3, 7.0), np.full(2, 8.0), 9.0, np.full(3, 10.0), True)
+        np.testing.assert_array_equal(clone.rows[clone.cursor - 1], [7, 7, 7, 8, 8, 9, 10, 10, 10, 1])
+        np.testing.assert_array_equal(clone.obs[clone.cursor - 1], [7, 7, 7])
+        assert not np.array_equal(loaded.rows, clone.rows)
 
 
 def test_replay_checkpoint_round_trip(tmp_path):

@@ -161,19 +161,39 @@ class TransitionReplay:
         if capacity < 1:
             raise ReplicateError(f"replay capacity must be >= 1, got {capacity}")
         self.capacity = int(capacity)
-        o, a = obs_dim, action_dim
         # One row per transition, [obs | action | reward | next_obs | terminal] (the layout DDPGLearner.pack makes),
-        # so a minibatch is one gather (`sample_rows`); the five named arrays are column views of it.
-        self.rows = np.zeros((capacity, 2 * o + a + 2), np.float32)
-        self.obs, self.actions, self.rewards = self.rows[:, :o], self.rows[:, o : o + a], self.rows[:, o + a]
-        self.next_obs, self.terminals = self.rows[:, o + a + 1 : 2 * o + a + 1], self.rows[:, -1]
+        # so a minibatch is one gather (`sample_rows`); the five named arrays are column views of it (properties, so
+        # that a copied or unpickled replay's views are of its own rows).
+        self.obs_dim, self.action_dim = int(obs_dim), int(action_dim)
+        self.rows = np.zeros((capacity, 2 * obs_dim + action_dim + 2), np.float32)
         self.size, self.cursor = 0, 0
         self.rng = np.random.default_rng(seed)
 
+    @property
+    def obs(self) -> np.ndarray:
+        return self.rows[:, : self.obs_dim]
+
+    @property
+    def actions(self) -> np.ndarray:
+        return self.rows[:, self.obs_dim : self.obs_dim + self.action_dim]
+
+    @property
+    def rewards(self) -> np.ndarray:
+        return self.rows[:, self.obs_dim + self.action_dim]
+
+    @property
+    def next_obs(self) -> np.ndarray:
+        return self.rows[:, self.obs_dim + self.action_dim + 1 : 2 * self.obs_dim + self.action_dim + 1]
+
+    @property
+    def terminals(self) -> np.ndarray:
+        return self.rows[:, -1]
+
     def add(self, obs, action, reward: float, next_obs, terminal: bool) -> None:
-        i = self.cursor
-        self.obs[i], self.actions[i], self.rewards[i] = obs, action, reward
-        self.next_obs[i], self.terminals[i] = next_obs, float(terminal)
+        i, o, a = self.cursor, self.obs_dim, self.action_dim
+        row = self.rows[i]
+        row[:o], row[o : o + a], row[o + a] = obs, action, reward
+        row[o + a + 1 : 2 * o + a + 1], row[-1] = next_obs, float(terminal)
         self.cursor = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
@@ -181,7 +201,7 @@ class TransitionReplay:
         """(obs (B, obs_dim), actions (B, action_dim), rewards (B,), next_obs (B, obs_dim), terminals (B,) in {0, 1}),
         all float32, B = batch_size drawn uniformly with replacement."""
         rows = self.sample_rows(batch_size)
-        o, a = self.obs.shape[1], self.actions.shape[1]
+        o, a = self.obs_dim, self.action_dim
         return rows[:, :o], rows[:, o : o + a], rows[:, o + a], rows[:, o + a + 1 : 2 * o + a + 1], rows[:, -1]
 
     def sample_rows(self, batch_size: int) -> np.ndarray:

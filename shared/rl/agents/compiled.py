@@ -83,7 +83,7 @@ class DirectTrainStep:
         else:  # resets the metric on every call: the loss is that batch's
             self._call = lambda x: model.train_on_batch(x, return_dict=True)["loss"]
 
-    def __call__(self, x: tuple[np.ndarray, ...]) -> float:
+    def __call__(self, x) -> float:
         if not self.model.built:  # a stateless call (JAX) needs the model built: one eager forward pass builds it
             self.model(x)
         return float(self._call(x))
@@ -120,7 +120,7 @@ class TrainThenForward:
         else:
             self._call = lambda x, inputs: (step(x), forward(inputs))
 
-    def __call__(self, x: tuple[np.ndarray, ...], inputs: np.ndarray) -> tuple[float, np.ndarray]:
+    def __call__(self, x, inputs: np.ndarray) -> tuple[float, np.ndarray]:
         if not self.model.built:  # as DirectTrainStep: a stateless call (JAX) needs the model built
             self.model(x)
         return self._call(x, inputs)

@@ -102,11 +102,17 @@ def after_reads(loss, *reads):
 
 
 class DDPGLearner(keras.Model):
-    """Actor, critic and their targets; trained on x = one packed minibatch (B, 2 obs_dim + action_dim + 2) whose
-    columns are [obs | actions | reward | next_obs | terminal] (`pack`, `unpack`; terminal 1 where the transition
-    ended the episode by termination, else 0), the layout TransitionReplay stores. One array, not five: each input
-    of a compiled call costs a tensor conversion and a copy to the device (~13 us each on TensorFlow here); slicing
-    it apart inside the step gives the very same values."""
+    """Actor, critic and their targets, trained on a minibatch x in one of two forms:
+
+    - packed: one float32 array (B, 2 obs_dim + action_dim + 2) with columns [obs | actions | reward | next_obs |
+      terminal] (`pack`, `unpack`; terminal 1 where the transition ended the episode by termination, else 0), the
+      layout TransitionReplay stores; the step computes discount = gamma (1 - terminal). DDPGAgent uses it on
+      TensorFlow without XLA, where each input of a compiled call costs a tensor conversion and a copy to the
+      device (~13 us each here) and the slices give the very same numbers as five arrays;
+    - five arrays: (obs (B, obs_dim), actions (B, action_dim), rewards (B,), next_obs (B, obs_dim), discounts (B,) =
+      gamma where the transition did not terminate, else 0). DDPGAgent uses it under XLA (JAX; TensorFlow with
+      DDPGConfig.xla), which fuses the slicing of a packed array into its consumers and then rounds some sums
+      differently (seen at batch 24 and 32, not at 64)."""
 
     def __init__(self, actor, critic, target_actor, target_critic, cfg: DDPGConfig, **kwargs):
         super().__init__(**kwargs)
@@ -119,9 +125,18 @@ class DDPGLearner(keras.Model):
 
     def pack(self, obs, actions, rewards, next_obs, terminals) -> np.ndarray:
         """The minibatch as one float32 array (B, 2 obs_dim + action_dim + 2): [obs | actions | reward | next_obs |
-        terminal], each cast to float32 as np.asarray(., np.float32) would."""
+        terminal], each cast to float32 as np.asarray(., np.float32) would. Raises ValueError unless obs and next_obs
+        are (B, obs_dim), actions (B, action_dim) (or (B,) with one action dimension), rewards and terminals (B,)."""
         o, a = self.obs_dim, self.action_dim
-        batch = np.empty((len(rewards), 2 * o + a + 2), np.float32)
+        n = len(rewards) if np.ndim(rewards) == 1 else -1
+        if a == 1 and np.shape(actions) == (n,):
+            actions = np.reshape(actions, (n, 1))
+        expected = ((n, o), (n, a), (n,), (n, o), (n,))
+        shapes = tuple(np.shape(v) for v in (obs, actions, rewards, next_obs, terminals))
+        if shapes != expected:
+            raise ValueError(f"a DDPG minibatch (obs, actions, rewards, next_obs, terminals) needs shapes (B, {o}), "
+                             f"(B, {a}), (B,), (B, {o}), (B,); got {shapes}")  # fmt: skip
+        batch = np.empty((n, 2 * o + a + 2), np.float32)
         batch[:, :o], batch[:, o : o + a], batch[:, o + a] = obs, actions, rewards
         batch[:, o + a + 1 : 2 * o + a + 1], batch[:, -1] = next_obs, terminals
         return batch
@@ -132,8 +147,9 @@ class DDPGLearner(keras.Model):
         return batch[:, :o], batch[:, o : o + a], batch[:, o + a], batch[:, o + a + 1 : 2 * o + a + 1], batch[:, -1]
 
     def call(self, inputs, training=False):
-        """mu(s) of a packed minibatch (or of observations alone: obs are the first obs_dim columns either way)."""
-        return self.actor(inputs[:, : self.obs_dim], training=training)
+        """mu(s) of a minibatch in either form (or of observations alone: obs are the first obs_dim columns)."""
+        obs = inputs[0] if isinstance(inputs, (tuple, list)) else inputs[:, : self.obs_dim]
+        return self.actor(obs, training=training)
 
     def critic_targets(self, rewards, next_obs, discounts):
         """(1) y = r + gamma Q'(s', mu'(s')), shape (B,): target actor and target critic."""
@@ -170,8 +186,11 @@ class DDPGLearner(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The loss whose gradient step is one DDPG update; y_pred = mu(s) (Keras's forward pass, `call`)."""
-        obs, actions, rewards, next_obs, terminals = self.unpack(x)
-        discounts = self.cfg.gamma * (1.0 - terminals)  # float32, as the NumPy float32 arithmetic it replaces
+        if isinstance(x, (tuple, list)):
+            obs, actions, rewards, next_obs, discounts = x
+        else:
+            obs, actions, rewards, next_obs, terminals = self.unpack(x)
+            discounts = self.cfg.gamma * (1.0 - terminals)  # float32, as DDPGAgent's NumPy float32 arithmetic
         soft_updated = self.soft_update_targets()  # (4) of the previous update: see the module docstring
         targets = ops.stop_gradient(self.critic_targets(rewards, next_obs, discounts))  # (1)
         critic_loss = self.critic_loss(obs, actions, targets, training)  # (2)
@@ -202,6 +221,13 @@ class DDPGAgent:
         self._train_then_act = TrainThenForward(self._train_step, self.learner.actor, self._forward)
         self._next_policy: tuple[np.ndarray, int, np.ndarray] | None = None  # (obs, updates, mu(obs)) of update()
         self.updates = 0
+        self._on_tensorflow = keras.backend.backend() == "tensorflow"
+
+    @property
+    def _packed(self) -> bool:
+        """Whether the learner takes the packed minibatch: where it gives the same numbers as five arrays
+        (DDPGLearner's docstring), TensorFlow without XLA (TrainThenForward's condition for its single call)."""
+        return self._on_tensorflow and not self.learner.jit_compile
 
     def policy(self, obs: np.ndarray) -> np.ndarray:
         """mu(s) for a batch of observations (obs_dim per row): one compiled forward pass of the actor."""
@@ -244,8 +270,16 @@ class DDPGAgent:
 
     def update_rows(self, rows: np.ndarray, act_on: np.ndarray | None = None) -> float:
         """`update` on a minibatch already packed as rows (B, 2 obs_dim + action_dim + 2), [obs | actions | reward |
-        next_obs | terminal] float32 (DDPGLearner.pack, TransitionReplay.sample_rows)."""
+        next_obs | terminal] float32 (DDPGLearner.pack, TransitionReplay.sample_rows). Raises ValueError for another
+        width."""
         x = np.asarray(rows, np.float32)
+        o, a = self.learner.obs_dim, self.learner.action_dim
+        if x.ndim != 2 or x.shape[1] != 2 * o + a + 2:
+            raise ValueError(f"DDPG minibatch rows must be (B, {2 * o + a + 2}), got {x.shape}")
+        if not self._packed:  # five arrays, as the step takes them under XLA (DDPGLearner's docstring)
+            discounts = (self.cfg.gamma * (1.0 - x[:, -1])).astype(np.float32)
+            columns = (x[:, :o], x[:, o : o + a], x[:, o + a], x[:, o + a + 1 : 2 * o + a + 1])
+            x = tuple(np.ascontiguousarray(c) for c in columns) + (discounts,)
         if self.updates % LOSS_WINDOW == 0:
             self.learner.reset_metrics()
         if act_on is None:

@@ -150,6 +150,14 @@ def _literal(text: str):
     return ast.literal_eval(text)
 
 
+def transition_columns(rows, obs_dim: int, action_dim: int) -> tuple:
+    """(obs (B, obs_dim), actions (B, action_dim), rewards (B,), next_obs (B, obs_dim), terminals (B,)) as column
+    slices of transition rows (B, 2 obs_dim + action_dim + 2) laid out [obs | action | reward | next_obs | terminal]
+    (TransitionReplay's rows, DDPGLearner.pack); rows may be a NumPy array or a backend tensor."""
+    o, a = obs_dim, action_dim
+    return rows[:, :o], rows[:, o : o + a], rows[:, o + a], rows[:, o + a + 1 : 2 * o + a + 1], rows[:, -1]
+
+
 class TransitionReplay:
     """Circular replay of (s, a, r, s', terminal) with float32 vectors and seeded uniform sampling (Lillicrap et al.
     2016, Alg. 1: "store transition in R", "sample a random minibatch of N transitions from R"); the oldest
@@ -171,38 +179,38 @@ class TransitionReplay:
 
     @property
     def obs(self) -> np.ndarray:
-        return self.rows[:, : self.obs_dim]
+        return self._columns()[0]
 
     @property
     def actions(self) -> np.ndarray:
-        return self.rows[:, self.obs_dim : self.obs_dim + self.action_dim]
+        return self._columns()[1]
 
     @property
     def rewards(self) -> np.ndarray:
-        return self.rows[:, self.obs_dim + self.action_dim]
+        return self._columns()[2]
 
     @property
     def next_obs(self) -> np.ndarray:
-        return self.rows[:, self.obs_dim + self.action_dim + 1 : 2 * self.obs_dim + self.action_dim + 1]
+        return self._columns()[3]
 
     @property
     def terminals(self) -> np.ndarray:
-        return self.rows[:, -1]
+        return self._columns()[4]
+
+    def _columns(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        return transition_columns(self.rows if rows is None else rows, self.obs_dim, self.action_dim)
 
     def add(self, obs, action, reward: float, next_obs, terminal: bool) -> None:
-        i, o, a = self.cursor, self.obs_dim, self.action_dim
-        row = self.rows[i]
-        row[:o], row[o : o + a], row[o + a] = obs, action, reward
-        row[o + a + 1 : 2 * o + a + 1], row[-1] = next_obs, float(terminal)
+        i = self.cursor
+        obs_, actions, rewards, next_obs_, terminals = self._columns(self.rows[i : i + 1])
+        obs_[0], actions[0], rewards[0], next_obs_[0], terminals[0] = obs, action, reward, next_obs, float(terminal)
         self.cursor = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
     def sample(self, batch_size: int) -> tuple[np.ndarray, ...]:
         """(obs (B, obs_dim), actions (B, action_dim), rewards (B,), next_obs (B, obs_dim), terminals (B,) in {0, 1}),
         all float32, B = batch_size drawn uniformly with replacement."""
-        rows = self.sample_rows(batch_size)
-        o, a = self.obs_dim, self.action_dim
-        return rows[:, :o], rows[:, o : o + a], rows[:, o + a], rows[:, o + a + 1 : 2 * o + a + 1], rows[:, -1]
+        return self._columns(self.sample_rows(batch_size))
 
     def sample_rows(self, batch_size: int) -> np.ndarray:
         """The same draw as `sample` (the same generator calls), as rows (B, 2 obs_dim + action_dim + 2):

@@ -33,6 +33,7 @@ from keras import ops
 from replicate_suite.config import POSITIVE, Range
 from replicate_suite.rl.agents.compiled import DirectTrainStep, TrainThenForward, compiled_forward
 from replicate_suite.rl.agents.state import from_numbered, named_arrays, restore_named
+from replicate_suite.rl.replay import transition_columns
 
 
 @dataclass(frozen=True)
@@ -137,14 +138,14 @@ class DDPGLearner(keras.Model):
             raise ValueError(f"a DDPG minibatch (obs, actions, rewards, next_obs, terminals) needs shapes (B, {o}), "
                              f"(B, {a}), (B,), (B, {o}), (B,); got {shapes}")  # fmt: skip
         batch = np.empty((n, 2 * o + a + 2), np.float32)
-        batch[:, :o], batch[:, o : o + a], batch[:, o + a] = obs, actions, rewards
-        batch[:, o + a + 1 : 2 * o + a + 1], batch[:, -1] = next_obs, terminals
+        for column, values in zip(self.unpack(batch), (obs, actions, rewards, next_obs, terminals), strict=True):
+            column[...] = values
         return batch
 
     def unpack(self, batch):
-        """pack's inverse inside the compiled step: (obs, actions, rewards, next_obs, terminals) as column slices."""
-        o, a = self.obs_dim, self.action_dim
-        return batch[:, :o], batch[:, o : o + a], batch[:, o + a], batch[:, o + a + 1 : 2 * o + a + 1], batch[:, -1]
+        """pack's inverse (also inside the compiled step): (obs, actions, rewards, next_obs, terminals) as column
+        slices (replicate_suite.rl.replay.transition_columns)."""
+        return transition_columns(batch, self.obs_dim, self.action_dim)
 
     def call(self, inputs, training=False):
         """mu(s) of a minibatch in either form (or of observations alone: obs are the first obs_dim columns)."""
@@ -277,9 +278,9 @@ class DDPGAgent:
         if x.ndim != 2 or x.shape[1] != 2 * o + a + 2:
             raise ValueError(f"DDPG minibatch rows must be (B, {2 * o + a + 2}), got {x.shape}")
         if not self._packed:  # five arrays, as the step takes them under XLA (DDPGLearner's docstring)
-            discounts = (self.cfg.gamma * (1.0 - x[:, -1])).astype(np.float32)
-            columns = (x[:, :o], x[:, o : o + a], x[:, o + a], x[:, o + a + 1 : 2 * o + a + 1])
-            x = tuple(np.ascontiguousarray(c) for c in columns) + (discounts,)
+            obs, actions, rewards, next_obs, terminals = self.learner.unpack(x)
+            discounts = (self.cfg.gamma * (1.0 - terminals)).astype(np.float32)
+            x = tuple(np.ascontiguousarray(c) for c in (obs, actions, rewards, next_obs)) + (discounts,)
         if self.updates % LOSS_WINDOW == 0:
             self.learner.reset_metrics()
         if act_on is None:

@@ -177,25 +177,12 @@ class TransitionReplay:
         self.size, self.cursor = 0, 0
         self.rng = np.random.default_rng(seed)
 
-    @property
-    def obs(self) -> np.ndarray:
-        return self._columns()[0]
-
-    @property
-    def actions(self) -> np.ndarray:
-        return self._columns()[1]
-
-    @property
-    def rewards(self) -> np.ndarray:
-        return self._columns()[2]
-
-    @property
-    def next_obs(self) -> np.ndarray:
-        return self._columns()[3]
-
-    @property
-    def terminals(self) -> np.ndarray:
-        return self._columns()[4]
+    # The named arrays (_ARRAYS), each a column view of rows.
+    obs = property(lambda self: self._columns()[0])
+    actions = property(lambda self: self._columns()[1])
+    rewards = property(lambda self: self._columns()[2])
+    next_obs = property(lambda self: self._columns()[3])
+    terminals = property(lambda self: self._columns()[4])
 
     def _columns(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         return transition_columns(self.rows if rows is None else rows, self.obs_dim, self.action_dim)

@@ -150,6 +150,11 @@ def _literal(text: str):
     return ast.literal_eval(text)
 
 
+def transition_width(obs_dim: int, action_dim: int) -> int:
+    """Columns of a transition row [obs | action | reward | next_obs | terminal]: 2 obs_dim + action_dim + 2."""
+    return 2 * obs_dim + action_dim + 2
+
+
 def transition_columns(rows, obs_dim: int, action_dim: int) -> tuple:
     """(obs (B, obs_dim), actions (B, action_dim), rewards (B,), next_obs (B, obs_dim), terminals (B,)) as column
     slices of transition rows (B, 2 obs_dim + action_dim + 2) laid out [obs | action | reward | next_obs | terminal]
@@ -173,7 +178,7 @@ class TransitionReplay:
         # so a minibatch is one gather (`sample_rows`); the five named arrays are column views of it (properties, so
         # that a copied or unpickled replay's views are of its own rows).
         self.obs_dim, self.action_dim = int(obs_dim), int(action_dim)
-        self.rows = np.zeros((capacity, 2 * obs_dim + action_dim + 2), np.float32)
+        self.rows = np.zeros((capacity, transition_width(obs_dim, action_dim)), np.float32)
         self.size, self.cursor = 0, 0
         self.rng = np.random.default_rng(seed)
 

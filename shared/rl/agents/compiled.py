@@ -89,6 +89,12 @@ class DirectTrainStep:
         return float(self._call(x))
 
 
+def tf_graph_without_xla(model: keras.Model) -> bool:
+    """Whether `model`'s compiled calls run as TensorFlow graphs without XLA (TensorFlow backend, model.jit_compile
+    off): where TrainThenForward makes one call and DDPGAgent packs its minibatch, both bit-identical there."""
+    return keras.backend.backend() == "tensorflow" and not model.jit_compile
+
+
 class TrainThenForward:
     """One update and then a forward pass with the updated weights, as one compiled call where the backend allows:
     call(x, inputs) trains as step(x) does and returns (that loss, forward_model(inputs, training=False) as a NumPy
@@ -104,7 +110,7 @@ class TrainThenForward:
 
     def __init__(self, step: DirectTrainStep, forward_model: keras.Model, forward: Callable[[np.ndarray], np.ndarray]):
         model = self.model = step.model
-        if keras.backend.backend() == "tensorflow" and not model.jit_compile:
+        if tf_graph_without_xla(model):
 
             def fused(data):
                 x, inputs = data

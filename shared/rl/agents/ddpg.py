@@ -31,9 +31,14 @@ import numpy as np
 from keras import ops
 
 from replicate_suite.config import POSITIVE, Range
-from replicate_suite.rl.agents.compiled import DirectTrainStep, TrainThenForward, compiled_forward
+from replicate_suite.rl.agents.compiled import (
+    DirectTrainStep,
+    TrainThenForward,
+    compiled_forward,
+    tf_graph_without_xla,
+)
 from replicate_suite.rl.agents.state import from_numbered, named_arrays, restore_named
-from replicate_suite.rl.replay import transition_columns
+from replicate_suite.rl.replay import transition_columns, transition_width
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,7 @@ class DDPGLearner(keras.Model):
         if shapes != expected:
             raise ValueError(f"a DDPG minibatch (obs, actions, rewards, next_obs, terminals) needs shapes (B, {o}), "
                              f"(B, {a}), (B,), (B, {o}), (B,); got {shapes}")  # fmt: skip
-        batch = np.empty((n, 2 * o + a + 2), np.float32)
+        batch = np.empty((n, transition_width(o, a)), np.float32)
         for column, values in zip(self.unpack(batch), (obs, actions, rewards, next_obs, terminals), strict=True):
             column[...] = values
         return batch
@@ -222,13 +227,12 @@ class DDPGAgent:
         self._train_then_act = TrainThenForward(self._train_step, self.learner.actor, self._forward)
         self._next_policy: tuple[np.ndarray, int, np.ndarray] | None = None  # (obs, updates, mu(obs)) of update()
         self.updates = 0
-        self._on_tensorflow = keras.backend.backend() == "tensorflow"
 
     @property
     def _packed(self) -> bool:
         """Whether the learner takes the packed minibatch: where it gives the same numbers as five arrays
         (DDPGLearner's docstring), TensorFlow without XLA (TrainThenForward's condition for its single call)."""
-        return self._on_tensorflow and not self.learner.jit_compile
+        return tf_graph_without_xla(self.learner)
 
     def policy(self, obs: np.ndarray) -> np.ndarray:
         """mu(s) for a batch of observations (obs_dim per row): one compiled forward pass of the actor."""
@@ -274,9 +278,9 @@ class DDPGAgent:
         next_obs | terminal] float32 (DDPGLearner.pack, TransitionReplay.sample_rows). Raises ValueError for another
         width."""
         x = np.asarray(rows, np.float32)
-        o, a = self.learner.obs_dim, self.learner.action_dim
-        if x.ndim != 2 or x.shape[1] != 2 * o + a + 2:
-            raise ValueError(f"DDPG minibatch rows must be (B, {2 * o + a + 2}), got {x.shape}")
+        width = transition_width(self.learner.obs_dim, self.learner.action_dim)
+        if x.ndim != 2 or x.shape[1] != width:
+            raise ValueError(f"DDPG minibatch rows must be (B, {width}), got {x.shape}")
         if not self._packed:  # five arrays, as the step takes them under XLA (DDPGLearner's docstring)
             obs, actions, rewards, next_obs, terminals = self.learner.unpack(x)
             discounts = (self.cfg.gamma * (1.0 - terminals)).astype(np.float32)

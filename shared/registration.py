@@ -1,10 +1,15 @@
-"""Pre-registration, checked rather than promised: was each target's rule in git before its runs started?
+"""Pre-registration, checked rather than promised: was each target, as judged now, in git before its runs started?
 
 A run records the commit it started from (run_meta.json, git.commit). A target counts as registered before its runs
 when the claim.yaml committed at every one of those commits holds a target with the same metric, paper value and
-rule (bound, tolerance, kind, every rule key) that binds the profile. Otherwise the report flags it "registered after
-results". Labels, `last_k`, `min_seeds` and not_run reasons are how the engine reads a target, not the registered
-statement, and are not compared.
+rule (bound, tolerance, kind, every rule key) that binds the profile, read the same way: the same curves and
+`last_k` (which values of a seed are judged) and `min_seeds` (how many seeds a verdict needs), and `held:
+reproduced` there too where it raises a held target at a reduced profile above the engine's default, consistent.
+Otherwise the report flags it "registered after results". A target that no longer binds a profile but did at a
+commit where runs on that profile started ("binding removed after results") is judged as registered, counted and
+flagged (`unbound_after_results`): a binding is part of the registration, and moving a target to not_run after
+seeing its verdict must not hide that verdict. Labels, not_run reasons, caveats and notes are text, not compared;
+edits that only make a verdict harder to reach (held: reproduced removed) are not flagged.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from replicate_suite.claim_schema import DEFAULT_MIN_SEEDS
 from replicate_suite.claims import Target
 from replicate_suite.config import parse_yaml
 from replicate_suite.errors import ReplicateError, brief
@@ -48,8 +54,30 @@ def target_fingerprint(target: Target) -> str:
     return fingerprint(target.metric, target.paper, target.rule)
 
 
-def _raw_fingerprints(raw_targets: Any, profile: str) -> set[str]:
-    found = set()
+def reading(curves: Any, last_k: Any, min_seeds: Any) -> str:
+    """How a target's per-seed values are read and how many seeds a verdict needs, canonical JSON."""
+    return json.dumps({"curves": _normal(list(curves)), "last_k": _normal(last_k), "min_seeds": _normal(min_seeds)})
+
+
+def target_reading(target: Target) -> str:
+    return reading(target.curves, target.last_k, target.min_seeds)
+
+
+def _raw_reading(raw: dict[str, Any]) -> str:
+    curves = raw.get("curves") or ([raw["curve"]] if raw.get("curve") else [])
+    curves = curves if isinstance(curves, list) else [curves]
+    return reading(curves, raw.get("last_k"), raw.get("min_seeds", DEFAULT_MIN_SEEDS))
+
+
+def raises_held(held: Any, rule_kind: Any, profile: str) -> bool:
+    """Whether `held: reproduced` raises a held target above the engine's default on this profile (consistent for a
+    bound or qualitative target at a reduced profile; replicate_suite.claims)."""
+    return held == "reproduced" and rule_kind != "within" and profile != "paper"
+
+
+def _raw_targets(raw_targets: Any, profile: str) -> dict[str, list[dict[str, Any]]]:
+    """fingerprint -> the raw targets with it that bind `profile`."""
+    found: dict[str, list[dict[str, Any]]] = {}
     for raw in raw_targets if isinstance(raw_targets, list) else []:
         if not isinstance(raw, dict) or not isinstance(raw.get("rule"), dict):
             continue
@@ -58,8 +86,35 @@ def _raw_fingerprints(raw_targets: Any, profile: str) -> set[str]:
             continue
         rule = raw["rule"]
         metric = raw.get("metric") or (",".join(rule.get("metrics", [])) if rule.get("kind") == "ordering" else "")
-        found.add(fingerprint(str(metric), raw.get("paper"), rule))
+        found.setdefault(fingerprint(str(metric), raw.get("paper"), rule), []).append(raw)
     return found
+
+
+def _raw_fingerprints(raw_targets: Any, profile: str) -> set[str]:
+    return set(_raw_targets(raw_targets, profile))
+
+
+def _registered_as(target: Target, raw_targets: Any, profile: str) -> str:
+    """ "" when claim.yaml's targets at a commit hold this target as judged now on `profile`; otherwise what was
+    missing there: "rule" (no target with this metric, paper value and rule binding the profile), "reading" (none
+    read the same way) or "held" (none said held: reproduced where it raises the verdict)."""
+    same = _raw_targets(raw_targets, profile).get(target_fingerprint(target), [])
+    if not same:
+        return "rule"
+    same = [raw for raw in same if _raw_reading(raw) == target_reading(target)]
+    if not same:
+        return "reading"
+    raised = raises_held(target.held, target.rule["kind"], profile)
+    if raised and not any(raw.get("held") == "reproduced" for raw in same):
+        return "held"
+    return ""
+
+
+_MISSING = {
+    "rule": "this rule was not in claim.yaml",
+    "reading": "how its seeds' values are read (curve, last_k, min_seeds) was not so in claim.yaml",
+    "held": "its `held: reproduced` (above the default, consistent, on this profile) was not in claim.yaml",
+}
 
 
 @functools.lru_cache(maxsize=256)
@@ -154,14 +209,31 @@ def registration_flag(
     commits = run_commits(runs, names)
     if not commits:
         return ""
-    mine = target_fingerprint(target)
     rel_path = f"replications/{replication}/claim.yaml"
     for commit in commits:
         state, raw_targets = _claim_at(commit, rel_path, str(root))
         if state == "unknown":
             return f"{UNVERIFIABLE}: commit {commit[:10]} is not in this git history"
-        if state == "absent" or mine not in _raw_fingerprints(raw_targets, profile):
-            return f"{AFTER_RESULTS}: this rule was not in claim.yaml at {commit[:10]}, where its runs started"
+        missing = "rule" if state == "absent" else _registered_as(target, raw_targets, profile)
+        if missing:
+            return f"{AFTER_RESULTS}: {_MISSING[missing]} at {commit[:10]}, where its runs started"
+    return ""
+
+
+def unbound_after_results(
+    replication: str, target: Target, profile: str, runs: list[RunRecord], root: Path = PROJECT_ROOT
+) -> str:
+    """For a target that does not bind `profile` now: "" unless claim.yaml bound it to the profile (the same metric,
+    paper value and rule) at a commit where one of `runs` (its runs on that profile) started; then the flag text,
+    naming that commit. Such a target is judged as registered (report.evaluate)."""
+    rel_path = f"replications/{replication}/claim.yaml"
+    for commit in run_commits(runs, [*target.names, *target.curves]):
+        state, raw_targets = _claim_at(commit, rel_path, str(root))
+        if state == "ok" and target_fingerprint(target) in _raw_fingerprints(raw_targets, profile):
+            return (
+                f"{AFTER_RESULTS}: binding of {profile} removed after results (claim.yaml at {commit[:10]}, where its "
+                f"runs started, bound it), so judged as registered there"
+            )
     return ""
 
 

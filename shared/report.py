@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,14 @@ from replicate_suite.dvc_views import write_dvc_views
 from replicate_suite.errors import ReplicateError
 from replicate_suite.figures import plot_curves
 from replicate_suite.paths import PROJECT_ROOT
-from replicate_suite.registration import commit_known, fix_state, measures, registration_flag, target_fingerprint
+from replicate_suite.registration import (
+    commit_known,
+    fix_state,
+    measures,
+    registration_flag,
+    target_fingerprint,
+    unbound_after_results,
+)
 from replicate_suite.results import RunRecord, commit_text, has_overrides, read_runs, write_json
 from replicate_suite.runner import known_replications, replication_path
 
@@ -108,12 +115,29 @@ def evaluate(profile: str, results_root: Path) -> list[ReplicationReport]:
         every = read_runs(results_root, rep_id, profile)
         runs = [r for r in every if not has_overrides(r.meta)]
         results, fixed_out = _evaluate_with_fixes(claim, runs, profile)
-        for result in results:
+        for index, result in enumerate(results):
             if result.verdict != "not_run":
                 result.registration = registration_flag(rep_id, result.target, profile, _used_runs(result, runs))
+            elif result.budget_result:
+                results[index] = _judged_if_unbound(rep_id, result, runs, profile)
         set_runs = [r for r in every if has_overrides(r.meta)]
         reports.append(ReplicationReport(claim, runs, results, set_runs, fixed_out))
     return reports
+
+
+def _judged_if_unbound(rep_id: str, result: TargetResult, runs: list[RunRecord], profile: str) -> TargetResult:
+    """A not_run target whose binding of this profile was removed after its runs there started
+    (registration.unbound_after_results): judged as registered on those runs, counted, flagged, with today's
+    not_run reason beside the flag; any other not_run result unchanged."""
+    used = _used_runs(result, runs)
+    flag = unbound_after_results(rep_id, result.target, profile, used)
+    if not flag:
+        return result
+    target = result.target
+    judged = evaluate_target(replace(target, binds=(*target.binds, profile)), counted_runs(used), profile)
+    judged.target = target
+    judged.registration = f"{flag}; claim.yaml now: {target.reason(profile) or 'does not bind ' + profile}"
+    return judged
 
 
 def _evaluate_with_fixes(
@@ -570,8 +594,10 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                         "paper": r.target.paper,
                         "rule": r.target.rule,
                         "binds": list(r.target.binds),
+                        "curves": list(r.target.curves),
                         "last_k": r.target.last_k,
                         "min_seeds": r.target.min_seeds,
+                        "held": r.target.held,
                         "fingerprint": target_fingerprint(r.target),
                         "verdict": r.verdict,
                         "detail": r.detail,
@@ -654,10 +680,16 @@ def _renames(before: dict[str, tuple[str, dict]], current: dict[str, Any]) -> di
     return {keys[0]: lost[k][0] for k, keys in new.items() if len(keys) == 1 and len(lost.get(k, [])) == 1}
 
 
+REGISTRATION_KEYS = ("binds", "curves", "last_k", "min_seeds", "held")
+"""claims.json keys of a target that are part of its registration beside the fingerprint (metric, paper value, rule):
+a verdict that changes with one of them changed is a "registered change" in verdict_history.csv."""
+
+
 def history_rows(previous: dict[str, Any] | None, current: dict[str, Any], date: str) -> list[dict[str, str]]:
     """One row per target whose verdict differs from the previous claims.json, with why: "registered change" (the
-    target's rule differs, or it is new), "new runs" (other runs or commits), else "rule engine". A target keeps its
-    history through a label-only edit: its row says "label changed (was '<old key>')", whatever the verdicts."""
+    target's rule, binding, reading or held label differs: REGISTRATION_KEYS, or it is new), "new runs" (other runs
+    or commits), else "rule engine". A target keeps its history through a label-only edit: its row says "label
+    changed (was '<old key>')", whatever the verdicts."""
     before: dict[str, tuple[str, dict]] = {}
     engine_before = None
     if previous:
@@ -686,7 +718,9 @@ def history_rows(previous: dict[str, Any] | None, current: dict[str, Any], date:
                 old_verdict = str(old.get("verdict"))
                 if old.get("verdict") == t["verdict"]:
                     why = ""
-                elif old.get("fingerprint") not in (None, t["fingerprint"]):
+                elif old.get("fingerprint") not in (None, t["fingerprint"]) or any(
+                    key in old and old[key] != t.get(key) for key in REGISTRATION_KEYS
+                ):
                     why = "registered change"
                 elif any(key in old and old[key] != t[key] for key in ("runs", "per_seed")):
                     fixed = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from replicate_suite.claims import Target, counts_text, evaluate_claim, evaluate_target, load_claim
 from replicate_suite.errors import ReplicateError
-from replicate_suite.registration import AFTER_RESULTS, UNVERIFIABLE, registration_flag
+from replicate_suite.registration import AFTER_RESULTS, UNVERIFIABLE, registration_flag, unbound_after_results
 from replicate_suite.results import CurveLog, RunRecord
 from replicate_suite.stats import seeds_needed, summarize, t_interval
 
@@ -407,6 +408,77 @@ def test_registration_reads_past_claims_with_the_same_yaml_rules(tmp_path):
     registered = load_claim(claim_dir / "claim.yaml").targets[0]
     records = runs({"e": 1e-4}, {"e": 2e-4}, commit=_git(tmp_path, "rev-parse", "HEAD"))
     assert registration_flag("demo", registered, "cpu", records, root=tmp_path) == ""
+
+
+def _registered_then_edited(tmp_path: Path, before: str, after: str) -> str:
+    """A demo claim.yaml committed with target line `before`, then edited to `after`; returns the first commit."""
+    claim_dir = tmp_path / "replications" / "demo"
+    claim_dir.mkdir(parents=True)
+    _init_repo(tmp_path)
+    head = f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n"
+    (claim_dir / "claim.yaml").write_text(head + f"  - {before}\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "register")
+    first = _git(tmp_path, "rev-parse", "HEAD")
+    (claim_dir / "claim.yaml").write_text(head + f"  - {after}\n")
+    _git(tmp_path, "commit", "-qam", "edit after seeing results")
+    return first
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "{metric: r, curve: eval/r, last_k: 5, rule: {kind: above, bound: 0}, binds: [cpu]}",  # other last_k
+        "{metric: r, curve: eval/q, last_k: 3, rule: {kind: above, bound: 0}, binds: [cpu]}",  # another curve
+        "{metric: r, rule: {kind: above, bound: 0}, binds: [cpu]}",  # the final value instead of the last 3
+        "{metric: r, curve: eval/r, last_k: 3, min_seeds: 2, rule: {kind: above, bound: 0}, binds: [cpu]}",
+        "{metric: r, curve: eval/r, last_k: 3, rule: {kind: above, bound: 0}, binds: [cpu], held: reproduced}",
+    ],
+)
+def test_how_a_target_is_read_and_labelled_is_part_of_its_registration(tmp_path, after):
+    before = "{metric: r, curve: eval/r, last_k: 3, rule: {kind: above, bound: 0}, binds: [cpu]}"
+    first = _registered_then_edited(tmp_path, before, after)
+    edited = load_claim(tmp_path / "replications" / "demo" / "claim.yaml").targets[0]
+    records = runs({"r": 1.0}, {"r": 2.0}, {"r": 3.0}, commit=first)
+    flag = registration_flag("demo", edited, "cpu", records, root=tmp_path)
+    assert flag.startswith(AFTER_RESULTS) and first[:10] in flag
+    # the target as registered passes; text (label, caveat) is not compared
+    unchanged = _registered_then_edited(tmp_path / "b", before, before[:-1] + ", label: renamed, caveat: x}")
+    again = load_claim(tmp_path / "b" / "replications" / "demo" / "claim.yaml").targets[0]
+    assert registration_flag("demo", again, "cpu", runs({"r": 1.0}, commit=unchanged), root=tmp_path / "b") == ""
+
+
+def test_removing_held_reproduced_after_results_is_not_flagged(tmp_path):
+    # only raising a verdict above the default can fit results; lowering it cannot
+    first = _registered_then_edited(
+        tmp_path,
+        "{metric: r, rule: {kind: above, bound: 0}, binds: [cpu], held: reproduced}",
+        "{metric: r, rule: {kind: above, bound: 0}, binds: [cpu]}",
+    )
+    lowered = load_claim(tmp_path / "replications" / "demo" / "claim.yaml").targets[0]
+    assert registration_flag("demo", lowered, "cpu", runs({"r": 1.0}, commit=first), root=tmp_path) == ""
+
+
+def test_a_binding_removed_after_results_is_judged_as_registered_and_flagged(tmp_path, monkeypatch):
+    from replicate_suite import report
+
+    first = _registered_then_edited(
+        tmp_path,
+        "{metric: e, rule: {kind: below, bound: 1}, binds: [cpu, paper]}",
+        "{metric: e, rule: {kind: below, bound: 1}, binds: [paper], not_run: {cpu: 'budget too small: 10x'}}",
+    )
+    claim = load_claim(tmp_path / "replications" / "demo" / "claim.yaml")
+    records = runs({"e": 1.5}, {"e": 1.6}, {"e": 1.7}, commit=first)
+    result = evaluate_claim(claim, records, "cpu")[0]
+    assert result.verdict == "not_run" and result.budget_result == "not_reproduced"
+    monkeypatch.setattr(report, "unbound_after_results", functools.partial(unbound_after_results, root=tmp_path))
+    judged = report._judged_if_unbound("demo", result, records, "cpu")
+    assert judged.verdict == "not_reproduced" and judged.target is claim.targets[0]
+    assert judged.registration.startswith(AFTER_RESULTS) and first[:10] in judged.registration
+    assert "budget too small: 10x" in judged.registration
+    # runs that started after the binding was removed: not_run stands
+    later = runs({"e": 1.5}, {"e": 1.6}, {"e": 1.7}, commit=_git(tmp_path, "rev-parse", "HEAD"))
+    assert report._judged_if_unbound("demo", result, later, "cpu") is result
 
 
 # --- found by a break-test ---------------------------------------------------------------------------------------

@@ -104,6 +104,23 @@ def test_history_says_rule_engine_when_only_the_engine_changed():
     assert row["old"] == "consistent" and row["new"] == "inconclusive" and row["why"].startswith("rule engine")
 
 
+REGISTRATION_EDITS = [
+    ("binds", ["paper"], ["cpu", "paper"]),
+    ("held", "reproduced", None),
+    ("last_k", None, 3),
+    ("curves", [], ["eval/r"]),
+    ("min_seeds", 3, 2),
+]
+
+
+@pytest.mark.parametrize("key, before, after", REGISTRATION_EDITS)
+def test_history_says_registered_change_when_a_binding_reading_or_held_label_changed(key, before, after):
+    old = {"key": "x: t", "verdict": "not_run", "fingerprint": "f", "runs": ["r@c"], key: before}
+    new = {**old, "verdict": "not_reproduced", key: after}
+    (row,) = history_rows(_claims(old), _claims(new), "2026-12-05")
+    assert row["why"] == "registered change"
+
+
 def _claims(*targets: dict) -> dict:
     return {"engine": report_module.ENGINE_VERSION, "replications": [{"id": "x", "targets": list(targets)}]}
 

@@ -1,6 +1,6 @@
-"""lecture_examples: the smoke profile is the whole replication; every target binding it must hold, and every metric
-must be identical across seeds (the targets are deterministic). The unit tests check the replication's own
-constructions against values computed by hand from the notes."""
+"""lecture_examples: the smoke profile is the whole replication; every target binding it must hold: the identities
+exactly (their metrics are identical across seeds), the Monte-Carlo estimates over seeds (each seed its own draw).
+The unit tests check the replication's own constructions against values computed by hand from the notes."""
 
 from __future__ import annotations
 
@@ -33,17 +33,39 @@ NOT_SMOKE = {
 }
 
 
-def test_smoke_profile_reproduces_every_example_identically_for_every_seed(tmp_path):
-    for seed in (0, 1):
+# Monte-Carlo estimates that bind smoke: drawn from the run seed too (run.py), so judged over seeds with an interval.
+MONTE_CARLO_SMOKE = {
+    "dropout_kept_fraction",
+    "dropout_train_mean_over_input",
+    "batchnorm_train_mean_max_abs",
+    "batchnorm_train_var_max_abs_dev_from_1",
+    "random_product_factor_mean",
+    "random_product_log_growth_per_factor",
+    "random_product_fraction_below_1",
+    "depth_linear_scale1.5_log10_norm_per_layer",
+    "depth_linear_scale1_log10_norm_per_layer",
+    "depth_linear_scale0.6667_log10_norm_per_layer",
+    "depth_relu_xavier_log10_norm_per_layer",
+    "depth_relu_he_log10_norm_per_layer",
+    "depth_sigmoid_xavier_log10_norm_per_layer",
+}
+
+
+def test_smoke_profile_reproduces_every_example_and_draws_monte_carlo_per_seed(tmp_path):
+    for seed in (0, 1, 2):
         run_replication("lecture_examples", "smoke", seed, results_root=tmp_path)
     runs = read_runs(tmp_path, "lecture_examples", "smoke")
     claim = load_claim(replication_path("lecture_examples") / "claim.yaml")
-    # Two seeds: the engine treats a target as deterministic only when it sees identical values across seeds.
     targets = [t for t in evaluate_claim(claim, runs, "smoke") if "smoke" in t.target.binds]
     failed = {t.target.label: (t.verdict, t.detail) for t in targets if t.verdict != "reproduced"}
-    assert not failed and all("deterministic" in t.detail for t in targets)
+    assert not failed
+    # The engine treats a target as deterministic only when it sees identical values across seeds: the identities
+    # are; the Monte-Carlo estimates are not (three seeds, three draws), so they are judged on an interval.
+    assert {t.target.metric for t in targets if "deterministic" not in t.detail} == MONTE_CARLO_SMOKE
     assert {t.metric for t in claim.targets if "smoke" not in t.binds} == NOT_SMOKE
-    folders = [tmp_path / "lecture_examples" / "smoke" / f"seed_{seed}" for seed in (0, 1)]
+    # A seed's run repeats exactly.
+    run_replication("lecture_examples", "smoke", 1, results_root=tmp_path / "again")
+    folders = [root / "lecture_examples" / "smoke" / "seed_1" for root in (tmp_path, tmp_path / "again")]
     for name in ("metrics.json", "curves.csv"):
         assert (folders[0] / name).read_text() == (folders[1] / name).read_text(), name
     assert len(json.loads((folders[0] / "metrics.json").read_text())) > len(claim.targets)
@@ -62,7 +84,7 @@ def test_smoke_targets_hold_on_jax(tmp_path):
     runs = read_runs(tmp_path, "lecture_examples", "smoke")
     assert runs[0].meta["backend"] == "jax"
     claim = load_claim(replication_path("lecture_examples") / "claim.yaml")
-    # One JAX run: every smoke target's rule applied exactly to its values (they do not depend on the run seed).
+    # One JAX run: every smoke target's rule applied to that run's values (each value on its own).
     checked = {t.label: holds_on_run(t, runs[0]) for t in claim.targets if "smoke" in t.binds}
     assert checked and all(checked.values()), [label for label, ok in checked.items() if not ok]
 

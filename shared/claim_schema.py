@@ -233,7 +233,7 @@ def _check_seeds(raw: Any, where: str) -> tuple[tuple[str, tuple[int, ...]], ...
     return tuple(sorted((p, tuple(s)) for p, s in by_profile.items()))
 
 
-def _parse_target(raw: Any, where: str, default_reasons: dict[str, str]) -> Target:
+def parse_target(raw: Any, where: str, default_reasons: dict[str, str]) -> Target:
     if not isinstance(raw, dict):
         raise ReplicateError(f"{where}: expected a mapping, got {str(raw)[:80]!r}")
     unknown = set(raw) - TARGET_KEYS
@@ -319,7 +319,7 @@ def load_claim(path: Path) -> Claim:
     if not isinstance(raw["source"], dict):
         raise ReplicateError(f"{path}: source must be a mapping (paper, locator, url)")
     defaults = _check_reasons(raw.get("not_run"), f"{path}: not_run")
-    targets = tuple(_parse_target(t, f"{path}: targets[{i}]", defaults) for i, t in enumerate(raw["targets"]))
+    targets = tuple(parse_target(t, f"{path}: targets[{i}]", defaults) for i, t in enumerate(raw["targets"]))
     keys = [t.name for t in targets]
     repeated = sorted({k for k in keys if keys.count(k) > 1})
     if repeated:

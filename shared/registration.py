@@ -1,15 +1,16 @@
 """Pre-registration, checked rather than promised: was each target, as judged now, in git before its runs started?
 
 A run records the commit it started from (run_meta.json, git.commit). A target counts as registered before its runs
-when the claim.yaml committed at every one of those commits holds a target with the same metric, paper value and
-rule (bound, tolerance, kind, every rule key) that binds the profile, read the same way: the same curves and
-`last_k` (which values of a seed are judged) and `min_seeds` (how many seeds a verdict needs), and `held:
-reproduced` there too where it raises a held target at a reduced profile above the engine's default, consistent.
+when the claim.yaml committed at every one of those commits (read with today's schema) holds a target that binds
+the profile with the same statement (metric, paper value, rule; rule keys written out at their defaults do not
+count), read the same way (curves, last_k, min_seeds: `reading`), and whose verdict when held is at least today's
+(`held_verdict`: a held target raised from consistent to reproduced after results is flagged; lowered, not).
 Otherwise the report flags it "registered after results". A target that no longer binds a profile but did at a
-commit where runs on that profile started ("binding removed after results") is judged as registered, counted and
-flagged (`unbound_after_results`): a binding is part of the registration, and moving a target to not_run after
-seeing its verdict must not hide that verdict. Labels, not_run reasons, caveats and notes are text, not compared;
-edits that only make a verdict harder to reach (held: reproduced removed) are not flagged.
+commit where runs on that profile started (`registered_binding`) is judged as it was registered there, on the runs
+that started while it was bound, counted and flagged: a binding is part of the registration, and moving a target
+to not_run after seeing its verdict must not hide that verdict. Labels, not_run reasons, caveats and notes are
+text, not compared. Not covered: `seeds:` narrowed after results, and a target deleted or rewritten together with
+its binding (both leave no target to compare); the runs checked are those committed now.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from replicate_suite.claim_schema import DEFAULT_MIN_SEEDS
+from replicate_suite.claim_schema import parse_target
 from replicate_suite.claims import Target
-from replicate_suite.config import parse_yaml
+from replicate_suite.config import PROFILES, parse_yaml
 from replicate_suite.errors import ReplicateError, brief
 from replicate_suite.paths import PROJECT_ROOT
 from replicate_suite.results import CURVES_FILE, META_FILE, METRICS_FILE, RunRecord, read_curve_file, read_json
@@ -46,7 +47,7 @@ def _normal(value: Any) -> Any:
 
 
 def fingerprint(metric: str, paper: Any, rule: dict[str, Any]) -> str:
-    """The registered statement of a target: metric, paper value and rule, canonical JSON."""
+    """The registered statement of a target: metric, paper value and rule, canonical JSON (claims.json keeps it)."""
     return json.dumps({"metric": metric, "paper": _normal(paper), "rule": _normal(rule)}, sort_keys=True)
 
 
@@ -54,58 +55,56 @@ def target_fingerprint(target: Target) -> str:
     return fingerprint(target.metric, target.paper, target.rule)
 
 
-def reading(curves: Any, last_k: Any, min_seeds: Any) -> str:
-    """How a target's per-seed values are read and how many seeds a verdict needs, canonical JSON."""
-    return json.dumps({"curves": _normal(list(curves)), "last_k": _normal(last_k), "min_seeds": _normal(min_seeds)})
+RULE_DEFAULTS = {"all_seeds": False, "min_effect": 0.0, "min_change": 0.0}
+"""Rule keys whose explicit default value states nothing new (the engine reads an absent key as this value)."""
 
 
-def target_reading(target: Target) -> str:
-    return reading(target.curves, target.last_k, target.min_seeds)
+def registration_key(target: Target) -> str:
+    """The statement compared against git: the fingerprint with rule keys at their defaults left out, so that
+    writing `all_seeds: false` out is not an edit."""
+    rule = {k: v for k, v in target.rule.items() if not (k in RULE_DEFAULTS and _normal(v) == RULE_DEFAULTS[k])}
+    return fingerprint(target.metric, target.paper, rule)
 
 
-def _raw_reading(raw: dict[str, Any]) -> str:
-    curves = raw.get("curves") or ([raw["curve"]] if raw.get("curve") else [])
-    curves = curves if isinstance(curves, list) else [curves]
-    return reading(curves, raw.get("last_k"), raw.get("min_seeds", DEFAULT_MIN_SEEDS))
+def reading(target: Target) -> tuple:
+    """How a seed's value is read (the curves and how many of their last points, as the engine reads them: last_k
+    means nothing without a curve, and a curve without last_k is its last point) and how many seeds a verdict
+    needs."""
+    return target.curves, (target.last_k or 1) if target.curves else None, target.min_seeds
 
 
-def raises_held(held: Any, rule_kind: Any, profile: str) -> bool:
-    """Whether `held: reproduced` raises a held target above the engine's default on this profile (consistent for a
-    bound or qualitative target at a reduced profile; replicate_suite.claims)."""
-    return held == "reproduced" and rule_kind != "within" and profile != "paper"
+def held_verdict(target: Target, profile: str) -> str:
+    """The verdict a held target gets on a profile: `held:` if set, else reproduced for `within` or at paper,
+    consistent otherwise (replicate_suite.claims)."""
+    return target.held or ("reproduced" if target.rule["kind"] == "within" or profile == "paper" else "consistent")
 
 
-def _raw_targets(raw_targets: Any, profile: str) -> dict[str, list[dict[str, Any]]]:
-    """fingerprint -> the raw targets with it that bind `profile`."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for raw in raw_targets if isinstance(raw_targets, list) else []:
-        if not isinstance(raw, dict) or not isinstance(raw.get("rule"), dict):
+_ANY_REASON = {profile: "not applicable: (a past registration)" for profile in PROFILES}
+
+
+def _parsed_targets(raw_targets: Any) -> list[Target]:
+    """claim.yaml's targets at a commit, read with today's schema; a target today's schema rejects is left out."""
+    found = []
+    for index, raw in enumerate(raw_targets if isinstance(raw_targets, list) else []):
+        try:
+            found.append(parse_target(raw, f"targets[{index}]", _ANY_REASON))
+        except ReplicateError:
             continue
-        binds = raw.get("binds") if isinstance(raw.get("binds"), list) else []
-        if profile not in binds:
-            continue
-        rule = raw["rule"]
-        metric = raw.get("metric") or (",".join(rule.get("metrics", [])) if rule.get("kind") == "ordering" else "")
-        found.setdefault(fingerprint(str(metric), raw.get("paper"), rule), []).append(raw)
     return found
-
-
-def _raw_fingerprints(raw_targets: Any, profile: str) -> set[str]:
-    return set(_raw_targets(raw_targets, profile))
 
 
 def _registered_as(target: Target, raw_targets: Any, profile: str) -> str:
     """ "" when claim.yaml's targets at a commit hold this target as judged now on `profile`; otherwise what was
     missing there: "rule" (no target with this metric, paper value and rule binding the profile), "reading" (none
-    read the same way) or "held" (none said held: reproduced where it raises the verdict)."""
-    same = _raw_targets(raw_targets, profile).get(target_fingerprint(target), [])
+    read the same way) or "held" (all of those would have given a held target a lower verdict than now)."""
+    key = registration_key(target)
+    same = [t for t in _parsed_targets(raw_targets) if profile in t.binds and registration_key(t) == key]
     if not same:
         return "rule"
-    same = [raw for raw in same if _raw_reading(raw) == target_reading(target)]
+    same = [t for t in same if reading(t) == reading(target)]
     if not same:
         return "reading"
-    raised = raises_held(target.held, target.rule["kind"], profile)
-    if raised and not any(raw.get("held") == "reproduced" for raw in same):
+    if held_verdict(target, profile) == "reproduced" and all(held_verdict(t, profile) != "reproduced" for t in same):
         return "held"
     return ""
 
@@ -113,7 +112,7 @@ def _registered_as(target: Target, raw_targets: Any, profile: str) -> str:
 _MISSING = {
     "rule": "this rule was not in claim.yaml",
     "reading": "how its seeds' values are read (curve, last_k, min_seeds) was not so in claim.yaml",
-    "held": "its `held: reproduced` (above the default, consistent, on this profile) was not in claim.yaml",
+    "held": "its verdict when held, reproduced (`held:`), was consistent in claim.yaml",
 }
 
 
@@ -220,21 +219,26 @@ def registration_flag(
     return ""
 
 
-def unbound_after_results(
+def registered_binding(
     replication: str, target: Target, profile: str, runs: list[RunRecord], root: Path = PROJECT_ROOT
-) -> str:
-    """For a target that does not bind `profile` now: "" unless claim.yaml bound it to the profile (the same metric,
-    paper value and rule) at a commit where one of `runs` (its runs on that profile) started; then the flag text,
-    naming that commit. Such a target is judged as registered (report.evaluate)."""
+) -> tuple[str, Target, tuple[int, ...]] | None:
+    """For a target that does not bind `profile` now: None, unless claim.yaml bound a target with the same statement
+    (registration_key) to the profile at a commit where one of `runs` (every run on that profile that measured it)
+    started. Then (the first such commit, the target as registered there, the seeds of the runs that started while
+    it was bound): report.evaluate judges that registered target on those seeds, counts it and flags it."""
     rel_path = f"replications/{replication}/claim.yaml"
-    for commit in run_commits(runs, [*target.names, *target.curves]):
-        state, raw_targets = _claim_at(commit, rel_path, str(root))
-        if state == "ok" and target_fingerprint(target) in _raw_fingerprints(raw_targets, profile):
-            return (
-                f"{AFTER_RESULTS}: binding of {profile} removed after results (claim.yaml at {commit[:10]}, where its "
-                f"runs started, bound it), so judged as registered there"
-            )
-    return ""
+    key, first, seeds = registration_key(target), None, []
+    for run in runs:
+        for commit in run_commits([run], [*target.names, *target.curves]):
+            state, raw_targets = _claim_at(commit, rel_path, str(root))
+            bound = [t for t in _parsed_targets(raw_targets) if profile in t.binds and registration_key(t) == key]
+            if state == "ok" and bound:
+                first = first or (commit, bound[0])
+                if run.seed not in seeds:
+                    seeds.append(run.seed)
+    if first is None:
+        return None
+    return first[0], first[1], tuple(sorted(seeds))
 
 
 @functools.lru_cache(maxsize=1024)

@@ -38,12 +38,14 @@ from replicate_suite.errors import ReplicateError
 from replicate_suite.figures import plot_curves
 from replicate_suite.paths import PROJECT_ROOT
 from replicate_suite.registration import (
+    AFTER_RESULTS,
     commit_known,
     fix_state,
     measures,
+    registered_binding,
     registration_flag,
+    registration_key,
     target_fingerprint,
-    unbound_after_results,
 )
 from replicate_suite.results import RunRecord, commit_text, has_overrides, read_runs, write_json
 from replicate_suite.runner import known_replications, replication_path
@@ -114,30 +116,55 @@ def evaluate(profile: str, results_root: Path) -> list[ReplicationReport]:
         claim = load_claim(replication_path(rep_id) / "claim.yaml")
         every = read_runs(results_root, rep_id, profile)
         runs = [r for r in every if not has_overrides(r.meta)]
-        results, fixed_out = _evaluate_with_fixes(claim, runs, profile)
+        judged, unbound = _as_registered(rep_id, claim, runs, profile)
+        results, fixed_out = _evaluate_with_fixes(judged, runs, profile)
         for index, result in enumerate(results):
-            if result.verdict != "not_run":
+            if index in unbound:
+                result.registration = unbound[index]
+            elif result.verdict != "not_run":
                 result.registration = registration_flag(rep_id, result.target, profile, _used_runs(result, runs))
-            elif result.budget_result:
-                results[index] = _judged_if_unbound(rep_id, result, runs, profile)
         set_runs = [r for r in every if has_overrides(r.meta)]
         reports.append(ReplicationReport(claim, runs, results, set_runs, fixed_out))
     return reports
 
 
-def _judged_if_unbound(rep_id: str, result: TargetResult, runs: list[RunRecord], profile: str) -> TargetResult:
-    """A not_run target whose binding of this profile was removed after its runs there started
-    (registration.unbound_after_results): judged as registered on those runs, counted, flagged, with today's
-    not_run reason beside the flag; any other not_run result unchanged."""
-    used = _used_runs(result, runs)
-    flag = unbound_after_results(rep_id, result.target, profile, used)
-    if not flag:
-        return result
-    target = result.target
-    judged = evaluate_target(replace(target, binds=(*target.binds, profile)), counted_runs(used), profile)
-    judged.target = target
-    judged.registration = f"{flag}; claim.yaml now: {target.reason(profile) or 'does not bind ' + profile}"
-    return judged
+def _as_registered(
+    rep_id: str, claim: Claim, runs: list[RunRecord], profile: str, root: Path = PROJECT_ROOT
+) -> tuple[Claim, dict[int, str]]:
+    """The claim with each target whose binding of `profile` was removed after runs on it started
+    (registration.registered_binding) replaced by the target as registered then, judged on the runs that started
+    while it was bound, unless another target with that statement still binds the profile for those seeds; and
+    {target index: flag} for those. Any other target is unchanged."""
+    counted, targets, flags = counted_runs(runs), [], {}
+    for index, target in enumerate(claim.targets):
+        names = [*target.names, *target.curves]
+        measured = [r for r in counted if measures(r, names)] if profile not in target.binds else []
+        found = registered_binding(rep_id, target, profile, measured, root) if measured else None
+        key = registration_key(target)
+        if found and not any(
+            other is not target
+            and profile in other.binds
+            and registration_key(other) == key
+            and (other.seeds_for(profile) is None or set(found[2]) <= set(other.seeds_for(profile)))
+            for other in claim.targets
+        ):
+            commit, registered, seeds = found
+            restricted = set(seeds) != {r.seed for r in measured}
+            kept = tuple((p, s) for p, s in registered.seeds or () if p != profile)
+            target = replace(
+                registered,
+                label=target.label,
+                caveat=target.caveat,
+                revised=target.revised,
+                seeds=tuple(sorted((*kept, (profile, seeds)))) if restricted else registered.seeds,
+            )
+            flags[index] = (
+                f"{AFTER_RESULTS}: binding of {profile} removed after results (claim.yaml at {commit[:10]}, where runs "
+                f"of seed(s) {', '.join(str(s) for s in seeds)} started, bound it), so judged as registered there, on "
+                f"those seeds; claim.yaml now: {claim.targets[index].reason(profile) or 'does not bind ' + profile}"
+            )
+        targets.append(target)
+    return replace(claim, targets=tuple(targets)), flags
 
 
 def _evaluate_with_fixes(
@@ -685,6 +712,14 @@ REGISTRATION_KEYS = ("binds", "curves", "last_k", "min_seeds", "held")
 a verdict that changes with one of them changed is a "registered change" in verdict_history.csv."""
 
 
+def _registration_changed(old: dict[str, Any], new: dict[str, Any], profile: str | None) -> bool:
+    """Whether a claims.json target's registration beside its fingerprint changed: whether it binds this report's
+    profile, or another of REGISTRATION_KEYS (keys the old claims.json lacks are not compared)."""
+    if "binds" in old and profile is not None and (profile in old["binds"]) != (profile in new.get("binds", [])):
+        return True
+    return any(key in old and old[key] != new.get(key) for key in REGISTRATION_KEYS if key != "binds")
+
+
 def history_rows(previous: dict[str, Any] | None, current: dict[str, Any], date: str) -> list[dict[str, str]]:
     """One row per target whose verdict differs from the previous claims.json, with why: "registered change" (the
     target's rule, binding, reading or held label differs: REGISTRATION_KEYS, or it is new), "new runs" (other runs
@@ -718,8 +753,8 @@ def history_rows(previous: dict[str, Any] | None, current: dict[str, Any], date:
                 old_verdict = str(old.get("verdict"))
                 if old.get("verdict") == t["verdict"]:
                     why = ""
-                elif old.get("fingerprint") not in (None, t["fingerprint"]) or any(
-                    key in old and old[key] != t.get(key) for key in REGISTRATION_KEYS
+                elif old.get("fingerprint") not in (None, t["fingerprint"]) or _registration_changed(
+                    old, t, current.get("profile")
                 ):
                     why = "registered change"
                 elif any(key in old and old[key] != t[key] for key in ("runs", "per_seed")):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 import subprocess
 from pathlib import Path
@@ -11,14 +10,14 @@ import pytest
 
 from replicate_suite.claims import Target, counts_text, evaluate_claim, evaluate_target, load_claim
 from replicate_suite.errors import ReplicateError
-from replicate_suite.registration import AFTER_RESULTS, UNVERIFIABLE, registration_flag, unbound_after_results
+from replicate_suite.registration import AFTER_RESULTS, UNVERIFIABLE, registration_flag
 from replicate_suite.results import CurveLog, RunRecord
 from replicate_suite.stats import seeds_needed, summarize, t_interval
 
 
-def runs(*metric_dicts, curves=None, tmp_path: Path | None = None, commit="abc") -> list[RunRecord]:
+def runs(*metric_dicts, curves=None, tmp_path: Path | None = None, commit="abc", first_seed=0) -> list[RunRecord]:
     records = []
-    for seed, metrics in enumerate(metric_dicts):
+    for seed, metrics in enumerate(metric_dicts, start=first_seed):
         path = Path(".")
         if curves is not None:
             path = tmp_path / f"seed_{seed}"
@@ -459,26 +458,123 @@ def test_removing_held_reproduced_after_results_is_not_flagged(tmp_path):
     assert registration_flag("demo", lowered, "cpu", runs({"r": 1.0}, commit=first), root=tmp_path) == ""
 
 
-def test_a_binding_removed_after_results_is_judged_as_registered_and_flagged(tmp_path, monkeypatch):
+def _judged(tmp_path: Path, records: list, profile: str = "cpu"):
+    """The report's results for the demo claim as report.evaluate makes them (bindings removed after results
+    judged as registered, then the registration check)."""
     from replicate_suite import report
 
+    claim = load_claim(tmp_path / "replications" / "demo" / "claim.yaml")
+    judged, unbound = report._as_registered("demo", claim, records, profile, root=tmp_path)
+    results = evaluate_claim(judged, records, profile)
+    for index, result in enumerate(results):
+        if index in unbound:
+            result.registration = unbound[index]
+        elif result.verdict != "not_run":
+            result.registration = registration_flag("demo", result.target, profile, records, root=tmp_path)
+    return results
+
+
+def test_a_binding_removed_after_results_is_judged_as_registered_and_flagged(tmp_path):
     first = _registered_then_edited(
         tmp_path,
         "{metric: e, rule: {kind: below, bound: 1}, binds: [cpu, paper]}",
         "{metric: e, rule: {kind: below, bound: 1}, binds: [paper], not_run: {cpu: 'budget too small: 10x'}}",
     )
-    claim = load_claim(tmp_path / "replications" / "demo" / "claim.yaml")
     records = runs({"e": 1.5}, {"e": 1.6}, {"e": 1.7}, commit=first)
-    result = evaluate_claim(claim, records, "cpu")[0]
-    assert result.verdict == "not_run" and result.budget_result == "not_reproduced"
-    monkeypatch.setattr(report, "unbound_after_results", functools.partial(unbound_after_results, root=tmp_path))
-    judged = report._judged_if_unbound("demo", result, records, "cpu")
-    assert judged.verdict == "not_reproduced" and judged.target is claim.targets[0]
+    assert evaluate_claim(load_claim(tmp_path / "replications/demo/claim.yaml"), records, "cpu")[0].verdict == "not_run"
+    (judged,) = _judged(tmp_path, records)
+    assert judged.verdict == "not_reproduced"
     assert judged.registration.startswith(AFTER_RESULTS) and first[:10] in judged.registration
     assert "budget too small: 10x" in judged.registration
     # runs that started after the binding was removed: not_run stands
     later = runs({"e": 1.5}, {"e": 1.6}, {"e": 1.7}, commit=_git(tmp_path, "rev-parse", "HEAD"))
-    assert report._judged_if_unbound("demo", result, later, "cpu") is result
+    (kept,) = _judged(tmp_path, later)
+    assert kept.verdict == "not_run" and not kept.registration
+
+
+def test_an_unbound_target_is_judged_with_its_registered_reading_and_held(tmp_path):
+    # found by a break-test: unbinding a target and raising its held label in one edit gave reproduced
+    first = _registered_then_edited(
+        tmp_path,
+        "{metric: e, rule: {kind: below, bound: 1}, binds: [cpu, paper]}",
+        "{metric: e, rule: {kind: below, bound: 1}, binds: [paper], held: reproduced, "
+        "not_run: {cpu: 'budget too small: x'}}",
+    )
+    (judged,) = _judged(tmp_path, runs({"e": 0.5}, {"e": 0.6}, {"e": 0.7}, commit=first))
+    assert judged.verdict == "consistent" and judged.registration.startswith(AFTER_RESULTS)
+
+
+def test_an_unbound_copy_of_a_target_still_bound_is_not_judged_twice(tmp_path):
+    # found by a break-test: a copy with binds [paper] (or a split by profile) was counted a second time
+    first = _registered_then_edited(
+        tmp_path,
+        "{metric: e, rule: {kind: below, bound: 1}, binds: [cpu, paper]}",
+        "{metric: e, rule: {kind: below, bound: 1}, binds: [cpu]}\n"
+        "  - {label: copy, metric: e, rule: {kind: below, bound: 1}, binds: [paper], "
+        "not_run: {cpu: 'not applicable: x'}}",
+    )
+    results = _judged(tmp_path, runs({"e": 0.5}, {"e": 0.6}, {"e": 0.7}, commit=first))
+    assert [r.verdict for r in results] == ["consistent", "not_run"]
+    assert not results[1].registration
+
+
+def test_an_unbound_target_is_judged_on_the_seeds_that_ran_while_it_was_bound(tmp_path):
+    # found by a break-test: with a second registration's seeds on the profile, the older seeds' runs were not checked
+    claim_dir = tmp_path / "replications" / "demo"
+    claim_dir.mkdir(parents=True)
+    _init_repo(tmp_path)
+    head = f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n"
+    (claim_dir / "claim.yaml").write_text(head + "  - {metric: e, rule: {kind: below, bound: 1}, binds: [cpu]}\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "register")
+    first = _git(tmp_path, "rev-parse", "HEAD")
+    (claim_dir / "claim.yaml").write_text(
+        head + "  - {metric: e, rule: {kind: below, bound: 1}, binds: [paper], not_run: {cpu: 'not applicable: x'}}\n"
+        "  - {label: revised, metric: e, rule: {kind: below, bound: 2}, binds: [cpu], seeds: [10, 11, 12]}\n"
+    )
+    _git(tmp_path, "commit", "-qam", "unbind and revise")
+    second = _git(tmp_path, "rev-parse", "HEAD")
+    records = [*runs({"e": 1.5}, {"e": 1.6}, {"e": 1.7}, commit=first), *runs({"e": 0.5}, {"e": 0.6}, {"e": 0.7},
+               commit=second, first_seed=10)]  # fmt: skip
+    unbound, revised = _judged(tmp_path, records)
+    assert unbound.verdict == "not_reproduced" and sorted(next(iter(unbound.per_seed.values()))) == [0, 1, 2]
+    assert unbound.registration.startswith(AFTER_RESULTS) and revised.verdict == "consistent"
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ("{metric: e, rule: {kind: below, bound: 1}, binds: [cpu]}",
+         "{metric: e, rule: {kind: below, bound: 1, all_seeds: false}, binds: [cpu]}"),
+        ("{metric: e, rule: {kind: below, bound: 1}, binds: [cpu]}",
+         "{metric: e, last_k: 1, rule: {kind: below, bound: 1}, binds: [cpu]}"),
+        ("{metric: e, curve: c, rule: {kind: below, bound: 1}, binds: [cpu]}",
+         "{metric: e, curve: c, last_k: 1, rule: {kind: below, bound: 1}, binds: [cpu]}"),
+        ("{metric: e, rule: {kind: below, bound: 1}, binds: [cpu]}",
+         "{metric: e, min_seeds: 3, rule: {kind: below, bound: 1}, binds: [cpu]}"),
+    ],
+)  # fmt: skip
+def test_writing_out_a_default_is_not_an_edit(tmp_path, before, after):
+    first = _registered_then_edited(tmp_path, before, after)
+    edited = load_claim(tmp_path / "replications" / "demo" / "claim.yaml").targets[0]
+    assert registration_flag("demo", edited, "cpu", runs({"e": 0.5}, commit=first), root=tmp_path) == ""
+
+
+@pytest.mark.parametrize(
+    "before, after, profile",
+    [
+        ("{metric: r, paper: 2, rule: {kind: within, abs: 5}, binds: [cpu], held: consistent}",
+         "{metric: r, paper: 2, rule: {kind: within, abs: 5}, binds: [cpu]}", "cpu"),
+        ("{metric: r, rule: {kind: above, bound: 0}, binds: [cpu, paper], held: consistent}",
+         "{metric: r, rule: {kind: above, bound: 0}, binds: [cpu, paper]}", "paper"),
+    ],
+)  # fmt: skip
+def test_removing_held_consistent_after_results_is_flagged(tmp_path, before, after, profile):
+    # found by a break-test: the default is reproduced for within and at paper, so removing held: consistent raises
+    first = _registered_then_edited(tmp_path, before, after)
+    edited = load_claim(tmp_path / "replications" / "demo" / "claim.yaml").targets[0]
+    flag = registration_flag("demo", edited, profile, runs({"r": 1.0}, commit=first), root=tmp_path)
+    assert flag.startswith(AFTER_RESULTS)
 
 
 # --- found by a break-test ---------------------------------------------------------------------------------------

@@ -37,8 +37,6 @@ NOT_SMOKE = {
 MONTE_CARLO_SMOKE = {
     "dropout_kept_fraction",
     "dropout_train_mean_over_input",
-    "batchnorm_train_mean_max_abs",
-    "batchnorm_train_var_max_abs_dev_from_1",
     "random_product_factor_mean",
     "random_product_log_growth_per_factor",
     "random_product_fraction_below_1",

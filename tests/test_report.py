@@ -121,8 +121,21 @@ def test_history_says_registered_change_when_a_binding_reading_or_held_label_cha
     assert row["why"] == "registered change"
 
 
+def test_history_ignores_binds_order_and_other_profiles():
+    old = {"key": "x: t", "verdict": "consistent", "fingerprint": "f", "runs": ["r@c"], "binds": ["cpu", "paper"]}
+    new = {**old, "verdict": "inconclusive", "runs": ["s@d"], "binds": ["paper", "cpu"]}
+    (row,) = history_rows(_claims(old), _claims(new), "2026-12-05")
+    assert row["why"] == "new runs"
+    (row,) = history_rows(_claims(old), _claims({**new, "binds": ["cpu"]}), "2026-12-05")
+    assert row["why"] == "new runs"
+
+
 def _claims(*targets: dict) -> dict:
-    return {"engine": report_module.ENGINE_VERSION, "replications": [{"id": "x", "targets": list(targets)}]}
+    return {
+        "engine": report_module.ENGINE_VERSION,
+        "profile": "cpu",
+        "replications": [{"id": "x", "targets": list(targets)}],
+    }
 
 
 def test_a_label_only_edit_keeps_the_targets_history():

@@ -1,7 +1,8 @@
 """The notes' pictures redrawn from the run records (curves.csv / metrics.json only): the bump approximations of
 1_[1, 2] for the three Deltas, the x^2 approximation, backpropagated norms against depth, and Neural TD's error.
 
-Every metric of this replication is identical across seeds, so each figure is drawn from the first seed's run.
+Each figure is drawn from the lowest seed's run: the identities' values are the same for every seed; the
+Monte-Carlo curves (depth, TD) are that seed's draw, as their captions say.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _square(series, metrics, plt, folder) -> tuple[str, str] | None:
     return "x^2 by simple functions and by the ReLU network built from them", _save(fig, folder, "lecture_x2.png")
 
 
-def _depth(series, plt, folder) -> tuple[str, str] | None:
+def _depth(series, plt, folder, seed: int) -> tuple[str, str] | None:
     names = [n for n in series if n.startswith("depth_log10_delta_norm/")]
     if not names:
         return None
@@ -101,10 +102,13 @@ def _depth(series, plt, folder) -> tuple[str, str] | None:
     ax.set_ylabel("log10 ||delta^l||  (||delta^L|| = 1)")
     ax.set_title("delta^l = sigma'(z^l) . (W^{l+1})^T delta^{l+1}: width 256, bias-free", fontsize="small")
     ax.legend(fontsize="x-small", ncol=2)
-    return "exploding and vanishing backpropagated norms against depth", _save(fig, folder, "lecture_depth.png")
+    return (
+        f"exploding and vanishing backpropagated norms against depth (one draw: seed {seed})",
+        _save(fig, folder, "lecture_depth.png"),
+    )
 
 
-def _td(series, plt, folder) -> tuple[str, str] | None:
+def _td(series, plt, folder, seed: int) -> tuple[str, str] | None:
     if "td_rms_error/neural" not in series:
         return None
     fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 3.4))
@@ -120,7 +124,9 @@ def _td(series, plt, folder) -> tuple[str, str] | None:
     left.legend(fontsize="small")
     right.legend(fontsize="small")
     fig.suptitle("Semi-gradient TD(0) on the 5-state random walk")
-    return "Neural TD and linear TD against the exact V_pi", _save(fig, folder, "lecture_td.png")
+    return f"Neural TD and linear TD against the exact V_pi (one draw: seed {seed})", _save(
+        fig, folder, "lecture_td.png"
+    )
 
 
 def figures(runs, folder: Path) -> list[tuple[str, str]]:
@@ -136,7 +142,7 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
     drawn = [
         _bumps(series, run.metrics, plt, folder),
         _square(series, run.metrics, plt, folder),
-        _depth(series, plt, folder),
-        _td(series, plt, folder),
+        _depth(series, plt, folder, run.seed),
+        _td(series, plt, folder, run.seed),
     ]
     return [figure for figure in drawn if figure is not None]

@@ -7,8 +7,8 @@ not the source of the checked values. Two kinds of random draw:
 - the inputs of identities (backprop, autodiff against formulas, convolution, softmax, the chain rule, ...) come from
   `example_seed` alone: such a check holds for any input, its metrics are identical across run seeds, and the
   engine applies its rule exactly;
-- Monte-Carlo estimates (dropout's kept fraction and the batch-norm statistics of one layer call, random products,
-  depth slopes, initialisation gains, TD on random walks) come from `example_seed` and the run seed together, so
+- Monte-Carlo estimates (dropout's kept fraction, random products, depth slopes, initialisation gains, TD on random
+  walks) come from `example_seed` and the run seed together, so
   each seed is an independent draw and a statistical statement is judged over seeds, with an interval, like any
   experiment (DESIGN.md: the seed is the unit of evidence). Until 2026-12-05 these too came from `example_seed` alone,
   so three seeds repeated one draw and the engine judged it as exact.
@@ -103,7 +103,7 @@ def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
         return np.random.default_rng([cfg.example_seed, seed, stream])
 
     s = cfg.example_seed
-    mc = int(np.random.SeedSequence([cfg.example_seed, seed]).generate_state(1)[0] % 2**31)  # Keras seeds of the draws
+    mc = int(np.random.SeedSequence([cfg.example_seed, seed]).generate_state(1)[0] % 2**31)  # their Keras seeds
     return {
         **networks.perceptron_examples(cfg.perceptron),
         **networks.neuron_gradient_examples(cfg.neuron),
@@ -113,7 +113,7 @@ def run(cfg: Config, seed: int, ctx: RunContext) -> dict[str, float]:
         **losses.grading_examples(cfg.grading),
         **optim.momentum_example(cfg.momentum),
         **optim.adam_example(cfg.adam),
-        **image_layers.regularisation_examples(cfg.regularisation, mc_rng(3), mc),
+        **image_layers.regularisation_examples(cfg.regularisation, rng(3), mc),
         **approximation.indicator_examples(cfg.approximation, ctx),
         **approximation.square_examples(cfg.approximation, ctx),
         **approximation.box_examples(cfg.approximation, ctx),

@@ -202,12 +202,27 @@ _META_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+RUN_STATUSES = ("ok", "diverged", "failed")
+"""A run folder's status: ok and diverged are what the runner writes; failed is DESIGN.md's third (a run that
+raises leaves no folder here, but one recorded elsewhere as failed is read as such and never counted)."""
+
+
 def _check_meta(meta: dict[str, Any], path: Path) -> None:
-    """The run_meta fields reports read have the types the runner writes; anything else is one error naming it."""
+    """The run_meta fields reports read have the types the runner writes, a status it writes, and the seed of the
+    folder's name; anything else is one error naming it (a run_meta without its status would drop the seed from
+    every verdict without a word)."""
     for key, types in _META_TYPES.items():
         value = meta.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
             raise ReplicateError(f"{path}: {key} is not a {types[0].__name__}: {brief(value)}")
+    if meta.get("status") not in RUN_STATUSES:
+        raise ReplicateError(
+            f"{path}: status is {brief(meta.get('status'))}, not one of {', '.join(RUN_STATUSES)}: the file is "
+            "damaged: restore it from git, or delete the folder and run that seed again"
+        )
+    seed = path.parent.name.removeprefix("seed_").split("@", 1)[0]
+    if "seed" in meta and (isinstance(meta["seed"], bool) or meta["seed"] != (int(seed) if seed.isdigit() else seed)):
+        raise ReplicateError(f"{path}: seed {brief(meta['seed'])} is not the folder's ({path.parent.name})")
     git, data = meta.get("git") or {}, meta.get("data") or {}
     if not isinstance(git.get("commit", ""), str | None):
         raise ReplicateError(f"{path}: git.commit is not a string: {brief(git['commit'])}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -241,14 +243,38 @@ def _prune(folder: Path, root: Path) -> None:
         folder = folder.parent
 
 
-def _segments(checkpoints: Path, resume: bool, code: dict[str, Any], started: str) -> list[dict[str, Any]]:
-    """The run's segments so far (kept in its checkpoint folder while it runs) plus this one, recorded there."""
+SEGMENT_SETTINGS = {
+    "config_sha256": "resolved config",
+    "overrides": "--set overrides",
+    "backend": "Keras backend",
+    "deterministic_ops": "op determinism (--no-determinism)",
+}
+"""What each segment of a run records beside its commit, and a resumed segment must share with every earlier one:
+a checkpoint continues the run that wrote it, never another protocol (run_meta's config and overrides describe
+the whole run). The device is recorded too, not compared (a run may continue on another machine)."""
+
+
+def _segments(
+    checkpoints: Path, resume: bool, code: dict[str, Any], started: str, settings: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The run's segments so far (kept in its checkpoint folder while it runs) plus this one, recorded there.
+    `settings` (SEGMENT_SETTINGS' keys) must equal those of every earlier segment that recorded them; a resume with
+    another config, other overrides, another backend or other op determinism is a ReplicateError."""
     path = checkpoints / SEGMENTS_FILE
     has_checkpoint = checkpoints.is_dir() and any(checkpoints.rglob("LATEST"))
     segments = read_json(path) if has_checkpoint and path.is_file() else []
     if not isinstance(segments, list):
         raise ReplicateError(f"{path}: expected a list of segments, got {type(segments).__name__}")
-    segments.append({"started": started, "resumed": resume and has_checkpoint, **code["git"]})
+    resumed = resume and has_checkpoint
+    for key, what in SEGMENT_SETTINGS.items() if resumed else ():
+        for earlier in (s for s in segments if isinstance(s, dict) and key in s):
+            if earlier[key] != settings[key]:
+                raise ReplicateError(
+                    f"{checkpoints}: its checkpoint was written with another {what} ({brief(earlier[key])}; this "
+                    f"run: {brief(settings[key])}); not resuming: resume with the same settings, or delete the "
+                    "checkpoint folder to start over"
+                )
+    segments.append({"started": started, "resumed": resumed, **code["git"], **settings, "device": code.get("device")})
     if resume or not has_checkpoint:  # else the run refuses to touch the left-over checkpoint: leave its record
         checkpoints.mkdir(parents=True, exist_ok=True)
         write_json(path, segments)
@@ -357,7 +383,13 @@ def _run_locked(
     started, t0 = _now(), time.perf_counter()
     try:
         code = environment()  # at the start: the code that runs, whatever is committed while it runs
-        segments = _segments(checkpoints, resume, code, started)
+        settings = {
+            "config_sha256": hashlib.sha256(json.dumps(cfg.values, sort_keys=True, default=str).encode()).hexdigest(),
+            "overrides": overrides,
+            "backend": code.get("backend"),
+            "deterministic_ops": deterministic,
+        }
+        segments = _segments(checkpoints, resume, code, started, settings)
         resuming = segments[-1]["resumed"]
         # A replication may ask for a thread count (INTRA_OP_THREADS) that its benchmark found faster and that a test
         # shows leaves its results bit-identical; it takes effect only before the backend's first op.

@@ -8,6 +8,7 @@ import dataclasses
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -349,6 +350,49 @@ def test_a_resumed_run_records_every_segments_commit(tiny_mnist, tmp_path, monke
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["lenet5_mnist"]  # checkpoints spent, no lock
 
 
+@pytest.mark.parametrize(
+    "first, then, what",
+    [
+        ({"overrides": {"train.epochs": 1}}, {}, "--set overrides"),
+        ({}, {"overrides": {"train.epochs": 1}}, "--set overrides"),
+        ({"deterministic": True}, {"deterministic": False}, "op determinism"),
+        ({}, {"backend": "jax"}, "Keras backend"),
+    ],
+)
+def test_a_run_resumes_only_with_the_settings_its_checkpoint_was_written_with(
+    tiny_mnist, tmp_path, monkeypatch, first, then, what
+):
+    # found by a new-user review: a run interrupted under --set and resumed without it wrote a result that looked
+    # registered (run_meta without overrides), and a run resumed on another backend recorded only the last one
+    import replicate_suite.environment
+
+    module = load_module("lenet5_mnist")
+
+    def killed(cfg, seed, ctx):
+        (ctx.checkpoint_dir / "part").mkdir(parents=True)
+        (ctx.checkpoint_dir / "part" / "LATEST").write_text("step_000000000001")
+        raise KeyboardInterrupt
+
+    environment = replicate_suite.environment.environment
+
+    def start(settings):
+        backend = settings.get("backend")
+        patched = (lambda: {**environment(), "backend": backend}) if backend else environment
+        monkeypatch.setattr(replicate_suite.environment, "environment", patched)
+        return {k: v for k, v in settings.items() if k in ("overrides", "deterministic")}
+
+    monkeypatch.setattr(module, "run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path / "r", resume=True, **start(first))
+    monkeypatch.setattr(module, "run", lambda cfg, seed, ctx: {"x": 1})
+    with pytest.raises(ReplicateError, match=f"another {re.escape(what)}"):
+        run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path / "r", resume=True, **start(then))
+    folder = run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path / "r", resume=True, **start(first))
+    meta = json.loads((folder / "run_meta.json").read_text())
+    assert [s["resumed"] for s in meta["segments"]] == [False, True]
+    assert meta["segments"][0]["config_sha256"] == meta["segments"][1]["config_sha256"]
+
+
 # --- 5, 10: result files are validated when read -------------------------------------------------------------------
 
 
@@ -361,6 +405,22 @@ def write_run(root: Path, seed: int, metrics: str, curves: str = "step,metric,va
     meta = {"status": "ok", "git": {"commit": commit.strip(), "dirty": False}} if meta is None else meta
     (folder / "run_meta.json").write_text(meta if isinstance(meta, str) else json.dumps(meta))
     return folder
+
+
+@pytest.mark.parametrize(
+    "meta, message",
+    [
+        ({}, "status is None"),
+        ({"status": "done"}, "status is 'done'"),
+        ({"status": "ok", "seed": "zero"}, "seed 'zero' is not the folder's"),
+        ({"status": "ok", "seed": 1}, "seed 1 is not the folder's"),
+    ],
+)
+def test_a_damaged_run_meta_is_an_error_not_a_seed_left_out(tmp_path, meta, message):
+    # found by a new-user review: run_meta.json replaced by {} made the seed vanish from every verdict (n=3 -> n=2)
+    write_run(tmp_path, 0, '{"test_error": 0.01}', meta=meta)
+    with pytest.raises(ReplicateError, match=re.escape(message)):
+        read_runs(tmp_path, "lenet5_mnist", "cpu")
 
 
 @pytest.mark.parametrize(

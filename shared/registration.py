@@ -5,12 +5,14 @@ when the claim.yaml committed at every one of those commits (read with today's s
 the profile with the same statement (metric, paper value, rule; rule keys written out at their defaults do not
 count), read the same way (curves, last_k, min_seeds: `reading`), and whose verdict when held is at least today's
 (`held_verdict`: a held target raised from consistent to reproduced after results is flagged; lowered, not).
-Otherwise the report flags it "registered after results". A target that no longer binds a profile but did at a
-commit where runs on that profile started (`registered_binding`) is judged as it was registered there, on the runs
-that started while it was bound, counted and flagged: a binding is part of the registration, and moving a target
-to not_run after seeing its verdict must not hide that verdict. Labels, not_run reasons, caveats and notes are
-text, not compared. Not covered: `seeds:` narrowed after results, and a target deleted or rewritten together with
-its binding (both leave no target to compare); the runs checked are those committed now.
+Otherwise the report flags it "registered after results". A target that no longer binds a profile but whose
+statement bound it at a commit where runs on that profile started (`registered_binding`: the earliest such commit,
+within that registration's `seeds:`) is judged as it was registered there, on the runs that started while it was
+bound, counted and flagged, unless a target judged now (or an earlier copy) already gives a verdict on those seeds:
+a binding is part of the registration, and moving a target to not_run after seeing its verdict must not hide that
+verdict (report._judge_unbound). Labels, not_run reasons, caveats and notes are text, not compared. Not covered:
+`seeds:` narrowed after results, and a target deleted or rewritten together with its binding (both leave no target
+to compare); the runs checked are those committed now.
 """
 
 from __future__ import annotations
@@ -59,24 +61,36 @@ RULE_DEFAULTS = {"all_seeds": False, "min_effect": 0.0, "min_change": 0.0}
 """Rule keys whose explicit default value states nothing new (the engine reads an absent key as this value)."""
 
 
-def registration_key(target: Target) -> str:
+def statement(metric: str, paper: Any, rule: dict[str, Any]) -> str:
     """The statement compared against git: the fingerprint with rule keys at their defaults left out, so that
     writing `all_seeds: false` out is not an edit."""
-    rule = {k: v for k, v in target.rule.items() if not (k in RULE_DEFAULTS and _normal(v) == RULE_DEFAULTS[k])}
-    return fingerprint(target.metric, target.paper, rule)
+    kept = {k: v for k, v in rule.items() if not (k in RULE_DEFAULTS and _normal(v) == RULE_DEFAULTS[k])}
+    return fingerprint(metric, paper, kept)
 
 
-def reading(target: Target) -> tuple:
+def registration_key(target: Target) -> str:
+    return statement(target.metric, target.paper, target.rule)
+
+
+def reading_of(curves: Any, last_k: Any, min_seeds: Any) -> tuple:
     """How a seed's value is read (the curves and how many of their last points, as the engine reads them: last_k
     means nothing without a curve, and a curve without last_k is its last point) and how many seeds a verdict
     needs."""
-    return target.curves, (target.last_k or 1) if target.curves else None, target.min_seeds
+    return tuple(curves or ()), (last_k or 1) if curves else None, min_seeds
+
+
+def reading(target: Target) -> tuple:
+    return reading_of(target.curves, target.last_k, target.min_seeds)
+
+
+def held_of(held: Any, rule_kind: Any, profile: str) -> str:
+    """The verdict a held target gets on a profile: `held:` if set, else reproduced for `within` or at paper,
+    consistent otherwise (replicate_suite.claims)."""
+    return held or ("reproduced" if rule_kind == "within" or profile == "paper" else "consistent")
 
 
 def held_verdict(target: Target, profile: str) -> str:
-    """The verdict a held target gets on a profile: `held:` if set, else reproduced for `within` or at paper,
-    consistent otherwise (replicate_suite.claims)."""
-    return target.held or ("reproduced" if target.rule["kind"] == "within" or profile == "paper" else "consistent")
+    return held_of(target.held, target.rule["kind"], profile)
 
 
 _ANY_REASON = {profile: "not applicable: (a past registration)" for profile in PROFILES}
@@ -219,26 +233,42 @@ def registration_flag(
     return ""
 
 
+@functools.lru_cache(maxsize=1024)
+def _commit_time(commit: str, root: str) -> int:
+    """A commit's committer time (seconds since the epoch; 0 where git cannot tell)."""
+    try:
+        shown = subprocess.run(
+            ["git", "-C", root, "show", "-s", "--format=%ct", commit], capture_output=True, timeout=30
+        )
+        return int(shown.stdout.decode().strip() or 0) if shown.returncode == 0 else 0
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return 0
+
+
 def registered_binding(
     replication: str, target: Target, profile: str, runs: list[RunRecord], root: Path = PROJECT_ROOT
 ) -> tuple[str, Target, tuple[int, ...]] | None:
     """For a target that does not bind `profile` now: None, unless claim.yaml bound a target with the same statement
     (registration_key) to the profile at a commit where one of `runs` (every run on that profile that measured it)
-    started. Then (the first such commit, the target as registered there, the seeds of the runs that started while
-    it was bound): report.evaluate judges that registered target on those seeds, counts it and flags it."""
+    started. Then (the earliest such commit, the target as registered there, the seeds of the runs that started
+    while such a target was bound, within its `seeds:`): report.evaluate judges that registered target on those
+    seeds, counts it and flags it, unless a target judged now already covers those seeds."""
     rel_path = f"replications/{replication}/claim.yaml"
-    key, first, seeds = registration_key(target), None, []
+    key, found, seeds = registration_key(target), {}, set()
     for run in runs:
         for commit in run_commits([run], [*target.names, *target.curves]):
             state, raw_targets = _claim_at(commit, rel_path, str(root))
             bound = [t for t in _parsed_targets(raw_targets) if profile in t.binds and registration_key(t) == key]
+            bound = [t for t in bound if t.seeds_for(profile) is None or run.seed in t.seeds_for(profile)]
             if state == "ok" and bound:
-                first = first or (commit, bound[0])
-                if run.seed not in seeds:
-                    seeds.append(run.seed)
-    if first is None:
+                found.setdefault(commit, bound[0])
+                seeds.add(run.seed)
+    if not found:
         return None
-    return first[0], first[1], tuple(sorted(seeds))
+    # the earliest: a commit none of the others precedes in history (then by committer time)
+    roots = [c for c in found if not any(d != c and _contains(d, c, str(root)) == "yes" for d in found)] or list(found)
+    earliest = min(roots, key=lambda commit: (_commit_time(commit, str(root)), commit))
+    return earliest, found[earliest], tuple(sorted(seeds))
 
 
 @functools.lru_cache(maxsize=1024)

@@ -41,10 +41,13 @@ from replicate_suite.registration import (
     AFTER_RESULTS,
     commit_known,
     fix_state,
+    held_of,
     measures,
+    reading_of,
     registered_binding,
     registration_flag,
     registration_key,
+    statement,
     target_fingerprint,
 )
 from replicate_suite.results import RunRecord, commit_text, has_overrides, read_runs, write_json
@@ -104,7 +107,7 @@ class ReplicationReport:
 
 
 def _used_runs(result: TargetResult, runs: list[RunRecord]) -> list[RunRecord]:
-    seeds = {s for values in result.per_seed.values() for s in values}
+    seeds = _seeds(result)
     return [r for r in runs if r.seed in seeds]
 
 
@@ -116,55 +119,79 @@ def evaluate(profile: str, results_root: Path) -> list[ReplicationReport]:
         claim = load_claim(replication_path(rep_id) / "claim.yaml")
         every = read_runs(results_root, rep_id, profile)
         runs = [r for r in every if not has_overrides(r.meta)]
-        judged, unbound = _as_registered(rep_id, claim, runs, profile)
-        results, fixed_out = _evaluate_with_fixes(judged, runs, profile)
-        for index, result in enumerate(results):
-            if index in unbound:
-                result.registration = unbound[index]
-            elif result.verdict != "not_run":
+        results, fixed_out = _evaluate_with_fixes(claim, runs, profile)
+        for result in results:
+            if result.verdict != "not_run":
                 result.registration = registration_flag(rep_id, result.target, profile, _used_runs(result, runs))
+        fixed_out = _merge_fixed_out(fixed_out + _judge_unbound(rep_id, claim, results, runs, profile))
         set_runs = [r for r in every if has_overrides(r.meta)]
         reports.append(ReplicationReport(claim, runs, results, set_runs, fixed_out))
     return reports
 
 
-def _as_registered(
-    rep_id: str, claim: Claim, runs: list[RunRecord], profile: str, root: Path = PROJECT_ROOT
-) -> tuple[Claim, dict[int, str]]:
-    """The claim with each target whose binding of `profile` was removed after runs on it started
-    (registration.registered_binding) replaced by the target as registered then, judged on the runs that started
-    while it was bound, unless another target with that statement still binds the profile for those seeds; and
-    {target index: flag} for those. Any other target is unchanged."""
-    counted, targets, flags = counted_runs(runs), [], {}
-    for index, target in enumerate(claim.targets):
-        names = [*target.names, *target.curves]
-        measured = [r for r in counted if measures(r, names)] if profile not in target.binds else []
+def _judge_unbound(
+    rep_id: str,
+    claim: Claim,
+    results: list[TargetResult],
+    runs: list[RunRecord],
+    profile: str,
+    root: Path = PROJECT_ROOT,
+) -> list[FixedOut]:
+    """Each not_run target whose binding of `profile` was removed after runs on it started
+    (registration.registered_binding) is judged, in place in `results`, as it was registered at the earliest such
+    commit, on the seeds of the runs that started while it was bound (fixes applied as for any target), counted and
+    flagged; unless a target with that statement already has a verdict on those seeds (judged now, or an earlier
+    copy judged here). Returns the runs its fixes left out."""
+    covered = [(registration_key(r.target), _seeds(r)) for r in results if r.verdict != "not_run"]
+    left_out: list[FixedOut] = []
+    counted = counted_runs(runs)
+    for index, result in enumerate(results):
+        target = result.target
+        if profile in target.binds:
+            continue
+        measured = [r for r in counted if measures(r, [*target.names, *target.curves])]
         found = registered_binding(rep_id, target, profile, measured, root) if measured else None
         key = registration_key(target)
-        if found and not any(
-            other is not target
-            and profile in other.binds
-            and registration_key(other) == key
-            and (other.seeds_for(profile) is None or set(found[2]) <= set(other.seeds_for(profile)))
-            for other in claim.targets
-        ):
-            commit, registered, seeds = found
-            restricted = set(seeds) != {r.seed for r in measured}
-            kept = tuple((p, s) for p, s in registered.seeds or () if p != profile)
-            target = replace(
-                registered,
-                label=target.label,
-                caveat=target.caveat,
-                revised=target.revised,
-                seeds=tuple(sorted((*kept, (profile, seeds)))) if restricted else registered.seeds,
-            )
-            flags[index] = (
-                f"{AFTER_RESULTS}: binding of {profile} removed after results (claim.yaml at {commit[:10]}, where runs "
-                f"of seed(s) {', '.join(str(s) for s in seeds)} started, bound it), so judged as registered there, on "
-                f"those seeds; claim.yaml now: {claim.targets[index].reason(profile) or 'does not bind ' + profile}"
-            )
-        targets.append(target)
-    return replace(claim, targets=tuple(targets)), flags
+        if found is None or any(k == key and set(found[2]) <= seeds for k, seeds in covered):
+            continue
+        commit, registered, seeds = found
+        restricted = set(seeds) != {r.seed for r in measured}
+        kept = tuple((p, s) for p, s in registered.seeds or () if p != profile)
+        as_registered = replace(
+            registered,
+            label=target.label,
+            caveat=target.caveat,
+            revised=target.revised,
+            seeds=tuple(sorted((*kept, (profile, seeds)))) if restricted else registered.seeds,
+        )
+        (judged,), out = _evaluate_with_fixes(replace(claim, targets=(as_registered,)), runs, profile, root)
+        judged.registration = (
+            f"{AFTER_RESULTS}: binding of {profile} removed after results (claim.yaml at {commit[:10]}, where runs "
+            f"of seed(s) {', '.join(str(s) for s in seeds)} started, bound it), so judged as registered there, on "
+            f"those seeds; claim.yaml now: {target.reason(profile) or 'does not bind ' + profile}"
+        )
+        results[index] = judged
+        covered.append((key, set(seeds)))
+        left_out += out
+    return left_out
+
+
+def _merge_fixed_out(entries: list[FixedOut]) -> list[FixedOut]:
+    """One entry per run, fix and state: the targets (and parts) of entries made by separate evaluations united."""
+    merged: dict[tuple, FixedOut] = {}
+    for entry in entries:
+        key = (entry.run.seed, entry.run.path.name, entry.fix.commit, entry.unknown)
+        if key not in merged:
+            merged[key] = FixedOut(entry.run, entry.fix, list(entry.targets), entry.unknown, list(entry.parts))
+            continue
+        kept = merged[key]
+        kept.targets += [t for t in entry.targets if t not in kept.targets]
+        kept.parts += [p for p in entry.parts if p not in kept.parts]
+    return list(merged.values())
+
+
+def _seeds(result: TargetResult) -> set[int]:
+    return {seed for values in result.per_seed.values() for seed in values}
 
 
 def _evaluate_with_fixes(
@@ -707,22 +734,35 @@ def _renames(before: dict[str, tuple[str, dict]], current: dict[str, Any]) -> di
     return {keys[0]: lost[k][0] for k, keys in new.items() if len(keys) == 1 and len(lost.get(k, [])) == 1}
 
 
-REGISTRATION_KEYS = ("binds", "curves", "last_k", "min_seeds", "held")
-"""claims.json keys of a target that are part of its registration beside the fingerprint (metric, paper value, rule):
-a verdict that changes with one of them changed is a "registered change" in verdict_history.csv."""
-
-
 def _registration_changed(old: dict[str, Any], new: dict[str, Any], profile: str | None) -> bool:
-    """Whether a claims.json target's registration beside its fingerprint changed: whether it binds this report's
-    profile, or another of REGISTRATION_KEYS (keys the old claims.json lacks are not compared)."""
+    """Whether a claims.json target's registration changed as registration.py compares it: its statement (rule
+    keys at their defaults aside; the fingerprint where the old entry lacks its rule), whether it binds this report's
+    profile, how its seeds' values are read, and the verdict it gets when held. Keys the old claims.json lacks are
+    not compared."""
+    if "rule" in old and "rule" in new:
+        if statement(old.get("metric"), old.get("paper"), old["rule"]) != statement(
+            new.get("metric"), new.get("paper"), new["rule"]
+        ):
+            return True
+    elif old.get("fingerprint") not in (None, new.get("fingerprint")):
+        return True
     if "binds" in old and profile is not None and (profile in old["binds"]) != (profile in new.get("binds", [])):
         return True
-    return any(key in old and old[key] != new.get(key) for key in REGISTRATION_KEYS if key != "binds")
+    keys = ("curves", "last_k", "min_seeds")
+    if all(key in old for key in keys):
+        if reading_of(*(old[k] for k in keys)) != reading_of(*(new.get(k) for k in keys)):
+            return True
+    elif any(key in old and old[key] != new.get(key) for key in keys):
+        return True
+    if "held" not in old:
+        return False
+    kinds = [(entry.get("rule") or {}).get("kind") for entry in (old, new)]
+    return held_of(old["held"], kinds[0], profile or "") != held_of(new.get("held"), kinds[1], profile or "")
 
 
 def history_rows(previous: dict[str, Any] | None, current: dict[str, Any], date: str) -> list[dict[str, str]]:
     """One row per target whose verdict differs from the previous claims.json, with why: "registered change" (the
-    target's rule, binding, reading or held label differs: REGISTRATION_KEYS, or it is new), "new runs" (other runs
+    target's registration differs: _registration_changed, or it is new), "new runs" (other runs
     or commits), else "rule engine". A target keeps its history through a label-only edit: its row says "label
     changed (was '<old key>')", whatever the verdicts."""
     before: dict[str, tuple[str, dict]] = {}
@@ -753,9 +793,7 @@ def history_rows(previous: dict[str, Any] | None, current: dict[str, Any], date:
                 old_verdict = str(old.get("verdict"))
                 if old.get("verdict") == t["verdict"]:
                     why = ""
-                elif old.get("fingerprint") not in (None, t["fingerprint"]) or _registration_changed(
-                    old, t, current.get("profile")
-                ):
+                elif _registration_changed(old, t, current.get("profile")):
                     why = "registered change"
                 elif any(key in old and old[key] != t[key] for key in ("runs", "per_seed")):
                     fixed = {

@@ -459,18 +459,16 @@ def test_removing_held_reproduced_after_results_is_not_flagged(tmp_path):
 
 
 def _judged(tmp_path: Path, records: list, profile: str = "cpu"):
-    """The report's results for the demo claim as report.evaluate makes them (bindings removed after results
-    judged as registered, then the registration check)."""
+    """The report's results for the demo claim as report.evaluate makes them (the registration check, then bindings
+    removed after results judged as registered)."""
     from replicate_suite import report
 
     claim = load_claim(tmp_path / "replications" / "demo" / "claim.yaml")
-    judged, unbound = report._as_registered("demo", claim, records, profile, root=tmp_path)
-    results = evaluate_claim(judged, records, profile)
-    for index, result in enumerate(results):
-        if index in unbound:
-            result.registration = unbound[index]
-        elif result.verdict != "not_run":
+    results = evaluate_claim(claim, records, profile)
+    for result in results:
+        if result.verdict != "not_run":
             result.registration = registration_flag("demo", result.target, profile, records, root=tmp_path)
+    report._judge_unbound("demo", claim, results, records, profile, root=tmp_path)
     return results
 
 
@@ -539,6 +537,67 @@ def test_an_unbound_target_is_judged_on_the_seeds_that_ran_while_it_was_bound(tm
     unbound, revised = _judged(tmp_path, records)
     assert unbound.verdict == "not_reproduced" and sorted(next(iter(unbound.per_seed.values()))) == [0, 1, 2]
     assert unbound.registration.startswith(AFTER_RESULTS) and revised.verdict == "consistent"
+
+
+def _edited_twice(tmp_path: Path, lines: list[str]) -> list[str]:
+    """A demo claim.yaml committed once per entry of `lines` (each the targets' lines); returns the commits."""
+    claim_dir = tmp_path / "replications" / "demo"
+    claim_dir.mkdir(parents=True)
+    _init_repo(tmp_path)
+    head = f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n"
+    commits = []
+    for index, targets in enumerate(lines):
+        (claim_dir / "claim.yaml").write_text(head + targets)
+        _git(tmp_path, "add", ".")
+        _git(tmp_path, "commit", "-qm", f"edit {index}")
+        commits.append(_git(tmp_path, "rev-parse", "HEAD"))
+    return commits
+
+
+A = "  - {metric: r, rule: {kind: below, bound: 1}, binds: [cpu]}\n"
+A_UNBOUND = "  - {metric: r, rule: {kind: below, bound: 1}, binds: [paper], not_run: {cpu: 'not applicable: x'}}\n"
+
+
+def test_a_copy_that_cannot_be_judged_does_not_hide_an_unbound_target(tmp_path):
+    # found by a second break-test: a copy binding cpu that reads a curve no run has was taken as covering A
+    copy = "  - {label: copy, metric: r, curve: eval/none, rule: {kind: below, bound: 1}, binds: [cpu]}\n"
+    first, _ = _edited_twice(tmp_path, [A, A_UNBOUND + copy])
+    (tmp_path / "runs").mkdir()
+    records = runs({"r": 2.0}, {"r": 2.1}, {"r": 2.2}, commit=first, curves=[{}] * 3, tmp_path=tmp_path / "runs")
+    results = _judged(tmp_path, records)
+    assert [r.verdict for r in results] == ["not_reproduced", "not_run"]
+    assert results[0].registration.startswith(AFTER_RESULTS)
+
+
+def test_two_unbound_copies_are_judged_once(tmp_path):
+    copy = A_UNBOUND.replace("{metric: r,", "{label: two, metric: r,")
+    first, _ = _edited_twice(tmp_path, [A, A_UNBOUND + copy])
+    results = _judged(tmp_path, runs({"r": 2.0}, {"r": 2.1}, {"r": 2.2}, commit=first))
+    assert [r.verdict for r in results] == ["not_reproduced", "not_run"]
+
+
+def test_a_new_target_never_bound_is_not_judged_on_seeds_another_target_judges(tmp_path):
+    first_target = (
+        "  - {label: first, metric: r, rule: {kind: below, bound: 9}, binds: [cpu], seeds: {cpu: [0, 1, 2]}}\n"
+    )
+    new = (
+        "  - {label: C, metric: r, rule: {kind: below, bound: 9}, binds: [paper], "
+        "not_run: {cpu: 'not applicable: x'}}\n"
+    )
+    first, _ = _edited_twice(tmp_path, [first_target, first_target + new])
+    records = runs(*[{"r": 1.0 + i / 10} for i in range(6)], commit=first)
+    judged_first, c = _judged(tmp_path, records)
+    assert judged_first.verdict == "consistent" and c.verdict == "not_run" and not c.registration
+
+
+def test_an_unbound_target_is_judged_as_first_registered(tmp_path):
+    # found by a second break-test: the commit chosen was the first in seed order, not the earliest
+    raised = A.replace("binds: [cpu]}", "binds: [cpu], held: reproduced}")
+    c0, c1, _ = _edited_twice(tmp_path, [A, raised, A_UNBOUND])
+    for commits in ([c1, c0, c0], [c0, c0, c1]):
+        records = [run for i, c in enumerate(commits) for run in runs({"r": 0.4 + i / 10}, commit=c, first_seed=i)]
+        (judged,) = _judged(tmp_path, records)
+        assert judged.verdict == "consistent" and c0[:10] in judged.registration
 
 
 @pytest.mark.parametrize(

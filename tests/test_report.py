@@ -121,6 +121,18 @@ def test_history_says_registered_change_when_a_binding_reading_or_held_label_cha
     assert row["why"] == "registered change"
 
 
+@pytest.mark.parametrize("edit", [{"last_k": 1}, {"held": "consistent"}, {"rule": {"kind": "below", "bound": 1,
+                                                                                  "all_seeds": False}}])  # fmt: skip
+def test_history_treats_defaults_written_out_as_no_registered_change(edit):
+    # found by a second break-test: the registration check ignores these; the history said "registered change"
+    old = {"key": "x: t", "verdict": "consistent", "fingerprint": "f", "runs": ["r@c"], "binds": ["cpu"],
+           "metric": "e", "paper": None, "rule": {"kind": "below", "bound": 1}, "curves": [], "last_k": None,
+           "min_seeds": 3, "held": None}  # fmt: skip
+    new = {**old, "verdict": "inconclusive", "runs": ["s@d"], "fingerprint": "g", **edit}
+    (row,) = history_rows(_claims(old), _claims(new), "2026-12-05")
+    assert row["why"] == "new runs"
+
+
 def test_history_ignores_binds_order_and_other_profiles():
     old = {"key": "x: t", "verdict": "consistent", "fingerprint": "f", "runs": ["r@c"], "binds": ["cpu", "paper"]}
     new = {**old, "verdict": "inconclusive", "runs": ["s@d"], "binds": ["paper", "cpu"]}

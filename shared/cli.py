@@ -5,6 +5,7 @@ the report, verify the datasets. Every command that reads or writes run folders 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shlex
 import signal
@@ -223,9 +224,11 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from replicate_suite.report import evaluate, readme_table, update_readme, write_report
+    from replicate_suite.report import check_readme, evaluate, readme_table, update_readme, write_report
 
     _check_profile(args.profile)
+    if args.readme:
+        check_readme(Path(args.readme))
 
     reports = evaluate(args.profile, Path(args.results))
     out = write_report(
@@ -328,12 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
     def results_option(p: argparse.ArgumentParser, what: str) -> None:
         p.add_argument(
             "--results",
+            type=_folder,
             default=str(results_dir()),
             metavar="DIR",
             help=f"results root {what} (<DIR>/<id>/<profile>/seed_<n>/; default: {shown(results_dir())})",
         )
         # The old spelling of --results for run/sweep, kept working but no longer shown.
-        p.add_argument("--out", dest="results", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("--out", dest="results", type=_folder, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     parser = _Parser(prog="replicate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -415,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     results_option(p, "to read")
     p.add_argument(
         "--reports",
+        type=_folder,
         default=str(reports_dir()),
         metavar="DIR",
         help=f"reports root to write <DIR>/<profile>/ into (default: {shown(reports_dir())})",
@@ -463,6 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     results_option(p, "to read (saved agents: artifacts/ beside the default results/, else DIR/.artifacts)")
     p.add_argument(
         "--reports",
+        type=_folder,
         default=str(reports_dir()),
         metavar="DIR",
         help=f"reports root to write <DIR>/clips/<profile>/ into (default: {shown(reports_dir())})",
@@ -495,6 +501,30 @@ def _os_error(exc: OSError) -> str:
     return f"{where}{exc.strerror or exc} (errno {exc.errno})" if exc.errno else f"{where}{exc}"
 
 
+def _folder(text: str) -> str:
+    """An argparse type: a folder path that is not empty (an empty one would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: name a folder (. for the current one)")
+    return text
+
+
+KERAS_BACKENDS = ("tensorflow", "jax")
+"""The Keras backends this suite runs on (README: TensorFlow, or JAX on the GPU machines)."""
+
+
+def _check_keras_backend() -> None:
+    """KERAS_BACKEND, where set, names a supported backend that is installed; else one ReplicateError (Keras itself
+    would raise a ValueError or ModuleNotFoundError at its import, deep inside a command)."""
+    backend = os.environ.get("KERAS_BACKEND")
+    if backend is None:
+        return
+    if backend not in KERAS_BACKENDS:
+        raise ReplicateError(f"KERAS_BACKEND={backend!r}: this suite runs on {' or '.join(KERAS_BACKENDS)}")
+    if importlib.util.find_spec(backend) is None:
+        extra = " (pip install -e '.[jax]')" if backend == "jax" else ""
+        raise ReplicateError(f"KERAS_BACKEND={backend!r}, but {backend} is not installed{extra}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point. Every failure prints one `error:` line: a bad command line exits 2, bad input or an OS error
     (read-only folder, full disk) 1, an interruption 130 (Ctrl-C) or 143 (SIGTERM), after cleaning up."""
@@ -504,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seeds = list(dict.fromkeys(args.seed_list or args.seeds or [0]))
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)  # SIGTERM cleans up as Ctrl-C does
     try:
+        _check_keras_backend()
         args.func(args)
     except ReplicateError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -74,8 +74,12 @@ def reports_dir() -> Path:
 
 
 def data_dir() -> Path:
-    """Dataset cache (git-ignored); REPLICATE_DATA_DIR moves it."""
-    return Path(os.environ.get("REPLICATE_DATA_DIR", PROJECT_ROOT / "data"))
+    """Dataset cache (git-ignored); REPLICATE_DATA_DIR moves it. Without it, outside a checkout: the ReplicateError
+    every command gives there (not a data/ folder made in whatever folder PROJECT_ROOT fell back to)."""
+    if os.environ.get("REPLICATE_DATA_DIR"):
+        return Path(os.environ["REPLICATE_DATA_DIR"])
+    replications_dir()
+    return PROJECT_ROOT / "data"
 
 
 def default_mirror_dir() -> Path:

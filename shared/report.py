@@ -34,7 +34,7 @@ from replicate_suite.claims import (
 from replicate_suite.clip_index import INDEX_FILE, read_clips, task_labels
 from replicate_suite.config import overrides_text
 from replicate_suite.dvc_views import write_dvc_views
-from replicate_suite.errors import ReplicateError
+from replicate_suite.errors import ReplicateError, brief
 from replicate_suite.figures import plot_curves
 from replicate_suite.paths import PROJECT_ROOT
 from replicate_suite.registration import (
@@ -844,11 +844,21 @@ def _replace_file(path: Path, text: str) -> None:
         raise
 
 
-def update_readme(readme: Path, table: str) -> None:
-    """Replace the generated block between the README markers (atomically)."""
-    text = readme.read_text()
+def check_readme(readme: Path) -> str:
+    """The README's text, or a ReplicateError unless it is a readable file with the claims-table markers (checked
+    before any report is written, so a bad --readme leaves nothing half done)."""
+    try:
+        text = readme.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReplicateError(f"{readme}: cannot read it ({brief(str(exc))})") from None
     if README_BEGIN not in text or README_END not in text:
         raise ReplicateError(f"{readme}: missing the claims-table markers")
+    return text
+
+
+def update_readme(readme: Path, table: str) -> None:
+    """Replace the generated block between the README markers (atomically)."""
+    text = check_readme(readme)
     head, rest = text.split(README_BEGIN, 1)
     _, tail = rest.split(README_END, 1)
     _replace_file(readme, f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}")

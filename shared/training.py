@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import keras
 import numpy as np
 
-from replicate_suite.errors import Diverged
+from replicate_suite.errors import Diverged, ReplicateError
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
@@ -64,9 +64,13 @@ class EpochCurves(keras.callbacks.Callback):
 
 
 def piecewise_constant_lr(boundaries_epochs: list[int], values: list[float], steps_per_epoch: int):
-    """A learning rate that takes values[i] until epoch boundaries_epochs[i] (a per-pass schedule as in the papers)."""
+    """A learning rate that takes values[i] until epoch boundaries_epochs[i] (a per-pass schedule as in the papers).
+    Raises ReplicateError (a config error: one `error:` line) unless there is one value more than boundaries."""
     if len(values) != len(boundaries_epochs) + 1:
-        raise ValueError(f"need len(values) == len(boundaries) + 1, got {len(values)} and {len(boundaries_epochs)}")
+        raise ReplicateError(
+            f"a learning-rate schedule needs one value more than boundaries, got {len(values)} value(s) and "
+            f"{len(boundaries_epochs)} boundaries"
+        )
     if not boundaries_epochs:
         return float(values[0])
     boundaries = [int(b * steps_per_epoch) for b in boundaries_epochs]

@@ -696,3 +696,66 @@ def test_a_resumed_runs_wall_time_counts_every_segment(tiny_mnist, tmp_path, mon
     assert total_wall_seconds(killed_outright)[1] is False
     info = part_info({**killed_outright, "segments": [{"commit": "a" * 40, "dirty": False}, {"commit": "b" * 40}]})
     assert info["commits"] == ["a" * 10, "b" * 10] and info["wall_complete"] is False
+
+
+@pytest.mark.parametrize(
+    "replication, key, value, message",
+    [
+        ("lenet5_mnist", "train.lr_boundaries_epochs", [1, 2], "one entry fewer than train.lr_values"),
+        ("lenet5_mnist", "train.lr_values", [], "one entry fewer than train.lr_values"),
+        ("lenet5_mnist", "data.train_limit", 0, "train_limit must be in [1, inf)"),
+        ("lenet5_mnist", "data.test_limit", 0, "test_limit must be in [1, inf)"),
+        ("lenet5_mnist", "data.pad_to", 20, "pad_to must be in [28, inf)"),
+        ("ddpg_continuous", "tasks", [], "needs at least one task"),
+        ("ddpg_continuous", "tasks", ["Pendulum", "Pendulum"], "Pendulum listed twice"),
+        ("ddpg_continuous", "loop.eval_episodes", 0, "eval_episodes must be >= 1"),
+        ("ddpg_continuous", "loop.replay_capacity", 10, "no minibatch could be drawn"),
+        ("dqn_atari2013", "loop.replay_capacity", 1, "no minibatch could be drawn"),
+        ("dqn_atari2013", "loop.train_every", 0, "train_every must be an integer >= 1"),
+        ("dqn_atari2013", "loop.epsilon_end", 1.5, "epsilon_end must be in [0, 1]"),
+    ],
+)
+def test_config_values_that_would_crash_or_never_learn_are_config_errors(replication, key, value, message):
+    # found by a new-user review: these gave tracebacks (ValueError, KeyError, ZeroDivisionError) or wrote a result
+    # that looked complete (no metric, no update, no evaluation)
+    from replicate_suite.config import nest_overrides
+    from replicate_suite.runner import resolve_config
+
+    with pytest.raises(ReplicateError, match=re.escape(message)):
+        resolve_config(replication, "smoke", nest_overrides([(key, value)]))
+
+
+@pytest.mark.parametrize("backend, message", [("foo", "this suite runs on tensorflow or jax"),
+                                              ("torch", "this suite runs on tensorflow or jax")])  # fmt: skip
+def test_an_unknown_keras_backend_is_one_error_line(monkeypatch, capsys, backend, message):
+    # found by a new-user review: Keras raised ValueError / ModuleNotFoundError deep inside the command
+    monkeypatch.setenv("KERAS_BACKEND", backend)
+    assert main(["list"]) == 1
+    assert capsys.readouterr().err.strip() == f"error: KERAS_BACKEND={backend!r}: {message}"
+
+
+def test_report_checks_the_readme_before_writing_anything(tmp_path, capsys):
+    # found by a new-user review: the reports were written, then the README without markers failed
+    readme = tmp_path / "R.md"
+    readme.write_text("no markers\n")
+    reports = tmp_path / "reports"
+    assert main(["report", "--profile", "smoke", "--results", str(tmp_path / "none"), "--reports", str(reports),
+                 "--readme", str(readme)]) == 1  # fmt: skip
+    assert "missing the claims-table markers" in capsys.readouterr().err and not reports.exists()
+
+
+def test_an_empty_results_path_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "lenet5_mnist", "--profile", "smoke", "--results", ""])
+    assert exit_.value.code == 2 and "an empty path" in capsys.readouterr().err
+
+
+def test_the_data_cache_is_never_made_outside_a_checkout(tmp_path, monkeypatch):
+    # found by a new-user review: REPLICATE_PROJECT_ROOT=/tmp verify-data made /tmp/data
+    import replicate_suite.paths as paths
+
+    monkeypatch.delenv("REPLICATE_DATA_DIR", raising=False)
+    monkeypatch.setattr(paths, "PROJECT_ROOT", tmp_path)
+    with pytest.raises(ReplicateError, match="no replications/ folder"):
+        paths.data_dir()
+    assert not (tmp_path / "data").exists()

@@ -58,6 +58,13 @@ class Config:
     """Per-task training steps and evaluation period where they differ from the loop's."""
     random: RandomConfig
 
+    def __post_init__(self):
+        if not self.tasks:
+            raise ReplicateError("tasks: needs at least one task (an empty list would write a result with no metric)")
+        repeated = sorted({task for task in self.tasks if self.tasks.count(task) > 1})
+        if repeated:
+            raise ReplicateError(f"tasks: {', '.join(repeated)} listed twice (each task is trained once per run)")
+
 
 def env_id(task: str) -> str:
     if task not in TASKS:

@@ -26,8 +26,9 @@ STEPS_PER_EXECUTION = 64
 class DataConfig(MnistDataConfig):
     """MNIST's shared data block plus the paper's input field."""
 
-    pad_to: int
-    """Side of the input field; the paper centres the 28x28 digits in 32x32 so strokes reach C5's receptive fields."""
+    pad_to: Annotated[int, Range(28, None)]
+    """Side of the input field (at least MNIST's 28); the paper centres the 28x28 digits in 32x32 so strokes reach
+    C5's receptive fields."""
     background: float
     """Input value of white pixels (paper: -0.1, so the input mean is roughly 0)."""
     foreground: float
@@ -64,6 +65,14 @@ class TrainConfig:
     def __post_init__(self):
         if not 0.0 <= self.ema_momentum < 1.0:
             raise ReplicateError(f"train.ema_momentum must be in [0, 1), got {self.ema_momentum}")
+        if not self.lr_values or len(self.lr_boundaries_epochs) != len(self.lr_values) - 1:
+            raise ReplicateError(
+                f"train.lr_boundaries_epochs needs one entry fewer than train.lr_values (a schedule of phases), got "
+                f"{len(self.lr_boundaries_epochs)} boundaries for {len(self.lr_values)} value(s)"
+            )
+        bounds = self.lr_boundaries_epochs
+        if any(b < 1 for b in bounds) or any(a >= b for a, b in zip(bounds, bounds[1:], strict=False)):
+            raise ReplicateError(f"train.lr_boundaries_epochs must be increasing epochs >= 1, got {bounds}")
 
 
 @dataclass(frozen=True)

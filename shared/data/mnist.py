@@ -6,9 +6,11 @@ import gzip
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
+from replicate_suite.config import COUNT, NON_NEGATIVE
 from replicate_suite.data.files import DatasetSpec, data_source, fetch_dataset
 from replicate_suite.errors import ReplicateError
 
@@ -122,11 +124,11 @@ class MnistDataConfig:
     """The `data` block shared by the MNIST replications' configs (a replication adds its own fields by subclassing
     with kw_only=True, e.g. LeNet-5's input field)."""
 
-    train_limit: int | None = None
+    train_limit: Annotated[int, COUNT] | None = None
     """Use only the first N training images (smoke profile only); None = all 60,000."""
-    test_limit: int | None = None
+    test_limit: Annotated[int, COUNT] | None = None
     """Use only the first N test images (smoke profile only); None = all 10,000."""
-    validation_holdout: int = 0
+    validation_holdout: Annotated[int, NON_NEGATIVE] = 0
     """Tuning mode: evaluate on the last N training images (metrics named val_*); the test set is not read at all."""
 
 

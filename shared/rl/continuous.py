@@ -24,6 +24,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
+from replicate_suite.errors import ReplicateError
 from replicate_suite.results import CurveLog
 from replicate_suite.rl.agents.ddpg import DDPGAgent
 from replicate_suite.rl.envs import recipe_of
@@ -54,6 +55,25 @@ class ContinuousLoopConfig:
     """Noise-free episodes per evaluation."""
     checkpoint_every: int
     """Save a checkpoint every this many steps; 0 = never."""
+
+    def __post_init__(self):
+        """Settings under which a run would end without learning or without its evaluations, while looking complete,
+        are errors: counts below their minimum, a replay smaller than a minibatch, evaluations of no episode."""
+        minimum = {"total_steps": 1, "batch_size": 1, "learning_starts": 0, "eval_every": 0, "eval_episodes": 0,
+                   "checkpoint_every": 0}  # fmt: skip
+        for name, low in minimum.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ReplicateError(f"loop.{name} must be an integer >= {low}, got {value!r}")
+        if self.replay_capacity < self.batch_size:
+            raise ReplicateError(
+                f"loop.replay_capacity ({self.replay_capacity}) is below loop.batch_size ({self.batch_size}): "
+                "no minibatch could be drawn, so the run would never learn"
+            )
+        if self.eval_every > 0 and self.eval_episodes < 1:
+            raise ReplicateError("loop.eval_episodes must be >= 1 when loop.eval_every > 0 (evaluations of no episode)")
+        if self.ou_theta < 0 or self.ou_sigma < 0:
+            raise ReplicateError(f"loop.ou_theta and loop.ou_sigma must be >= 0, got {self.ou_theta}, {self.ou_sigma}")
 
 
 def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:

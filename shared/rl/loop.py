@@ -72,10 +72,23 @@ class LoopConfig:
     (training-reward) return from those states (van Hasselt et al. 2016, Fig. 3)."""
 
     def __post_init__(self):
-        if self.final_eval_episodes < 0:
-            raise ReplicateError(f"loop.final_eval_episodes must be >= 0, got {self.final_eval_episodes}")
-        if self.eval_max_frames < 0:
-            raise ReplicateError(f"loop.eval_max_frames must be >= 0 (0 = no cap), got {self.eval_max_frames}")
+        """Settings under which a run would crash, never learn or never evaluate while looking complete are errors."""
+        minimum = {"total_steps": 1, "learning_starts": 0, "train_every": 1, "batch_size": 1, "epsilon_steps": 0,
+                   "eval_every": 0, "eval_episodes": 0, "checkpoint_every": 0, "final_eval_episodes": 0,
+                   "eval_max_frames": 0, "q_probe_states": 0}  # fmt: skip
+        for name, low in minimum.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                hint = " (0 = no cap)" if name == "eval_max_frames" else ""
+                raise ReplicateError(f"loop.{name} must be an integer >= {low}{hint}, got {value!r}")
+        if self.replay_capacity < self.batch_size:
+            raise ReplicateError(
+                f"loop.replay_capacity ({self.replay_capacity}) is below loop.batch_size ({self.batch_size}): "
+                "no minibatch could be drawn, so the run would never learn"
+            )
+        for name in ("epsilon_start", "epsilon_end", "eval_epsilon"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ReplicateError(f"loop.{name} must be in [0, 1], got {getattr(self, name)}")
 
 
 def newest_frame(obs: np.ndarray, stack: int) -> np.ndarray:

@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from record import record
+from record import positive_float, positive_int, record
 
 REPLICATION, PROFILE, HOLDOUT = "dropout_mnist", "cpu", 10_000
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -105,15 +105,21 @@ def train_once(net: str, passes: int, seed: int, precision: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--net", default="dropout_relu_3x1024")
-    parser.add_argument("--passes", type=int, default=10)
+    parser.add_argument("--passes", type=positive_int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--margin", type=float, default=0.002)
+    parser.add_argument("--margin", type=positive_float, default=0.002)
     parser.add_argument("--out", default="benchmarks/results/bf16_parity.json")
     parser.add_argument("--one", nargs=2, metavar=("SEED", "PRECISION"), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.passes < 1 or args.margin <= 0 or any(s < 0 for s in args.seeds):
         sys.exit("error: --passes must be >= 1, --margin > 0 and seeds >= 0")
+    if not args.one:  # a bad --net fails here, before any child process starts
+        from replicate_suite.runner import resolve_config
+
+        nets = [n["name"] for n in resolve_config(REPLICATION, PROFILE).values["nets"]]
+        if args.net not in nets:
+            sys.exit(f"error: unknown net {args.net!r} (the {PROFILE} profile's: {', '.join(nets)})")
     if args.one:
         Path(args.result).write_text(json.dumps(train_once(args.net, args.passes, int(args.one[0]), args.one[1])))
         return

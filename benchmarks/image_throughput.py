@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from record import record
+from record import positive_float, positive_int, record
 
 MODELS = {
     "lenet5": {"batch": 64, "input": (32, 32, 1), "describe": "LeNet-5, softmax output"},
@@ -109,8 +109,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
-    parser.add_argument("--seconds", type=float, default=20.0, help="timed training per row, after warm-up")
-    parser.add_argument("--steps-per-execution", type=int, default=10)
+    parser.add_argument("--seconds", type=positive_float, default=20.0, help="timed training per row, after warm-up")
+    parser.add_argument("--steps-per-execution", type=positive_int, default=10)
     parser.add_argument("--out", default="benchmarks/results/image_throughput.json")
     parser.add_argument("--row", nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)

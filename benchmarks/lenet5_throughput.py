@@ -16,7 +16,7 @@ import argparse
 import time
 from dataclasses import replace
 
-from record import record
+from record import positive_int, record
 
 from replicate_suite.backend import import_backend_quietly
 
@@ -50,8 +50,8 @@ def pass_seconds(module, cfg, images: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 32, 64])
-    parser.add_argument("--images", type=int, default=12_000, help="most images per timed pass")
+    parser.add_argument("--batches", type=positive_int, nargs="+", default=[1, 16, 32, 64])
+    parser.add_argument("--images", type=positive_int, default=12_000, help="most images per timed pass")
     parser.add_argument("--output", choices=["rbf", "softmax"], default="rbf", help="output layer (paper: rbf)")
     parser.add_argument("--out", default="benchmarks/results/lenet5_throughput.json")
     args = parser.parse_args()

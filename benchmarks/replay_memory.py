@@ -11,11 +11,13 @@ need 2 x 4 x 84 x 84 bytes per transition, 8x as much.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
-from record import record
+from record import positive_int, record
 
+from replicate_suite.errors import ReplicateError
 from replicate_suite.rl.replay import ReplayBuffer
 
 
@@ -29,13 +31,16 @@ def rss_bytes() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=1_000_000)
+    parser.add_argument("--frames", type=positive_int, default=1_000_000)
     parser.add_argument("--out", default="benchmarks/results/replay_memory.json")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (84, 84), dtype=np.uint8)
     before = rss_bytes()
-    replay = ReplayBuffer(args.frames, (84, 84), stack=4, seed=0)
+    try:
+        replay = ReplayBuffer(args.frames, (84, 84), stack=4, seed=0)
+    except ReplicateError as exc:
+        sys.exit(f"error: {exc}")
     started, written = time.perf_counter(), 0
     while written < args.frames:
         replay.start_episode(frame)

@@ -14,12 +14,12 @@ import argparse
 import time
 
 import numpy as np
-from record import record
+from record import positive_int, record
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--iterations", type=positive_int, default=200)
     parser.add_argument("--out", default="benchmarks/results/resnet_throughput.json")
     args = parser.parse_args()
     from replicate_suite.backend import import_backend_quietly

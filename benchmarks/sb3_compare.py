@@ -52,7 +52,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from record import record
+from record import positive_int, record
 
 WARM_UP_STEPS = 500
 """Steps after learning_starts excluded from steady_steps_per_second (compile, first updates)."""
@@ -297,6 +297,26 @@ def _summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def _check_sides(args: argparse.Namespace) -> None:
+    """Before any run: each side's interpreter exists and imports what its side needs (ours: the backend; SB3:
+    stable_baselines3 and torch), so a missing piece is one `error:` line, not a failure after ours' first repeat."""
+    needs = {"ours": (sys.executable, [args.backend]), "sb3": (args.sb3_python, ["torch", "stable_baselines3"])}
+    for side, (python, modules) in needs.items():
+        if not Path(python).is_file():
+            sys.exit(f"error: the {side} side's interpreter {python} does not exist")
+        probe = (
+            "import importlib.util, sys; missing = [m for m in sys.argv[1:] if not importlib.util.find_spec(m)]; "
+            "sys.exit(', '.join(missing) or None)"
+        )
+        done = subprocess.run([python, "-c", probe, *modules], capture_output=True, text=True, timeout=120)
+        missing = (done.stderr.strip().splitlines() or [""])[-1] if done.returncode else ""
+        if done.returncode:
+            extra = ' (pip install -e ".[bench]"; see the README for a CPU-only torch)' if side == "sb3" else ""
+            sys.exit(
+                f"error: the {side} side's interpreter {python} cannot import {missing or ', '.join(modules)}{extra}"
+            )
+
+
 def compare(
     doc: str,
     task: str,
@@ -313,15 +333,18 @@ def compare(
     and run_sb3(steps, seed) train once and return run_side's measurements; `replication` is the replication whose
     agent ours benchmarks (its INTRA_OP_THREADS is ours' default thread count)."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=steps)
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each side, alternating ours and SB3")
+    parser.add_argument("--steps", type=positive_int, default=steps)
+    parser.add_argument("--repeats", type=positive_int, default=3, help="runs of each side, alternating ours and SB3")
     parser.add_argument("--out", default=out)
-    parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"), help="ours' Keras backend")
+    parser.add_argument(
+        "--backend", choices=["tensorflow", "jax"], default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="ours' Keras backend",
+    )  # fmt: skip
     xla_help = "ours' update XLA-compiled (numerics change); refused on TensorFlow, whose op determinism turns it off"
     parser.add_argument("--xla", action="store_true", help=xla_help)
-    parser.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads on SB3's side")
+    parser.add_argument("--torch-threads", type=positive_int, default=2, help="torch.set_num_threads on SB3's side")
     threads_help = f"TensorFlow intra-op threads on ours' side (default: {replication}'s own setting)"
-    parser.add_argument("--intra-op-threads", type=int, default=None, help=threads_help)
+    parser.add_argument("--intra-op-threads", type=positive_int, default=None, help=threads_help)
     parser.add_argument("--sb3-python", default=sys.executable, help="interpreter for SB3's side (its own venv)")
     parser.add_argument("--side", choices=["ours", "sb3"], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -339,6 +362,7 @@ def compare(
     if args.side:
         _child(args, run_ours, run_sb3, replication)
         return
+    _check_sides(args)
     script = str(Path(sys.argv[0]).resolve())
     root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "KERAS_BACKEND": args.backend, "PYTHONPATH": os.pathsep.join(

@@ -179,3 +179,38 @@ def test_ours_update_compute_times_the_method_the_loop_calls():
     agent = Agent()  # a fresh agent: run_our_side wrapped the first one's methods
     measured = sb3_compare.run_our_side(train, 1, clock, (Loop, "train"), agent, "policy", update="update_rows")
     assert measured["updates"] == 1 and measured["update_compute_ms"] >= 0
+
+
+@pytest.mark.parametrize("text", ["0", "-5", "1.5", "x"])
+def test_benchmark_counts_must_be_whole_numbers_from_one(text):
+    # found by a new-user review: --batches 0, --images 0, --iterations 0 gave tracebacks or started a real run
+    import argparse
+
+    from record import positive_int
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        positive_int(text)
+    assert positive_int("3") == 3
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "x"])
+def test_benchmark_seconds_and_margins_must_be_finite_and_positive(text):
+    import argparse
+
+    from record import positive_float
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        positive_float(text)
+    assert positive_float("0.5") == 0.5
+
+
+def test_an_sb3_comparison_checks_both_interpreters_before_any_run(capsys):
+    # found by a new-user review: a missing SB3 interpreter or package showed only after ours' first repeat
+    from sb3_compare import _check_sides
+
+    with pytest.raises(SystemExit) as exit_:
+        _check_sides(SimpleNamespace(backend="tensorflow", sb3_python="/nonexistent/python"))
+    assert "the sb3 side's interpreter /nonexistent/python does not exist" in str(exit_.value.code)
+    with pytest.raises(SystemExit) as exit_:
+        _check_sides(SimpleNamespace(backend="no_such_backend_module", sb3_python=sys.executable))
+    assert "cannot import no_such_backend_module" in str(exit_.value.code)

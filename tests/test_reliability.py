@@ -711,7 +711,7 @@ def test_a_resumed_runs_wall_time_counts_every_segment(tiny_mnist, tmp_path, mon
         ("ddpg_continuous", "loop.eval_episodes", 0, "eval_episodes must be >= 1"),
         ("ddpg_continuous", "loop.replay_capacity", 10, "no minibatch could be drawn"),
         ("dqn_atari2013", "loop.replay_capacity", 1, "no minibatch could be drawn"),
-        ("dqn_atari2013", "loop.train_every", 0, "train_every must be an integer >= 1"),
+        ("dqn_atari2013", "loop.train_every", 0, "train_every must be >= 1"),
         ("dqn_atari2013", "loop.epsilon_end", 1.5, "epsilon_end must be in [0, 1]"),
     ],
 )

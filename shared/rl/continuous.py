@@ -64,7 +64,7 @@ class ContinuousLoopConfig:
         for name, low in minimum.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ReplicateError(f"loop.{name} must be an integer >= {low}, got {value!r}")
+                raise ReplicateError(f"loop.{name} must be >= {low} (a whole number), got {value!r}")
         if self.replay_capacity < self.batch_size:
             raise ReplicateError(
                 f"loop.replay_capacity ({self.replay_capacity}) is below loop.batch_size ({self.batch_size}): "

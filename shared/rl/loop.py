@@ -80,7 +80,7 @@ class LoopConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 hint = " (0 = no cap)" if name == "eval_max_frames" else ""
-                raise ReplicateError(f"loop.{name} must be an integer >= {low}{hint}, got {value!r}")
+                raise ReplicateError(f"loop.{name} must be >= {low}{hint} (a whole number), got {value!r}")
         if self.replay_capacity < self.batch_size:
             raise ReplicateError(
                 f"loop.replay_capacity ({self.replay_capacity}) is below loop.batch_size ({self.batch_size}): "

@@ -306,10 +306,15 @@ def _check_sides(args: argparse.Namespace) -> None:
             sys.exit(f"error: the {side} side's interpreter {python} does not exist")
         probe = (
             "import importlib.util, sys; missing = [m for m in sys.argv[1:] if not importlib.util.find_spec(m)]; "
-            "sys.exit(', '.join(missing) or None)"
+            "sys.exit(', '.join(missing)) if missing else print('imports ok')"
         )
-        done = subprocess.run([python, "-c", probe, *modules], capture_output=True, text=True, timeout=120)
+        try:
+            done = subprocess.run([python, "-c", probe, *modules], capture_output=True, text=True, timeout=120)
+        except OSError as exc:  # not an executable
+            sys.exit(f"error: the {side} side's interpreter {python} cannot run ({exc.strerror})")
         missing = (done.stderr.strip().splitlines() or [""])[-1] if done.returncode else ""
+        if done.returncode == 0 and done.stdout.strip() != "imports ok":  # e.g. /bin/true: not a Python
+            sys.exit(f"error: the {side} side's interpreter {python} is not a Python interpreter")
         if done.returncode:
             extra = ' (pip install -e ".[bench]"; see the README for a CPU-only torch)' if side == "sb3" else ""
             sys.exit(

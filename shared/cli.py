@@ -501,6 +501,18 @@ def _os_error(exc: OSError) -> str:
     return f"{where}{exc.strerror or exc} (errno {exc.errno})" if exc.errno else f"{where}{exc}"
 
 
+def _unexpected(exc: Exception, args: argparse.Namespace) -> str:
+    """The one line for a failure no check foresaw: what it was, where it most likely came from (--set values the
+    replication cannot run with, when there are any; else a bug), and how to see the traceback."""
+    where = "".join(str(exc).split("\n")[:1])[:300]
+    cause = (
+        "probably a --set value this replication cannot run with"
+        if getattr(args, "set_texts", None)
+        else "a bug or a config value this replication cannot run with"
+    )
+    return f"{type(exc).__name__}: {where} ({cause}; REPLICATE_TRACEBACK=1 shows the traceback)"
+
+
 def _folder(text: str) -> str:
     """An argparse type: a folder path that is not empty (an empty one would mean the current folder)."""
     if not text.strip():
@@ -544,6 +556,11 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     except OSError as exc:
         print(f"error: {_os_error(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - an unforeseen failure is still one line (the traceback on request)
+        if os.environ.get("REPLICATE_TRACEBACK"):
+            raise
+        print(f"error: {_unexpected(exc, args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         name = getattr(exc, "signal_name", "SIGINT")

@@ -220,8 +220,11 @@ def _check_meta(meta: dict[str, Any], path: Path) -> None:
             f"{path}: status is {brief(meta.get('status'))}, not one of {', '.join(RUN_STATUSES)}: the file is "
             "damaged: restore it from git, or delete the folder and run that seed again"
         )
+    wall = meta.get("wall_seconds")
+    if wall is not None and not math.isfinite(wall):
+        raise ReplicateError(f"{path}: wall_seconds is not a finite number: {brief(wall)}")
     seed = path.parent.name.removeprefix("seed_").split("@", 1)[0]
-    if "seed" in meta and (isinstance(meta["seed"], bool) or meta["seed"] != (int(seed) if seed.isdigit() else seed)):
+    if "seed" in meta and (type(meta["seed"]) is not int or meta["seed"] != (int(seed) if seed.isdigit() else seed)):
         raise ReplicateError(f"{path}: seed {brief(meta['seed'])} is not the folder's ({path.parent.name})")
     git, data = meta.get("git") or {}, meta.get("data") or {}
     if not isinstance(git.get("commit", ""), str | None):

@@ -123,9 +123,20 @@ def load_module(replication_id: str) -> ModuleType:
 
 
 def resolve_config(replication_id: str, profile: str, overrides: dict[str, Any] | None = None) -> ResolvedConfig:
-    """The validated config of a replication for a profile (with optional further overrides, e.g. for tuning)."""
+    """The validated config of a replication for a profile (with optional further overrides, e.g. for tuning). Its
+    variant field (VARIANT_FIELD), where it has one, must list at least one variant and none twice: an empty list
+    would write a run folder without the replication's metrics, a repeated one would run it twice into one record."""
     module = load_module(replication_id)
-    return load_config(replication_path(replication_id) / "config.yaml", profile, module.Config, overrides)
+    cfg = load_config(replication_path(replication_id) / "config.yaml", profile, module.Config, overrides)
+    field_name = variant_field(replication_id)
+    if field_name:
+        names = variants_of(cfg, field_name)
+        if not names:
+            raise ReplicateError(f"{replication_id} {profile}: {field_name} lists no variant; a run needs at least one")
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ReplicateError(f"{replication_id} {profile}: {field_name} lists {', '.join(repeated)} more than once")
+    return cfg
 
 
 def run_purpose(values: dict[str, Any]) -> str:
@@ -266,8 +277,14 @@ def _segments(
     if not isinstance(segments, list):
         raise ReplicateError(f"{path}: expected a list of segments, got {type(segments).__name__}")
     resumed = resume and has_checkpoint
+    if resumed and (not segments or not all(isinstance(s, dict) and set(SEGMENT_SETTINGS) <= set(s) for s in segments)):
+        raise ReplicateError(
+            f"{checkpoints}: its checkpoint has no complete record of the settings it was written with ({path.name} "
+            "missing, damaged, or from before 2026-12-05), so a resume cannot be checked against them; not resuming: "
+            "delete the checkpoint folder to start over"
+        )
     for key, what in SEGMENT_SETTINGS.items() if resumed else ():
-        for earlier in (s for s in segments if isinstance(s, dict) and key in s):
+        for earlier in segments:
             if earlier[key] != settings[key]:
                 raise ReplicateError(
                     f"{checkpoints}: its checkpoint was written with another {what} ({brief(earlier[key])}; this "
@@ -290,7 +307,12 @@ def _record_segment_wall(checkpoints: Path, started: str, seconds: float) -> Non
         segments = read_json(path) if path.is_file() else None
     except ReplicateError:
         return
-    if isinstance(segments, list) and segments and segments[-1].get("started") == started:
+    if (
+        isinstance(segments, list)
+        and segments
+        and isinstance(segments[-1], dict)
+        and segments[-1].get("started") == started
+    ):
         segments[-1]["wall_seconds"] = round(seconds, 3)
         write_json(path, segments)
 

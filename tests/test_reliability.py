@@ -636,8 +636,8 @@ def test_an_alias_bomb_is_refused_without_expanding_it(tmp_path):
 def test_tuning_candidates_load_through_the_runners_config_path():
     from replicate_suite.tuning import candidate_config
 
-    cfg = candidate_config("ddpg_continuous", "smoke", {"loop": {"total_steps": 10}})  # a `resources` block
-    assert cfg.params.loop.total_steps == 10 and cfg.resources.cpus == 1
+    cfg = candidate_config("ddpg_continuous", "smoke", {"loop": {"total_steps": 100}})  # a `resources` block
+    assert cfg.params.loop.total_steps == 100 and cfg.resources.cpus == 1
     with pytest.raises(ReplicateError, match="unknown key"):
         candidate_config("ddpg_continuous", "smoke", {"loop": {"total_stepz": 10}})
     with pytest.raises(ReplicateError, match="expected a finite number"):
@@ -705,7 +705,7 @@ def test_a_resumed_runs_wall_time_counts_every_segment(tiny_mnist, tmp_path, mon
         ("lenet5_mnist", "train.lr_values", [], "one entry fewer than train.lr_values"),
         ("lenet5_mnist", "data.train_limit", 0, "train_limit must be in [1, inf)"),
         ("lenet5_mnist", "data.test_limit", 0, "test_limit must be in [1, inf)"),
-        ("lenet5_mnist", "data.pad_to", 20, "pad_to must be in [28, inf)"),
+        ("lenet5_mnist", "data.pad_to", 28, "pad_to must be in [32, 256]"),
         ("ddpg_continuous", "tasks", [], "needs at least one task"),
         ("ddpg_continuous", "tasks", ["Pendulum", "Pendulum"], "Pendulum listed twice"),
         ("ddpg_continuous", "loop.eval_episodes", 0, "eval_episodes must be >= 1"),
@@ -759,3 +759,52 @@ def test_the_data_cache_is_never_made_outside_a_checkout(tmp_path, monkeypatch):
     with pytest.raises(ReplicateError, match="no replications/ folder"):
         paths.data_dir()
     assert not (tmp_path / "data").exists()
+
+
+def test_a_resume_without_a_complete_settings_record_is_refused(tiny_mnist, tmp_path, monkeypatch):
+    # found by a break-test: with segments.json deleted (or its entries damaged) the settings check was skipped
+    module = load_module("lenet5_mnist")
+
+    def killed(cfg, seed, ctx):
+        (ctx.checkpoint_dir / "part").mkdir(parents=True)
+        (ctx.checkpoint_dir / "part" / "LATEST").write_text("step_000000000001")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "run", killed)
+    root = tmp_path / "r"
+    with pytest.raises(KeyboardInterrupt):
+        run_replication("lenet5_mnist", "smoke", 0, results_root=root, resume=True, overrides={"train.epochs": 1})
+    segments = root / ".checkpoints" / "lenet5_mnist" / "smoke" / "seed_0" / "segments.json"
+    monkeypatch.setattr(module, "run", lambda cfg, seed, ctx: {"x": 1})
+    for damaged in (None, [1, "x", None], [{"overrides": {}}]):
+        if damaged is None:
+            segments.unlink()
+        else:
+            segments.write_text(json.dumps(damaged))
+        with pytest.raises(ReplicateError, match="no complete record of the settings"):
+            run_replication("lenet5_mnist", "smoke", 0, results_root=root, resume=True)
+
+
+def test_an_unforeseen_failure_is_one_error_line(monkeypatch, capsys):
+    import replicate_suite.cli as cli
+
+    def broken(args):
+        raise ZeroDivisionError("integer modulo by zero")
+
+    monkeypatch.setattr(cli, "cmd_list", broken)
+    parser = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_func(parser(), "list", broken))
+    monkeypatch.delenv("REPLICATE_TRACEBACK", raising=False)
+    assert cli.main(["list"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ZeroDivisionError: integer modulo by zero (") and "\n" not in err
+    monkeypatch.setenv("REPLICATE_TRACEBACK", "1")
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["list"])
+
+
+def _with_func(parser, command, func):
+    """The parser with `command`'s subparser calling func."""
+    for action in parser._subparsers._group_actions:
+        action.choices[command].set_defaults(func=func)
+    return parser

@@ -26,9 +26,9 @@ STEPS_PER_EXECUTION = 64
 class DataConfig(MnistDataConfig):
     """MNIST's shared data block plus the paper's input field."""
 
-    pad_to: Annotated[int, Range(28, None)]
-    """Side of the input field (at least MNIST's 28); the paper centres the 28x28 digits in 32x32 so strokes reach
-    C5's receptive fields."""
+    pad_to: Annotated[int, Range(32, 256)]
+    """Side of the input field, 32 to 256 (the net's C1-S2-C3-S4-C5 needs 32 at least); the paper centres the 28x28
+    digits in 32x32 so strokes reach C5's receptive fields."""
     background: float
     """Input value of white pixels (paper: -0.1, so the input mean is roughly 0)."""
     foreground: float

@@ -65,6 +65,11 @@ class ContinuousLoopConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ReplicateError(f"loop.{name} must be >= {low} (a whole number), got {value!r}")
+        if self.learning_starts >= self.total_steps:
+            raise ReplicateError(
+                f"loop.learning_starts ({self.learning_starts}) must be below loop.total_steps ({self.total_steps}): "
+                "the run would end before its first update"
+            )
         if self.replay_capacity < self.batch_size:
             raise ReplicateError(
                 f"loop.replay_capacity ({self.replay_capacity}) is below loop.batch_size ({self.batch_size}): "

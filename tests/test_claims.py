@@ -411,17 +411,7 @@ def test_registration_reads_past_claims_with_the_same_yaml_rules(tmp_path):
 
 def _registered_then_edited(tmp_path: Path, before: str, after: str) -> str:
     """A demo claim.yaml committed with target line `before`, then edited to `after`; returns the first commit."""
-    claim_dir = tmp_path / "replications" / "demo"
-    claim_dir.mkdir(parents=True)
-    _init_repo(tmp_path)
-    head = f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n"
-    (claim_dir / "claim.yaml").write_text(head + f"  - {before}\n")
-    _git(tmp_path, "add", ".")
-    _git(tmp_path, "commit", "-qm", "register")
-    first = _git(tmp_path, "rev-parse", "HEAD")
-    (claim_dir / "claim.yaml").write_text(head + f"  - {after}\n")
-    _git(tmp_path, "commit", "-qam", "edit after seeing results")
-    return first
+    return _edited_twice(tmp_path, [f"  - {before}\n", f"  - {after}\n"])[0]
 
 
 @pytest.mark.parametrize(
@@ -518,20 +508,14 @@ def test_an_unbound_copy_of_a_target_still_bound_is_not_judged_twice(tmp_path):
 
 def test_an_unbound_target_is_judged_on_the_seeds_that_ran_while_it_was_bound(tmp_path):
     # found by a break-test: with a second registration's seeds on the profile, the older seeds' runs were not checked
-    claim_dir = tmp_path / "replications" / "demo"
-    claim_dir.mkdir(parents=True)
-    _init_repo(tmp_path)
-    head = f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n"
-    (claim_dir / "claim.yaml").write_text(head + "  - {metric: e, rule: {kind: below, bound: 1}, binds: [cpu]}\n")
-    _git(tmp_path, "add", ".")
-    _git(tmp_path, "commit", "-qm", "register")
-    first = _git(tmp_path, "rev-parse", "HEAD")
-    (claim_dir / "claim.yaml").write_text(
-        head + "  - {metric: e, rule: {kind: below, bound: 1}, binds: [paper], not_run: {cpu: 'not applicable: x'}}\n"
-        "  - {label: revised, metric: e, rule: {kind: below, bound: 2}, binds: [cpu], seeds: [10, 11, 12]}\n"
+    first, second = _edited_twice(
+        tmp_path,
+        [
+            "  - {metric: e, rule: {kind: below, bound: 1}, binds: [cpu]}\n",
+            "  - {metric: e, rule: {kind: below, bound: 1}, binds: [paper], not_run: {cpu: 'not applicable: x'}}\n"
+            "  - {label: revised, metric: e, rule: {kind: below, bound: 2}, binds: [cpu], seeds: [10, 11, 12]}\n",
+        ],
     )
-    _git(tmp_path, "commit", "-qam", "unbind and revise")
-    second = _git(tmp_path, "rev-parse", "HEAD")
     records = [*runs({"e": 1.5}, {"e": 1.6}, {"e": 1.7}, commit=first), *runs({"e": 0.5}, {"e": 0.6}, {"e": 0.7},
                commit=second, first_seed=10)]  # fmt: skip
     unbound, revised = _judged(tmp_path, records)

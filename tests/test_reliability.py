@@ -327,17 +327,19 @@ def test_a_failed_checkpoint_save_leaves_the_previous_one_intact(tmp_path):
     assert checkpoints.resumable(True, config)[1]["step"] == 51
 
 
+def _killed_after_a_checkpoint(cfg, seed, ctx):
+    """A replication's run() that leaves a checkpoint and is then interrupted."""
+    (ctx.checkpoint_dir / "part").mkdir(parents=True)
+    (ctx.checkpoint_dir / "part" / "LATEST").write_text("step_000000000001")
+    raise KeyboardInterrupt
+
+
 def test_a_resumed_run_records_every_segments_commit(tiny_mnist, tmp_path, monkeypatch):
     import replicate_suite.environment
 
     module = load_module("lenet5_mnist")
 
-    def killed(cfg, seed, ctx):
-        (ctx.checkpoint_dir / "part").mkdir(parents=True)
-        (ctx.checkpoint_dir / "part" / "LATEST").write_text("step_000000000001")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(module, "run", killed)
+    monkeypatch.setattr(module, "run", _killed_after_a_checkpoint)
     monkeypatch.setattr(replicate_suite.environment, "git_state", lambda: {"commit": "a" * 40, "dirty": False})
     with pytest.raises(KeyboardInterrupt):
         run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path / "r", resume=True)
@@ -368,11 +370,6 @@ def test_a_run_resumes_only_with_the_settings_its_checkpoint_was_written_with(
 
     module = load_module("lenet5_mnist")
 
-    def killed(cfg, seed, ctx):
-        (ctx.checkpoint_dir / "part").mkdir(parents=True)
-        (ctx.checkpoint_dir / "part" / "LATEST").write_text("step_000000000001")
-        raise KeyboardInterrupt
-
     environment = replicate_suite.environment.environment
 
     def start(settings):
@@ -381,7 +378,7 @@ def test_a_run_resumes_only_with_the_settings_its_checkpoint_was_written_with(
         monkeypatch.setattr(replicate_suite.environment, "environment", patched)
         return {k: v for k, v in settings.items() if k in ("overrides", "deterministic")}
 
-    monkeypatch.setattr(module, "run", killed)
+    monkeypatch.setattr(module, "run", _killed_after_a_checkpoint)
     with pytest.raises(KeyboardInterrupt):
         run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path / "r", resume=True, **start(first))
     monkeypatch.setattr(module, "run", lambda cfg, seed, ctx: {"x": 1})
@@ -765,12 +762,7 @@ def test_a_resume_without_a_complete_settings_record_is_refused(tiny_mnist, tmp_
     # found by a break-test: with segments.json deleted (or its entries damaged) the settings check was skipped
     module = load_module("lenet5_mnist")
 
-    def killed(cfg, seed, ctx):
-        (ctx.checkpoint_dir / "part").mkdir(parents=True)
-        (ctx.checkpoint_dir / "part" / "LATEST").write_text("step_000000000001")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(module, "run", killed)
+    monkeypatch.setattr(module, "run", _killed_after_a_checkpoint)
     root = tmp_path / "r"
     with pytest.raises(KeyboardInterrupt):
         run_replication("lenet5_mnist", "smoke", 0, results_root=root, resume=True, overrides={"train.epochs": 1})

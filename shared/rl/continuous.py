@@ -29,7 +29,13 @@ from replicate_suite.results import CurveLog
 from replicate_suite.rl.agents.ddpg import DDPGAgent
 from replicate_suite.rl.envs import recipe_of
 from replicate_suite.rl.noise import OrnsteinUhlenbeck
-from replicate_suite.rl.offpolicy import LoopState, Schedule, evaluation_summary, run_off_policy
+from replicate_suite.rl.offpolicy import (
+    LoopState,
+    Schedule,
+    check_loop_settings,
+    evaluation_summary,
+    run_off_policy,
+)
 from replicate_suite.rl.replay import TransitionReplay
 
 
@@ -61,20 +67,7 @@ class ContinuousLoopConfig:
         are errors: counts below their minimum, a replay smaller than a minibatch, evaluations of no episode."""
         minimum = {"total_steps": 1, "batch_size": 1, "learning_starts": 0, "eval_every": 0, "eval_episodes": 0,
                    "checkpoint_every": 0}  # fmt: skip
-        for name, low in minimum.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ReplicateError(f"loop.{name} must be >= {low} (a whole number), got {value!r}")
-        if self.learning_starts >= self.total_steps:
-            raise ReplicateError(
-                f"loop.learning_starts ({self.learning_starts}) must be below loop.total_steps ({self.total_steps}): "
-                "the run would end before its first update"
-            )
-        if self.replay_capacity < self.batch_size:
-            raise ReplicateError(
-                f"loop.replay_capacity ({self.replay_capacity}) is below loop.batch_size ({self.batch_size}): "
-                "no minibatch could be drawn, so the run would never learn"
-            )
+        check_loop_settings(self, minimum)
         if self.eval_every > 0 and self.eval_episodes < 1:
             raise ReplicateError("loop.eval_episodes must be >= 1 when loop.eval_every > 0 (evaluations of no episode)")
         if self.ou_theta < 0 or self.ou_sigma < 0:

@@ -24,7 +24,13 @@ from replicate_suite.errors import ReplicateError
 from replicate_suite.results import CurveLog
 from replicate_suite.rl.agents.dqn import DQNAgent
 from replicate_suite.rl.envs import episode_frames, frame_stack, recipe_of
-from replicate_suite.rl.offpolicy import LoopState, Schedule, evaluation_summary, run_off_policy
+from replicate_suite.rl.offpolicy import (
+    LoopState,
+    Schedule,
+    check_loop_settings,
+    evaluation_summary,
+    run_off_policy,
+)
 from replicate_suite.rl.replay import ReplayBuffer
 from replicate_suite.rl.schedules import LinearSchedule
 
@@ -76,21 +82,7 @@ class LoopConfig:
         minimum = {"total_steps": 1, "learning_starts": 0, "train_every": 1, "batch_size": 1, "epsilon_steps": 0,
                    "eval_every": 0, "eval_episodes": 0, "checkpoint_every": 0, "final_eval_episodes": 0,
                    "eval_max_frames": 0, "q_probe_states": 0}  # fmt: skip
-        for name, low in minimum.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                hint = " (0 = no cap)" if name == "eval_max_frames" else ""
-                raise ReplicateError(f"loop.{name} must be >= {low}{hint} (a whole number), got {value!r}")
-        if self.learning_starts >= self.total_steps:
-            raise ReplicateError(
-                f"loop.learning_starts ({self.learning_starts}) must be below loop.total_steps ({self.total_steps}): "
-                "the run would end before its first update"
-            )
-        if self.replay_capacity < self.batch_size:
-            raise ReplicateError(
-                f"loop.replay_capacity ({self.replay_capacity}) is below loop.batch_size ({self.batch_size}): "
-                "no minibatch could be drawn, so the run would never learn"
-            )
+        check_loop_settings(self, minimum)
         for name in ("epsilon_start", "epsilon_end", "eval_epsilon"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ReplicateError(f"loop.{name} must be in [0, 1], got {getattr(self, name)}")

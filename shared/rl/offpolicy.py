@@ -34,11 +34,32 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from replicate_suite.errors import Diverged
+from replicate_suite.errors import Diverged, ReplicateError
 from replicate_suite.results import CurveLog
 from replicate_suite.rl.checkpoint import Checkpointer, read_loop_checkpoint, saved_counters, write_loop_checkpoint
 from replicate_suite.rl.saved import describe_space, save_agent
 from replicate_suite.rl.tblog import TrainingLog
+
+
+def check_loop_settings(loop: Any, minimum: dict[str, int]) -> None:
+    """A loop config's checks shared by the DQN and DDPG loops: each count in `minimum` (field -> smallest value) a
+    whole number at least that; learning_starts below total_steps and a replay that holds a minibatch (else the run
+    ends without an update while looking complete). Raises ReplicateError naming the `loop.` key."""
+    for name, low in minimum.items():
+        value = getattr(loop, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            hint = " (0 = no cap)" if name == "eval_max_frames" else ""
+            raise ReplicateError(f"loop.{name} must be >= {low}{hint} (a whole number), got {value!r}")
+    if loop.learning_starts >= loop.total_steps:
+        raise ReplicateError(
+            f"loop.learning_starts ({loop.learning_starts}) must be below loop.total_steps ({loop.total_steps}): "
+            "the run would end before its first update"
+        )
+    if loop.replay_capacity < loop.batch_size:
+        raise ReplicateError(
+            f"loop.replay_capacity ({loop.replay_capacity}) is below loop.batch_size ({loop.batch_size}): "
+            "no minibatch could be drawn, so the run would never learn"
+        )
 
 
 @dataclass

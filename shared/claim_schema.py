@@ -162,7 +162,7 @@ def _text(value: Any, where: str) -> str:
 
 
 def _check_rule(rule: Any, where: str) -> dict[str, Any]:
-    if not isinstance(rule, dict) or rule.get("kind") not in RULE_KINDS:
+    if not isinstance(rule, dict) or not isinstance(rule.get("kind"), str) or rule["kind"] not in RULE_KINDS:
         raise ReplicateError(f"{where}.rule: needs kind, one of {sorted(RULE_KINDS)}; got {str(rule)[:80]!r}")
     kind = rule["kind"]
     extra = set(rule) - COMMON_RULE_KEYS - RULE_KINDS[kind]
@@ -242,7 +242,7 @@ def parse_target(raw: Any, where: str, default_reasons: dict[str, str]) -> Targe
     rule = _check_rule(raw.get("rule"), where)
     kind = rule["kind"]
     binds = raw.get("binds")
-    if not isinstance(binds, list) or not binds or not set(binds) <= set(PROFILES):
+    if not isinstance(binds, list) or not binds or not all(isinstance(b, str) and b in PROFILES for b in binds):
         raise ReplicateError(f"{where}.binds: expected a list of profiles from {PROFILES}, got {brief(binds)}")
     _repeated(binds, f"{where}.binds")
     paper = raw.get("paper")

@@ -6,13 +6,14 @@ the profile with the same statement (metric, paper value, rule; rule keys writte
 count), read the same way (curves, last_k, min_seeds: `reading`), and whose verdict when held is at least today's
 (`held_verdict`: a held target raised from consistent to reproduced after results is flagged; lowered, not).
 Otherwise the report flags it "registered after results". A target that no longer binds a profile but whose
-statement bound it at a commit where runs on that profile started (`registered_binding`: the earliest such commit,
-within that registration's `seeds:`) is judged as it was registered there, on the runs that started while it was
-bound, counted and flagged, unless a target judged now (or an earlier copy) already gives a verdict on those seeds:
-a binding is part of the registration, and moving a target to not_run after seeing its verdict must not hide that
-verdict (report._judge_unbound). Labels, not_run reasons, caveats and notes are text, not compared. Not covered:
-`seeds:` narrowed after results, and a target deleted or rewritten together with its binding (both leave no target
-to compare); the runs checked are those committed now.
+statement bound it at a commit where runs on that profile started (`registered_binding`: preferably the registration
+read as today's target is, else the earliest; its earliest commit; within its `seeds:`) is judged as it was
+registered there, on the runs that started while it was bound, counted and flagged, unless a target judged now (or
+an earlier copy) that is the same registration (statement, reading, held verdict: `identity`) already gives a
+verdict on those seeds: a binding is part of the registration, and moving a target to not_run after seeing its
+verdict must not hide that verdict (report._judge_unbound). Labels, not_run reasons, caveats and notes are text, not
+compared. Not covered: `seeds:` narrowed after results, and a target deleted or rewritten together with its binding
+(both leave no target to compare); the runs checked are those committed now.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def _parsed_targets(raw_targets: Any) -> list[Target]:
     for index, raw in enumerate(raw_targets if isinstance(raw_targets, list) else []):
         try:
             found.append(parse_target(raw, f"targets[{index}]", _ANY_REASON))
-        except ReplicateError:
+        except (ReplicateError, TypeError, ValueError):  # a past target today's schema cannot read: not comparable
             continue
     return found
 
@@ -245,30 +246,55 @@ def _commit_time(commit: str, root: str) -> int:
         return 0
 
 
+def identity(target: Target, profile: str) -> tuple[str, tuple, str]:
+    """What makes two targets the same registration on a profile: statement, reading and held verdict."""
+    return registration_key(target), reading(target), held_verdict(target, profile)
+
+
 def registered_binding(
     replication: str, target: Target, profile: str, runs: list[RunRecord], root: Path = PROJECT_ROOT
 ) -> tuple[str, Target, tuple[int, ...]] | None:
     """For a target that does not bind `profile` now: None, unless claim.yaml bound a target with the same statement
     (registration_key) to the profile at a commit where one of `runs` (every run on that profile that measured it)
-    started. Then (the earliest such commit, the target as registered there, the seeds of the runs that started
-    while such a target was bound, within its `seeds:`): report.evaluate judges that registered target on those
-    seeds, counts it and flags it, unless a target judged now already covers those seeds."""
+    started. Then (commit, registered target, seeds): the registration chosen is the one read as today's target is
+    (statement, reading, held verdict: `identity`) where there is one, else the earliest; the commit is the earliest
+    where that registration bound the profile (history, then commit time); the seeds are those of the runs that
+    started while a target with its statement and reading was bound, within the chosen one's `seeds:`. report._judge_unbound judges that target on those seeds,
+    counts it and flags it, unless a target judged now is the same registration with a verdict on them."""
     rel_path = f"replications/{replication}/claim.yaml"
-    key, found, seeds = registration_key(target), {}, set()
+    key, bound_at = registration_key(target), {}  # commit -> the targets with this statement bound there
+    started: dict[str, set[int]] = {}  # commit -> seeds of runs that started there
     for run in runs:
         for commit in run_commits([run], [*target.names, *target.curves]):
             state, raw_targets = _claim_at(commit, rel_path, str(root))
+            if state != "ok":
+                continue
             bound = [t for t in _parsed_targets(raw_targets) if profile in t.binds and registration_key(t) == key]
-            bound = [t for t in bound if t.seeds_for(profile) is None or run.seed in t.seeds_for(profile)]
-            if state == "ok" and bound:
-                found.setdefault(commit, bound[0])
-                seeds.add(run.seed)
-    if not found:
+            if bound:
+                bound_at.setdefault(commit, bound)
+                started.setdefault(commit, set()).add(run.seed)
+    if not bound_at:
         return None
-    # the earliest: a commit none of the others precedes in history (then by committer time)
-    roots = [c for c in found if not any(d != c and _contains(d, c, str(root)) == "yes" for d in found)] or list(found)
-    earliest = min(roots, key=lambda commit: (_commit_time(commit, str(root)), commit))
-    return earliest, found[earliest], tuple(sorted(seeds))
+    mine = identity(target, profile)
+    same = {c: [t for t in ts if identity(t, profile) == mine] for c, ts in bound_at.items()}
+    candidates = {c: ts for c, ts in same.items() if ts} or bound_at
+    commit = _earliest(list(candidates), str(root))
+    chosen = candidates[commit][0]
+    allowed = chosen.seeds_for(profile)
+    seeds = {  # runs started while a copy read the same way was bound (its held label does not choose evidence)
+        seed
+        for c, ts in bound_at.items()
+        if any(reading(t) == reading(chosen) for t in ts)
+        for seed in started[c]
+        if allowed is None or seed in allowed
+    }
+    return (commit, chosen, tuple(sorted(seeds))) if seeds else None
+
+
+def _earliest(commits: list[str], root: str) -> str:
+    """A commit none of the others precedes in history, the earliest by committer time among those."""
+    roots = [c for c in commits if not any(d != c and _contains(d, c, root) == "yes" for d in commits)] or commits
+    return min(roots, key=lambda commit: (_commit_time(commit, root), commit))
 
 
 @functools.lru_cache(maxsize=1024)

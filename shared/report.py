@@ -42,11 +42,11 @@ from replicate_suite.registration import (
     commit_known,
     fix_state,
     held_of,
+    identity,
     measures,
     reading_of,
     registered_binding,
     registration_flag,
-    registration_key,
     statement,
     target_fingerprint,
 )
@@ -138,11 +138,12 @@ def _judge_unbound(
     root: Path = PROJECT_ROOT,
 ) -> list[FixedOut]:
     """Each not_run target whose binding of `profile` was removed after runs on it started
-    (registration.registered_binding) is judged, in place in `results`, as it was registered at the earliest such
-    commit, on the seeds of the runs that started while it was bound (fixes applied as for any target), counted and
-    flagged; unless a target with that statement already has a verdict on those seeds (judged now, or an earlier
-    copy judged here). Returns the runs its fixes left out."""
-    covered = [(registration_key(r.target), _seeds(r)) for r in results if r.verdict != "not_run"]
+    (registration.registered_binding) is judged, in place in `results`, as it was registered there, on the seeds of
+    the runs that started while it was bound (fixes applied to those runs only), counted and flagged; unless a target
+    with a verdict now is the same registration (statement, reading, held verdict) on those seeds, or an earlier copy
+    was judged here. A registered target whose runs the fixes all leave out stays as it was. Returns the runs its
+    fixes left out."""
+    covered = [(identity(r.target, profile), _seeds(r)) for r in results if r.verdict != "not_run"]
     left_out: list[FixedOut] = []
     counted = counted_runs(runs)
     for index, result in enumerate(results):
@@ -151,27 +152,27 @@ def _judge_unbound(
             continue
         measured = [r for r in counted if measures(r, [*target.names, *target.curves])]
         found = registered_binding(rep_id, target, profile, measured, root) if measured else None
-        key = registration_key(target)
-        if found is None or any(k == key and set(found[2]) <= seeds for k, seeds in covered):
+        if found is None:
             continue
         commit, registered, seeds = found
-        restricted = set(seeds) != {r.seed for r in measured}
+        if any(same == identity(registered, profile) and set(seeds) <= judged for same, judged in covered):
+            continue
         kept = tuple((p, s) for p, s in registered.seeds or () if p != profile)
         as_registered = replace(
-            registered,
-            label=target.label,
-            caveat=target.caveat,
-            revised=target.revised,
-            seeds=tuple(sorted((*kept, (profile, seeds)))) if restricted else registered.seeds,
-        )
-        (judged,), out = _evaluate_with_fixes(replace(claim, targets=(as_registered,)), runs, profile, root)
+            registered, label=target.label, caveat=target.caveat, revised=target.revised,
+            seeds=tuple(sorted((*kept, (profile, seeds)))),
+        )  # fmt: skip
+        used = [r for r in runs if r.seed in seeds]
+        (judged,), out = _evaluate_with_fixes(replace(claim, targets=(as_registered,)), used, profile, root)
+        if judged.verdict == "not_run":
+            continue
         judged.registration = (
-            f"{AFTER_RESULTS}: binding of {profile} removed after results (claim.yaml at {commit[:10]}, where runs "
-            f"of seed(s) {', '.join(str(s) for s in seeds)} started, bound it), so judged as registered there, on "
-            f"those seeds; claim.yaml now: {target.reason(profile) or 'does not bind ' + profile}"
+            f"{AFTER_RESULTS}: binding of {profile} removed after results (claim.yaml at {commit[:10]} bound it, as "
+            f"judged here; runs of seed(s) {', '.join(str(s) for s in seeds)} started while it was bound), so judged "
+            f"as registered, on those seeds; claim.yaml now: {target.reason(profile) or 'does not bind ' + profile}"
         )
         results[index] = judged
-        covered.append((key, set(seeds)))
+        covered.append((identity(registered, profile), set(seeds)))
         left_out += out
     return left_out
 

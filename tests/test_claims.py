@@ -584,6 +584,51 @@ def test_an_unbound_target_is_judged_as_first_registered(tmp_path):
         assert judged.verdict == "consistent" and c0[:10] in judged.registration
 
 
+def test_a_target_read_another_way_does_not_cover_an_unbound_one(tmp_path):
+    # found by a third break-test: covering matched the statement only, so unbinding B hid its verdict behind A's
+    a = "  - {label: A, metric: r, curve: eval/r, last_k: 1, rule: {kind: below, bound: 1}, binds: [cpu]}\n"
+    b = "  - {label: B, metric: r, rule: {kind: below, bound: 1}, binds: [cpu]}\n"
+    b_unbound = (
+        "  - {label: B, metric: r, rule: {kind: below, bound: 1}, binds: [paper], "
+        "not_run: {cpu: 'not applicable: x'}}\n"
+    )
+    first, _ = _edited_twice(tmp_path, [a + b, a + b_unbound])
+    (tmp_path / "runs").mkdir()
+    curves = [{"eval/r": [(1, 0.5)]}] * 3
+    records = runs({"r": 2.0}, {"r": 2.1}, {"r": 2.2}, commit=first, curves=curves, tmp_path=tmp_path / "runs")
+    judged_a, judged_b = _judged(tmp_path, records)
+    assert judged_a.verdict == "consistent" and not judged_a.registration
+    assert judged_b.verdict == "not_reproduced" and judged_b.registration.startswith(AFTER_RESULTS)
+
+
+def test_an_unbound_target_is_judged_on_its_first_registrations_seeds_only(tmp_path):
+    # found by a third break-test: the seeds were gathered over every registration, then judged under the first's
+    c0, c1, _ = _edited_twice(
+        tmp_path,
+        [
+            "  - {metric: r, rule: {kind: below, bound: 1}, binds: [cpu], seeds: {cpu: [0, 1, 2]}}\n",
+            "  - {metric: r, rule: {kind: below, bound: 1}, binds: [cpu], seeds: {cpu: [3, 4, 5]}}\n",
+            A_UNBOUND,
+        ],
+    )
+    records = [*runs({"r": 2.0}, {"r": 2.1}, {"r": 2.2}, commit=c0),
+               *runs({"r": 0.1}, {"r": 0.2}, {"r": 0.3}, commit=c1, first_seed=3)]  # fmt: skip
+    (judged,) = _judged(tmp_path, records)
+    assert judged.verdict == "not_reproduced" and sorted(next(iter(judged.per_seed.values()))) == [0, 1, 2]
+    assert "seed(s) 0, 1, 2 started" in judged.registration
+
+
+def test_a_past_target_todays_schema_cannot_read_is_skipped_not_a_crash(tmp_path):
+    # found by a third break-test: binds: [[cpu]] in an old claim.yaml raised TypeError (unhashable list)
+    first, _ = _edited_twice(tmp_path, [A + "  - {metric: q, rule: {kind: below, bound: 1}, binds: [[cpu]]}\n", A])
+    claim = load_claim(tmp_path / "replications" / "demo" / "claim.yaml")
+    assert registration_flag("demo", claim.targets[0], "cpu", runs({"r": 0.5}, commit=first), root=tmp_path) == ""
+    head = f"title: t\nclaim: c\nsource: {{paper: p}}\n{REASONS}targets:\n"
+    (tmp_path / "bad.yaml").write_text(head + "  - {metric: q, rule: {kind: [1]}, binds: [cpu]}\n")
+    with pytest.raises(ReplicateError, match="needs kind"):
+        load_claim(tmp_path / "bad.yaml")
+
+
 @pytest.mark.parametrize(
     "before, after",
     [

@@ -259,8 +259,9 @@ def registered_binding(
     started. Then (commit, registered target, seeds): the registration chosen is the one read as today's target is
     (statement, reading, held verdict: `identity`) where there is one, else the earliest; the commit is the earliest
     where that registration bound the profile (history, then commit time); the seeds are those of the runs that
-    started while a target with its statement and reading was bound, within the chosen one's `seeds:`. report._judge_unbound judges that target on those seeds,
-    counts it and flags it, unless a target judged now is the same registration with a verdict on them."""
+    started while a target with its statement and reading was bound, within the chosen one's `seeds:`.
+    report._judge_unbound judges that target on those seeds, counts it and flags it, unless a target judged now is
+    the same registration with a verdict on them."""
     rel_path = f"replications/{replication}/claim.yaml"
     key, bound_at = registration_key(target), {}  # commit -> the targets with this statement bound there
     started: dict[str, set[int]] = {}  # commit -> seeds of runs that started there

@@ -6,8 +6,8 @@ the profile with the same statement (metric, paper value, rule; rule keys writte
 count), read the same way (curves, last_k, min_seeds: `reading`), and whose verdict when held is at least today's
 (`held_verdict`: a held target raised from consistent to reproduced after results is flagged; lowered, not).
 Otherwise the report flags it "registered after results". A target that no longer binds a profile but whose
-statement bound it at a commit where runs on that profile started (`registered_binding`: preferably the registration
-read as today's target is, else the earliest; its earliest commit; within its `seeds:`) is judged as it was
+statement bound it at a commit where runs on that profile started (`registered_binding`: the earliest such commit,
+the copy there that is today's target where there is one; within its `seeds:`) is judged as it was
 registered there, on the runs that started while it was bound, counted and flagged, unless a target judged now (or
 an earlier copy) that is the same registration (statement, reading, held verdict: `identity`) already gives a
 verdict on those seeds: a binding is part of the registration, and moving a target to not_run after seeing its
@@ -256,10 +256,11 @@ def registered_binding(
 ) -> tuple[str, Target, tuple[int, ...]] | None:
     """For a target that does not bind `profile` now: None, unless claim.yaml bound a target with the same statement
     (registration_key) to the profile at a commit where one of `runs` (every run on that profile that measured it)
-    started. Then (commit, registered target, seeds): the registration chosen is the one read as today's target is
-    (statement, reading, held verdict: `identity`) where there is one, else the earliest; the commit is the earliest
-    where that registration bound the profile (history, then commit time); the seeds are those of the runs that
-    started while a target with its statement and reading was bound, within the chosen one's `seeds:`.
+    started. Then (commit, registered target, seeds): the commit is the earliest where the statement bound the
+    profile with runs started there (history, then commit time), so a reading or label rewritten later does not
+    replace the first registration; the target chosen there is the one that is today's target (`identity`), else
+    one read as it is, else the first; the seeds are those of the runs that started while a target with the chosen
+    one's statement and reading was bound, within its `seeds:`.
     report._judge_unbound judges that target on those seeds, counts it and flags it, unless a target judged now is
     the same registration with a verdict on them."""
     rel_path = f"replications/{replication}/claim.yaml"
@@ -276,11 +277,12 @@ def registered_binding(
                 started.setdefault(commit, set()).add(run.seed)
     if not bound_at:
         return None
-    mine = identity(target, profile)
-    same = {c: [t for t in ts if identity(t, profile) == mine] for c, ts in bound_at.items()}
-    candidates = {c: ts for c, ts in same.items() if ts} or bound_at
-    commit = _earliest(list(candidates), str(root))
-    chosen = candidates[commit][0]
+    commit = _earliest(list(bound_at), str(root))  # the first registration of this statement with runs
+    first = bound_at[commit]
+    chosen = next(
+        (t for t in first if identity(t, profile) == identity(target, profile)),
+        next((t for t in first if reading(t) == reading(target)), first[0]),
+    )
     allowed = chosen.seeds_for(profile)
     seeds = {  # runs started while a copy read the same way was bound (its held label does not choose evidence)
         seed

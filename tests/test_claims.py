@@ -618,6 +618,27 @@ def test_an_unbound_target_is_judged_on_its_first_registrations_seeds_only(tmp_p
     assert "seed(s) 0, 1, 2 started" in judged.registration
 
 
+def test_a_reading_rewritten_after_results_does_not_replace_the_first_registration(tmp_path):
+    # found by a fifth review: read the final value at c0 (bad seeds 0-2), rewritten to a curve at c1 (good seeds 3-5),
+    # then unbound: the c0 registration's not_reproduced vanished behind the rewrite's consistent
+    curve = "  - {metric: r, curve: eval/r, last_k: 1, rule: {kind: below, bound: 1}, binds: [cpu]}\n"
+    unbound = (
+        "  - {metric: r, curve: eval/r, last_k: 1, rule: {kind: below, bound: 1}, binds: [paper], "
+        "not_run: {cpu: 'not applicable: x'}}\n"
+    )
+    c0, c1, _ = _edited_twice(tmp_path, [A, curve, unbound])
+    (tmp_path / "runs").mkdir()
+    records = [
+        *runs({"r": 2.0}, {"r": 2.1}, {"r": 2.2}, commit=c0, curves=[{"eval/r": [(1, 0.5)]}] * 3,
+              tmp_path=tmp_path / "runs"),
+        *runs({"r": 0.1}, {"r": 0.2}, {"r": 0.3}, commit=c1, first_seed=3, curves=[{"eval/r": [(1, 0.5)]}] * 6,
+              tmp_path=tmp_path / "runs"),
+    ]  # fmt: skip
+    (judged,) = _judged(tmp_path, records)
+    assert judged.verdict == "not_reproduced" and sorted(next(iter(judged.per_seed.values()))) == [0, 1, 2]
+    assert c0[:10] in judged.registration
+
+
 def test_a_past_target_todays_schema_cannot_read_is_skipped_not_a_crash(tmp_path):
     # found by a third break-test: binds: [[cpu]] in an old claim.yaml raised TypeError (unhashable list)
     first, _ = _edited_twice(tmp_path, [A + "  - {metric: q, rule: {kind: below, bound: 1}, binds: [[cpu]]}\n", A])

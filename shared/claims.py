@@ -270,6 +270,12 @@ def _short_curves(target: Target, runs: list[RunRecord]) -> str:
     return "; ".join(f"curve {n} has {k} point(s) at most, needs {need}" for n, k in found.items() if k < need)
 
 
+def held_of(held: str | None, rule_kind: str | None, profile: str) -> str:
+    """The verdict a held target gets on a profile: its `held:` if set, else reproduced for a `within` rule or at the
+    paper profile, consistent otherwise (a bound or qualitative target at reduced scale)."""
+    return held or ("reproduced" if rule_kind == "within" or profile == "paper" else "consistent")
+
+
 def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
     table = per_seed_values(target, runs, profile)
     if any(not v for v in table.values()):
@@ -287,7 +293,7 @@ def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
     differences = (
         {k: summarize(list(v.values())) for k, v in samples.items()} if target.rule["kind"] == "ordering" else {}
     )
-    held = target.held or ("reproduced" if target.rule["kind"] == "within" or profile == "paper" else "consistent")
+    held = held_of(target.held, target.rule["kind"], profile)
     result = TargetResult(target, "inconclusive", summaries, differences=differences, per_seed=table)
     verdicts, texts = [], []
     tested: list[tuple[int, list[float]]] = []  # the steps decided on an interval: one family for Holm

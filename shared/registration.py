@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from replicate_suite.claim_schema import parse_target
-from replicate_suite.claims import Target
+from replicate_suite.claims import Target, held_of
 from replicate_suite.config import PROFILES, parse_yaml
 from replicate_suite.errors import ReplicateError, brief
 from replicate_suite.paths import PROJECT_ROOT
@@ -84,12 +84,6 @@ def reading(target: Target) -> tuple:
     return reading_of(target.curves, target.last_k, target.min_seeds)
 
 
-def held_of(held: Any, rule_kind: Any, profile: str) -> str:
-    """The verdict a held target gets on a profile: `held:` if set, else reproduced for `within` or at paper,
-    consistent otherwise (replicate_suite.claims)."""
-    return held or ("reproduced" if rule_kind == "within" or profile == "paper" else "consistent")
-
-
 def held_verdict(target: Target, profile: str) -> str:
     return held_of(target.held, target.rule["kind"], profile)
 
@@ -97,7 +91,7 @@ def held_verdict(target: Target, profile: str) -> str:
 _ANY_REASON = {profile: "not applicable: (a past registration)" for profile in PROFILES}
 
 
-def _parsed_targets(raw_targets: Any) -> list[Target]:
+def _parsed_targets(raw_targets: Any) -> tuple[Target, ...]:
     """claim.yaml's targets at a commit, read with today's schema; a target today's schema rejects is left out."""
     found = []
     for index, raw in enumerate(raw_targets if isinstance(raw_targets, list) else []):
@@ -105,15 +99,19 @@ def _parsed_targets(raw_targets: Any) -> list[Target]:
             found.append(parse_target(raw, f"targets[{index}]", _ANY_REASON))
         except (ReplicateError, TypeError, ValueError):  # a past target today's schema cannot read: not comparable
             continue
-    return found
+    return tuple(found)
 
 
-def _registered_as(target: Target, raw_targets: Any, profile: str) -> str:
+def _bound(targets: tuple[Target, ...], profile: str, key: str) -> list[Target]:
+    """The targets (of a past claim.yaml) with this statement (registration_key) that bind the profile."""
+    return [t for t in targets if profile in t.binds and registration_key(t) == key]
+
+
+def _registered_as(target: Target, targets: tuple[Target, ...], profile: str) -> str:
     """ "" when claim.yaml's targets at a commit hold this target as judged now on `profile`; otherwise what was
     missing there: "rule" (no target with this metric, paper value and rule binding the profile), "reading" (none
     read the same way) or "held" (all of those would have given a held target a lower verdict than now)."""
-    key = registration_key(target)
-    same = [t for t in _parsed_targets(raw_targets) if profile in t.binds and registration_key(t) == key]
+    same = _bound(targets, profile, registration_key(target))
     if not same:
         return "rule"
     same = [t for t in same if reading(t) == reading(target)]
@@ -133,8 +131,9 @@ _MISSING = {
 
 @functools.lru_cache(maxsize=256)
 def _claim_at(commit: str, rel_path: str, root: str) -> tuple[str, Any]:
-    """("ok", parsed targets) of claim.yaml at a commit; ("absent", None) if the file did not exist there;
-    ("unknown", None) if git or the commit is not available (a shallow clone, a tarball)."""
+    """("ok", its targets read with today's schema: _parsed_targets) of claim.yaml at a commit, parsed once per
+    commit; ("absent", None) if the file did not exist there; ("unknown", None) if git or the commit is not
+    available (a shallow clone, a tarball)."""
     try:
         known = subprocess.run(
             ["git", "-C", root, "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True, timeout=30
@@ -150,7 +149,7 @@ def _claim_at(commit: str, rel_path: str, root: str) -> tuple[str, Any]:
         raw = parse_yaml(shown.stdout.decode("utf-8", "replace"))
     except ReplicateError:
         return "absent", None
-    return "ok", raw.get("targets") if isinstance(raw, dict) else None
+    return "ok", _parsed_targets(raw.get("targets") if isinstance(raw, dict) else None)
 
 
 def _meta_commits(meta: dict[str, Any]) -> list[str | None]:
@@ -225,10 +224,10 @@ def registration_flag(
         return ""
     rel_path = f"replications/{replication}/claim.yaml"
     for commit in commits:
-        state, raw_targets = _claim_at(commit, rel_path, str(root))
+        state, targets = _claim_at(commit, rel_path, str(root))
         if state == "unknown":
             return f"{UNVERIFIABLE}: commit {commit[:10]} is not in this git history"
-        missing = "rule" if state == "absent" else _registered_as(target, raw_targets, profile)
+        missing = "rule" if state == "absent" else _registered_as(target, targets, profile)
         if missing:
             return f"{AFTER_RESULTS}: {_MISSING[missing]} at {commit[:10]}, where its runs started"
     return ""
@@ -268,10 +267,10 @@ def registered_binding(
     started: dict[str, set[int]] = {}  # commit -> seeds of runs that started there
     for run in runs:
         for commit in run_commits([run], [*target.names, *target.curves]):
-            state, raw_targets = _claim_at(commit, rel_path, str(root))
+            state, targets = _claim_at(commit, rel_path, str(root))
             if state != "ok":
                 continue
-            bound = [t for t in _parsed_targets(raw_targets) if profile in t.binds and registration_key(t) == key]
+            bound = _bound(targets, profile, key)
             if bound:
                 bound_at.setdefault(commit, bound)
                 started.setdefault(commit, set()).add(run.seed)

@@ -269,8 +269,9 @@ def _segments(
     checkpoints: Path, resume: bool, code: dict[str, Any], started: str, settings: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """The run's segments so far (kept in its checkpoint folder while it runs) plus this one, recorded there.
-    `settings` (SEGMENT_SETTINGS' keys) must equal those of every earlier segment that recorded them; a resume with
-    another config, other overrides, another backend or other op determinism is a ReplicateError."""
+    On a resume every earlier segment must have recorded `settings` (SEGMENT_SETTINGS' keys) and equal them; a
+    missing or damaged record, another config, other overrides, another backend or other op determinism is a
+    ReplicateError."""
     path = checkpoints / SEGMENTS_FILE
     has_checkpoint = checkpoints.is_dir() and any(checkpoints.rglob("LATEST"))
     segments = read_json(path) if has_checkpoint and path.is_file() else []

@@ -14,7 +14,8 @@ Ours computes mu(s_{t+1}) inside the update of step t (one compiled call, the sa
 pass): its update_ms includes that forward pass (0.26 MFLOP, not in flops_per_update) and its action_ms and
 greedy_actions cover only the separate ones.
 Threads: SB3's torch uses --torch-threads (default 2, one per core); ours uses ddpg_continuous's own setting,
-one TensorFlow intra-op thread (bit-identical results at any count: tests/test_ddpg.py), unless --intra-op-threads.
+one TensorFlow intra-op thread (bit-identical results at 1, 2 and 4 on AVX-512 CPUs: tests/test_ddpg.py), unless
+--intra-op-threads.
 
     pip install -e ".[bench]"    # see the README for a CPU-only torch
     python benchmarks/ddpg_throughput.py [--steps 6000] [--repeats 3] [--backend tensorflow|jax] [--xla]
@@ -48,13 +49,18 @@ def network_macs() -> tuple[list[int], list[int]]:
 
 
 def flops_per_update() -> dict:
-    """Matmul FLOPs of one update (batch 64) of our networks (critic with the action at its second layer):
+    """Matmul FLOPs one update (batch 64) of our networks needs (critic with the action at its second layer):
     target actor and target critic forward; critic forward, weight and input gradients (not into s); actor
-    forward, critic forward on mu(s) and its gradient into the action only (the critic's weights are held fixed);
-    actor weight and input gradients (not into s). Elementwise work (Adam, soft update, decay) is not counted."""
+    forward, critic forward on mu(s) and its gradient into the action only (through the q layer and the action's
+    rows of the second layer: the critic's weights are held fixed); actor weight and input gradients (not into s).
+    Elementwise work (Adam, soft update, decay) is not counted. Ours also computes a zero-valued 64 x 6 x 300
+    product for the action's gradient (DenseWithAction; 0.2 MFLOP), and computes the whole 406-column input
+    gradient instead (14.8 MFLOP more) where tf_column_product_matches rejects the shapes: its repeats record
+    which (narrow_action_gradient). Records before 2026-12-05 counted that whole product (162.2 MFLOP)."""
     actor, critic = network_macs()
     a, c, first = sum(actor), sum(critic), OBS_DIM * HIDDEN[0]
-    macs = (a + c) + (3 * c - first) + (a + c + (c - first)) + (2 * a - first)
+    into_action = HIDDEN[1] + ACTION_DIM * HIDDEN[1]
+    macs = (a + c) + (3 * c - first) + (a + c + into_action) + (2 * a - first)
     return {"flops": 2 * BATCH * macs, "counted": "matmul only; see flops_per_update in ddpg_throughput.py"}
 
 
@@ -90,10 +96,12 @@ def run_ours(steps: int, seed: int, xla: bool = False) -> dict:
         eval_episodes=0,
         checkpoint_every=0,
     )
-    return run_our_side(
+    measured = run_our_side(
         lambda: continuous.train_ddpg(lambda: next(envs), agent, loop, seed, CurveLog(), progress=False),
         steps, clock, (continuous._DDPG, "train"), agent, "policy", update="update_rows",
     )  # fmt: skip
+    measured["narrow_action_gradient"] = agent.learner.narrow_action_gradient(keras.ops.zeros((BATCH, OBS_DIM)))
+    return measured
 
 
 def run_sb3(steps: int, seed: int) -> dict:

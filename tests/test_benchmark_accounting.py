@@ -40,8 +40,10 @@ def test_flop_counts_match_the_networks():
     bounds = np.ones(ddpg_throughput.ACTION_DIM)
     assert _layer_macs(build_actor(ddpg_throughput.OBS_DIM, -bounds, bounds)) == actor
     assert _layer_macs(build_critic(ddpg_throughput.OBS_DIM, ddpg_throughput.ACTION_DIM)) == critic
-    # forward + backward is about 3x the forward work; the DDPG update is ~160 MFLOP, DQN's ~2.2 GFLOP
-    assert 150e6 < ddpg_throughput.flops_per_update()["flops"] < 170e6
+    # forward + backward is about 3x the forward work; the DDPG update is ~147 MFLOP (the actor's gradient through the
+    # critic needs 64 x 300 x (1 + 6) products into the action, not the 64 x 300 x 406 into the whole second layer's
+    # input: ~162 MFLOP with those), DQN's ~2.2 GFLOP
+    assert 145e6 < ddpg_throughput.flops_per_update()["flops"] < 150e6
     assert 2.1e9 < dqn_throughput.flops_per_update()["flops"] < 2.3e9
 
 

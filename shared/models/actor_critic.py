@@ -11,15 +11,20 @@ Python's `random` as seeded by the run (keras.utils.set_random_seed) and no two 
 
 With batch_norm, the state input and every hidden actor layer, and the critic's layers before the action joins, are
 batch-normalised (the paper's low-dimensional setting).
+
+The critic's second layer is `DenseWithAction`: a Dense layer on the concatenation [h, a] that can, for the actor's
+gradient, take dQ/da through the action's own rows of the kernel alone (6 columns instead of 406 at the paper's
+sizes).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
 
 
 def fan_in_bound(fan_in: int) -> float:
@@ -32,10 +37,12 @@ def _uniform(bound: float) -> keras.initializers.Initializer:
     return keras.initializers.RandomUniform(-bound, bound)
 
 
-def _dense(width: int, fan_in: int, name: str, activation: str | None = None) -> layers.Dense:
-    """A hidden layer: kernel and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+def _dense(
+    width: int, fan_in: int, name: str, activation: str | None = None, layer: type[layers.Dense] = layers.Dense
+) -> layers.Dense:
+    """A hidden layer (`layer`: Dense or DenseWithAction): kernel and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     bound = fan_in_bound(fan_in)
-    return layers.Dense(
+    return layer(
         width, activation=activation, kernel_initializer=_uniform(bound), bias_initializer=_uniform(bound), name=name
     )
 
@@ -49,6 +56,62 @@ def _final(width: int, final_init: float, name: str, activation: str | None = No
         bias_initializer=_uniform(final_init),
         name=name,
     )
+
+
+@keras.saving.register_keras_serializable(package="replicate")
+class DenseWithAction(layers.Dense):
+    """A Dense layer on [h, action] = concatenate([h, action], -1): inputs h (batch, H) and action (batch, A), output
+    activation([h, action] @ W + b) (batch, units), W of shape (H + A, units) and b (units,): the critic's second
+    layer, where "actions were not included until the 2nd hidden layer of Q" (Lillicrap et al. 2016, Sec. 7).
+
+    By default it is exactly Concatenate + Dense (the same operations). Inside `action_gradient_only(model)` (read when
+    the call is traced) it computes the same value with the action held fixed (stop_gradient) in the product and adds
+    (action - stop_gradient(action)) @ stop_gradient(W[H:]) before the activation: a term exactly zero in value
+    (x - x = 0 for finite x; an infinite or NaN action gives NaN), whose gradient is the action's, dL/daction =
+    dL/dz @ W[H:]^T: (batch, units) x (units, A). Differentiating the plain layer multiplies dL/dz with the whole
+    kernel instead ((batch, H + A) columns, 406 at the paper's sizes), of which DDPG's actor gradient (3) keeps the
+    last A, since the critic's weights and h are held fixed there. In that mode h, W and b get no gradient."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        self.input_spec = None  # two inputs; Dense's spec expects one
+        self.action_gradient_only = False
+
+    def build(self, input_shape):
+        h_shape, action_shape = input_shape
+        self.action_dim = int(action_shape[-1])
+        super().build((*h_shape[:-1], int(h_shape[-1]) + self.action_dim))
+        self.input_spec = None
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[0][:-1], self.units)
+
+    def call(self, inputs):
+        h, action = inputs
+        narrow = self.action_gradient_only
+        held = ops.stop_gradient(action) if narrow else action
+        z = ops.matmul(ops.concatenate([h, held], axis=-1), self.kernel)
+        if self.bias is not None:
+            z = ops.add(z, self.bias)
+        if narrow:
+            action_rows = ops.stop_gradient(self.kernel[-self.action_dim :])
+            z = ops.add(z, ops.matmul(ops.subtract(action, held), action_rows))
+        return self.activation(z) if self.activation is not None else z
+
+
+@contextlib.contextmanager
+def action_gradient_only(model: keras.Model, enabled: bool = True):
+    """Within the block (when enabled), the DenseWithAction layers among `model.layers` compute their action gradient only
+    (DenseWithAction's docstring): for a call whose only gradient wanted is with respect to the action, with every
+    weight and the other inputs held fixed (DDPG's actor loss). Takes effect for calls traced or run in the block."""
+    joins = [layer for layer in model.layers if isinstance(layer, DenseWithAction)]
+    for layer in joins:
+        layer.action_gradient_only = enabled
+    try:
+        yield
+    finally:
+        for layer in joins:
+            layer.action_gradient_only = False
 
 
 def build_actor(
@@ -93,7 +156,6 @@ def build_critic(
     if batch_norm:
         x = layers.BatchNormalization(name="fc1_bn")(x)
     x = layers.Activation("relu")(x)
-    x = layers.Concatenate(name="with_action")([x, action])
-    x = _dense(hidden[1], hidden[0] + action_dim, "fc2", activation="relu")(x)
+    x = _dense(hidden[1], hidden[0] + action_dim, "fc2", activation="relu", layer=DenseWithAction)([x, action])
     q = _final(1, final_init, "q")(x)
     return keras.Model([obs, action], q, name=name)

@@ -18,6 +18,7 @@ dqn_atari2013, double_dqn_overestimation and ddpg_continuous keep bit-identical 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import keras
@@ -93,6 +94,33 @@ def tf_graph_without_xla(model: keras.Model) -> bool:
     """Whether `model`'s compiled calls run as TensorFlow graphs without XLA (TensorFlow backend, model.jit_compile
     off): where TrainThenForward makes one call and DDPGAgent packs its minibatch, both bit-identical there."""
     return keras.backend.backend() == "tensorflow" and not model.jit_compile
+
+
+@functools.cache
+def tf_column_product_matches(batch: int, inner: int, rows: int, columns: int, trials: int = 3) -> bool:
+    """Whether, in a TensorFlow graph on this machine, dy @ W[-columns:]^T equals the last `columns` columns of
+    dy @ W^T bit for bit, for dy of shape (batch, inner) and W of shape (rows, inner) (float32): checked on `trials`
+    random draws, once per shape in a process. Matrix-product libraries choose their kernel, and with it the order
+    of each sum, by shape: here the narrow product matches for 2 to 8 columns at batch 32 or 64, and not for one
+    column (a matrix-vector kernel) nor at batch 128. The order does not depend on the values, so a few draws
+    decide a shape; the check runs eagerly (tf.init_scope), also while a graph is being traced."""
+    import tensorflow as tf
+
+    @tf.function(autograph=False, jit_compile=False)
+    def products(dy, w):
+        return tf.matmul(dy, w, transpose_b=True)[:, rows - columns :], tf.matmul(
+            dy, w[rows - columns :], transpose_b=True
+        )
+
+    rng = np.random.default_rng(0)
+    with tf.init_scope():
+        for _ in range(trials):
+            dy = tf.constant(rng.standard_normal((batch, inner)).astype(np.float32))
+            w = tf.constant(rng.standard_normal((rows, inner)).astype(np.float32))
+            wide, narrow = products(dy, w)
+            if not np.array_equal(wide.numpy(), narrow.numpy()):
+                return False
+    return True
 
 
 class TrainThenForward:

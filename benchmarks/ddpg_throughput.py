@@ -4,9 +4,11 @@ against a measured matmul peak).
 
 Both train 400-300 ReLU actors and critics on gymnasium's HalfCheetah-v5 with the same settings: batch 64, one
 update per environment step after `learning_starts`, gamma 0.99, tau 0.001, Ornstein-Uhlenbeck exploration
-(theta 0.15, sigma 0.2, dt 1), Adam, float32, no evaluation. Differences that do not change the work done per step
-by more than ~1 %: SB3's critic takes the action at its input (ours at the second layer, as in the paper: 6 x 400
-weights fewer), one learning rate for both networks in SB3 (ours 1e-4 / 1e-3), and our critic's weight decay.
+(theta 0.15, sigma 0.2, dt 1), Adam, float32, no evaluation. Differences: SB3's critic takes the action at its
+input (ours at the second layer, as in the paper: 6 x 400 weights fewer, under 1 % of the products), one learning
+rate for both networks in SB3 (ours 1e-4 / 1e-3: no difference in work), and our critic's weight decay (the paper's;
+SB3 has none), which adds elementwise passes over the critic's ~130k kernel weights to each of our updates (its
+value, its gradient and the sum with the loss's gradient; a few % of our update on 2 cores, not measured apart).
 Before learning_starts both act with mu(s) + noise, as ddpg_continuous does (SB3's uniformly random warm-up is
 turned off: sb3_compare.policy_from_first_step; records without `warm_up_actions` had it on, which
 spared SB3 1,000 forward passes).

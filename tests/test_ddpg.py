@@ -917,3 +917,23 @@ def test_ddpg_updates_are_bit_identical_to_the_plain_critic_and_penalty(action_d
     narrow = ours.learner.narrow_action_gradient(ops.zeros((64, 17)))
     assert narrow == tf_column_product_matches(64, 300, 400 + action_dim, action_dim)
     assert narrow == (action_dim == 6)  # on this machine (the check's docstring)
+
+
+def test_action_gradient_only_restores_each_layers_mode_and_the_layer_takes_two_inputs():
+    """Leaving a block (nested, or by an exception) restores the mode the layers had; one input is a clear error."""
+    import keras
+
+    from replicate_suite.models.actor_critic import DenseWithAction, action_gradient_only, build_critic
+
+    critic = build_critic(3, 2, (8, 6))
+    join = critic.get_layer("fc2")
+    with action_gradient_only(critic):
+        with action_gradient_only(critic, enabled=False):
+            assert not join.action_gradient_only
+        assert join.action_gradient_only
+    assert not join.action_gradient_only
+    with pytest.raises(RuntimeError), action_gradient_only(critic):
+        raise RuntimeError("inside")
+    assert not join.action_gradient_only
+    with pytest.raises(ValueError, match=r"two inputs \[h, action\]"):
+        DenseWithAction(4)(keras.ops.zeros((2, 5)))

@@ -4,7 +4,9 @@ as the trained ones, and `replicate play` writing a video of a saved agent."""
 from __future__ import annotations
 
 import json
+import os
 import struct
+import subprocess
 import sys
 
 import gymnasium as gym
@@ -170,6 +172,19 @@ def test_saved_ddpg_agent_acts_exactly_like_the_trained_one(tmp_path):
         np.asarray(saved.networks["critic"].predict_on_batch([obs, actions]))[:, 0], agent.q_values(obs, actions)
     )
     assert saved.info["action_space"]["low"] == [-2.0]
+    # a new process that imports only load_agent loads it too (the critic's DenseWithAction gets registered there)
+    np.savez(tmp_path / "io.npz", obs=obs, actions=actions)
+    child = (
+        "import sys, numpy as np\n"
+        "from replicate_suite.rl.saved import load_agent\n"
+        "saved = load_agent(sys.argv[1]); io = np.load(sys.argv[2])\n"
+        "np.save(sys.argv[3], np.asarray(saved.networks['critic'].predict_on_batch([io['obs'], io['actions']])))\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    args = [str(tmp_path / "a"), str(tmp_path / "io.npz"), str(tmp_path / "q.npy")]
+    done = subprocess.run([sys.executable, "-c", child, *args], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "q.npy")[:, 0], agent.q_values(obs, actions))
 
 
 def _save_pong_agent(root, epsilon: float = 0.05):

@@ -70,7 +70,9 @@ class DenseWithAction(layers.Dense):
     (x - x = 0 for finite x; an infinite or NaN action gives NaN), whose gradient is the action's, dL/daction =
     dL/dz @ W[H:]^T: (batch, units) x (units, A). Differentiating the plain layer multiplies dL/dz with the whole
     kernel instead ((batch, H + A) columns, 406 at the paper's sizes), of which DDPG's actor gradient (3) keeps the
-    last A, since the critic's weights and h are held fixed there. In that mode h, W and b get no gradient."""
+    last A, since the critic's weights and h are held fixed there. In that mode h, W and b keep their gradients
+    through the product (with the action held fixed in it); DDPG's actor loss asks for none of them (it holds the
+    critic's weights fixed, and h does not depend on the actor)."""
 
     def __init__(self, units, **kwargs):
         super().__init__(units, **kwargs)
@@ -78,6 +80,9 @@ class DenseWithAction(layers.Dense):
         self.action_gradient_only = False
 
     def build(self, input_shape):
+        two = isinstance(input_shape, (list, tuple)) and len(input_shape) == 2
+        if not two or not isinstance(input_shape[0], (list, tuple)):
+            raise ValueError(f"DenseWithAction takes two inputs [h, action]; got input shape {input_shape}")
         h_shape, action_shape = input_shape
         self.action_dim = int(action_shape[-1])
         super().build((*h_shape[:-1], int(h_shape[-1]) + self.action_dim))
@@ -101,17 +106,19 @@ class DenseWithAction(layers.Dense):
 
 @contextlib.contextmanager
 def action_gradient_only(model: keras.Model, enabled: bool = True):
-    """Within the block (when enabled), the DenseWithAction layers among `model.layers` compute their action gradient only
-    (DenseWithAction's docstring): for a call whose only gradient wanted is with respect to the action, with every
-    weight and the other inputs held fixed (DDPG's actor loss). Takes effect for calls traced or run in the block."""
+    """Within the block (when enabled), the DenseWithAction layers among `model.layers` compute their action gradient
+    only (DenseWithAction's docstring): for a call whose only gradient wanted is with respect to the action, with every
+    weight and the other inputs held fixed (DDPG's actor loss). Takes effect for calls traced or run in the block (a
+    function traced before keeps the mode it was traced in); on leaving, each layer's mode is what it was before."""
     joins = [layer for layer in model.layers if isinstance(layer, DenseWithAction)]
+    before = [layer.action_gradient_only for layer in joins]
     for layer in joins:
         layer.action_gradient_only = enabled
     try:
         yield
     finally:
-        for layer in joins:
-            layer.action_gradient_only = False
+        for layer, mode in zip(joins, before, strict=True):
+            layer.action_gradient_only = mode
 
 
 def build_actor(

@@ -2,7 +2,8 @@
 one call and playable in the environment they learned in (`replicate play`).
 
 One agent is a folder: its networks in Keras's own format (`q_network.keras` for DQN: the online Q-network;
-`actor.keras` and `critic.keras` for DDPG; loadable with keras.saving.load_model as well) and `agent.json`: format,
+`actor.keras` and `critic.keras` for DDPG; loadable with keras.saving.load_model as well, once
+replicate_suite.models.actor_critic is imported: the critic holds its DenseWithAction layer) and `agent.json`: format,
 kind, label, training steps and updates, the environment's recipe (`replicate_suite.rl.envs.EnvRecipe`), its observation
 and action spaces, the evaluation epsilon (DQN), Keras version and backend. The runner puts a run's agents under
 artifacts/<id>/<profile>/seed_<n>[@<variant>]/<label>/ with a run.json beside them (replication, profile, seed,
@@ -110,6 +111,10 @@ class SavedAgent:
 def load_agent(path: Path | str) -> SavedAgent:
     """Load a saved agent from its folder (or its agent.json); a missing or damaged one is a ReplicateError."""
     import keras
+
+    # The layers of ours that saved networks hold must be registered with Keras before loading (DDPG's critic:
+    # DenseWithAction), whatever else the process has imported.
+    import replicate_suite.models.actor_critic  # noqa: F401
 
     folder = Path(path)
     if folder.name == AGENT_FILE:

@@ -101,9 +101,10 @@ def tf_column_product_matches(batch: int, inner: int, rows: int, columns: int, t
     """Whether, in a TensorFlow graph on this machine, dy @ W[-columns:]^T equals the last `columns` columns of
     dy @ W^T bit for bit, for dy of shape (batch, inner) and W of shape (rows, inner) (float32): checked on `trials`
     random draws, once per shape in a process. Matrix-product libraries choose their kernel, and with it the order
-    of each sum, by shape: here the narrow product matches for 2 to 8 columns at batch 32 or 64, and not for one
-    column (a matrix-vector kernel) nor at batch 128. The order does not depend on the values, so a few draws
-    decide a shape; the check runs eagerly (tf.init_scope), also while a graph is being traced."""
+    of each sum, by shape and thread count: on the AVX2 AMD EPYC of 2026-12-05, at one intra-op thread, the narrow
+    product matched for 2 to 8 columns at batch 32 or 64 and not for one column (a matrix-vector kernel) nor at
+    batch 128; at two threads, batch 128 matched for 2 to 8 columns. The order does not depend on the values, so a
+    few draws decide a shape; the check runs eagerly (tf.init_scope), also while a graph is being traced."""
     import tensorflow as tf
 
     @tf.function(autograph=False, jit_compile=False)

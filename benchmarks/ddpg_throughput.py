@@ -145,6 +145,7 @@ def main() -> None:
         run_sb3,
         flops_per_update(),
         "ddpg_continuous",
+        sb3_imports=("mujoco",),
         learning_starts=LEARNING_STARTS,
     )
 

@@ -297,10 +297,12 @@ def _summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def _check_sides(args: argparse.Namespace) -> None:
+def _check_sides(args: argparse.Namespace, sb3_imports: tuple[str, ...] = ()) -> None:
     """Before any run: each side's interpreter exists and imports what its side needs (ours: the backend; SB3:
-    stable_baselines3 and torch), so a missing piece is one `error:` line, not a failure after ours' first repeat."""
-    needs = {"ours": (sys.executable, [args.backend]), "sb3": (args.sb3_python, ["torch", "stable_baselines3"])}
+    stable_baselines3, torch and the benchmark's `sb3_imports`), so a missing piece is one `error:` line, not a
+    failure after ours' first repeat."""
+    sb3_needs = ["torch", "stable_baselines3", *sb3_imports]
+    needs = {"ours": (sys.executable, [args.backend]), "sb3": (args.sb3_python, sb3_needs)}
     for side, (python, modules) in needs.items():
         if not Path(python).is_file():
             sys.exit(f"error: the {side} side's interpreter {python} does not exist")
@@ -316,7 +318,12 @@ def _check_sides(args: argparse.Namespace) -> None:
         if done.returncode == 0 and done.stdout.strip() != "imports ok":  # e.g. /bin/true: not a Python
             sys.exit(f"error: the {side} side's interpreter {python} is not a Python interpreter")
         if done.returncode:
-            extra = ' (pip install -e ".[bench]"; see the README for a CPU-only torch)' if side == "sb3" else ""
+            extra = ""
+            if side == "sb3":
+                hints = ['pip install -e ".[bench]"; see the README for a CPU-only torch']
+                if "replicate_suite" in missing.split(", "):  # another environment: the project without its deps
+                    hints.append("or pip install --no-deps -e . there, for our environment wrappers")
+                extra = f" ({'; '.join(hints)})"
             sys.exit(
                 f"error: the {side} side's interpreter {python} cannot import {missing or ', '.join(modules)}{extra}"
             )
@@ -331,12 +338,14 @@ def compare(
     run_sb3: Callable[[int, int], dict],
     flops_per_update: dict[str, Any],
     replication: str,
+    sb3_imports: tuple[str, ...] = (),
     **extra,
 ) -> None:
     """The benchmark's command line: as parent, alternate the two sides `--repeats` times in child processes and
     record the comparison (module docstring); as child (`--side`), run one side once. run_ours(steps, seed, xla)
     and run_sb3(steps, seed) train once and return run_side's measurements; `replication` is the replication whose
-    agent ours benchmarks (its INTRA_OP_THREADS is ours' default thread count)."""
+    agent ours benchmarks (its INTRA_OP_THREADS is ours' default thread count); `sb3_imports` the modules SB3's side
+    imports beyond torch and stable_baselines3, checked before any run."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=positive_int, default=steps)
     parser.add_argument("--repeats", type=positive_int, default=3, help="runs of each side, alternating ours and SB3")
@@ -367,7 +376,7 @@ def compare(
     if args.side:
         _child(args, run_ours, run_sb3, replication)
         return
-    _check_sides(args)
+    _check_sides(args, sb3_imports)
     script = str(Path(sys.argv[0]).resolve())
     root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "KERAS_BACKEND": args.backend, "PYTHONPATH": os.pathsep.join(

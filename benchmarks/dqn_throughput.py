@@ -153,7 +153,7 @@ def main() -> None:
         run_sb3,
         flops_per_update(),
         "dqn_atari2013",
-        sb3_imports=("replicate_suite", "ale_py"),
+        sb3_imports=("replicate_suite", "ale_py", "cv2"),
         learning_starts=LEARNING_STARTS,
     )
 

@@ -26,12 +26,29 @@ from record import positive_int, record
 OBS_DIM, ACTION_DIM, BATCH, HIDDEN = 17, 6, 64, (400, 300)
 
 
-def plain_agent():
-    """The DDPG agent as built before 2026-12-05: Concatenate + Dense critic, autodiff of the penalty."""
+def plain_critic(obs_dim: int, action_dim: int, batch_norm: bool = False):
+    """The critic as built before 2026-12-05: Concatenate, then a Dense layer, with the initialisers drawn in the
+    same order as build_critic's (so one seed gives the same weights). Also tests/test_ddpg.py's reference."""
     import keras
-    from keras import layers, ops
+    from keras import layers
 
     from replicate_suite.models import actor_critic
+
+    obs, action = keras.Input((obs_dim,)), keras.Input((action_dim,))
+    x = layers.BatchNormalization(name="obs_bn")(obs) if batch_norm else obs
+    x = actor_critic._dense(HIDDEN[0], obs_dim, "fc1")(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name="fc1_bn")(x)
+    x = layers.Activation("relu")(x)
+    x = layers.Concatenate()([x, action])
+    x = actor_critic._dense(HIDDEN[1], HIDDEN[0] + action_dim, "fc2", activation="relu")(x)
+    return keras.Model([obs, action], actor_critic._final(1, 3e-3, "q")(x), name="critic")
+
+
+def plain_learner():
+    """DDPGLearner as before 2026-12-05: the critic's loss differentiates (decay / 2) sum ||W||^2 directly."""
+    from keras import ops
+
     from replicate_suite.rl.agents import ddpg
 
     class PlainPenalty(ddpg.DDPGLearner):
@@ -41,14 +58,12 @@ def plain_agent():
             penalty = 0.5 * self.cfg.critic_weight_decay * sum(ops.sum(ops.square(w.value)) for w in kernels)
             return ops.mean(ops.square(q - targets)) + penalty
 
-    def critic():
-        obs, action = keras.Input((OBS_DIM,)), keras.Input((ACTION_DIM,))
-        x = layers.Activation("relu")(actor_critic._dense(HIDDEN[0], OBS_DIM, "fc1")(obs))
-        x = layers.Concatenate()([x, action])
-        x = actor_critic._dense(HIDDEN[1], HIDDEN[0] + ACTION_DIM, "fc2", activation="relu")(x)
-        return keras.Model([obs, action], actor_critic._final(1, 3e-3, "q")(x), name="critic")
+    return PlainPenalty
 
-    return _agent(critic, PlainPenalty)
+
+def plain_agent():
+    """The DDPG agent as built before 2026-12-05 (plain_critic, plain_learner)."""
+    return _agent(lambda: plain_critic(OBS_DIM, ACTION_DIM), plain_learner())
 
 
 def _agent(build_critic, learner_class):

@@ -846,32 +846,17 @@ def test_the_weight_decay_penalty_is_autodiffs_value_and_gradient_bit_for_bit():
     np.testing.assert_allclose(np.asarray(grads_ours[1]), 1.7 * 1e-2 * kernels[1], rtol=1e-6)
 
 
-def _plain_critic(obs_dim, action_dim, batch_norm):
-    """The critic as built before DenseWithAction: Concatenate, then a Dense layer; the same initialisers, drawn in
-    the same order."""
-    import keras
-    from keras import layers
-
-    from replicate_suite.models import actor_critic
-
-    obs, action = keras.Input((obs_dim,)), keras.Input((action_dim,))
-    x = layers.BatchNormalization(name="obs_bn")(obs) if batch_norm else obs
-    x = actor_critic._dense(400, obs_dim, "fc1")(x)
-    if batch_norm:
-        x = layers.BatchNormalization(name="fc1_bn")(x)
-    x = layers.Activation("relu")(x)
-    x = layers.Concatenate()([x, action])
-    x = actor_critic._dense(300, 400 + action_dim, "fc2", activation="relu")(x)
-    return keras.Model([obs, action], actor_critic._final(1, 3e-3, "q")(x), name="critic")
-
-
 @pytest.mark.parametrize("action_dim,batch_norm", [(6, False), (6, True), (1, False)])
 def test_ddpg_updates_are_bit_identical_to_the_plain_critic_and_penalty(action_dim, batch_norm, monkeypatch):
     """The narrow action gradient and the written-out weight-decay gradient change no number: 30 updates (each also
     acting, as the loop does) at the paper's sizes give the same losses, actions, weights, target weights, Adam
-    slots and batch-norm statistics as an agent with the plain critic (Concatenate + Dense) and the plain penalty.
+    slots and batch-norm statistics as an agent with the plain critic (Concatenate + Dense) and the plain penalty
+    (benchmarks/ddpg_update_formulations.py, which times the two).
     With one action dimension the narrow product is not used (tf_column_product_matches)."""
     pytest.importorskip("tensorflow")
+    import sys
+    from pathlib import Path
+
     from keras import ops
 
     from replicate_suite.models.actor_critic import build_actor, build_critic
@@ -879,19 +864,17 @@ def test_ddpg_updates_are_bit_identical_to_the_plain_critic_and_penalty(action_d
     from replicate_suite.rl.agents.compiled import tf_column_product_matches
     from replicate_suite.seeding import seed_everything
 
-    class PlainPenalty(ddpg.DDPGLearner):
-        def critic_loss(self, obs, actions, targets, training):
-            q = self.critic([obs, actions], training=training)[:, 0]
-            kernels = [w for w in self.critic.trainable_weights if w.path.endswith("kernel")]
-            decay = self.cfg.critic_weight_decay
-            return ops.mean(ops.square(q - targets)) + 0.5 * decay * sum(ops.sum(ops.square(w.value)) for w in kernels)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from ddpg_update_formulations import plain_critic, plain_learner
+
+    PlainPenalty = plain_learner()
 
     def agent(plain):
         seed_everything(0)
         low, high = -np.ones(action_dim), np.ones(action_dim)
         cfg = ddpg.DDPGConfig(0.99, 0.001, 1e-4, 1e-3, 1e-2, [400, 300], 3e-3, batch_norm=batch_norm)
         if plain:
-            critic = lambda: _plain_critic(17, action_dim, batch_norm)  # noqa: E731
+            critic = lambda: plain_critic(17, action_dim, batch_norm)  # noqa: E731
         else:
             critic = lambda: build_critic(17, action_dim, batch_norm=batch_norm)  # noqa: E731
         monkeypatch.setattr(ddpg, "DDPGLearner", PlainPenalty if plain else LEARNER)

@@ -104,13 +104,18 @@ class DenseWithAction(layers.Dense):
         return self.activation(z) if self.activation is not None else z
 
 
+def action_joins(model: keras.Model) -> list[DenseWithAction]:
+    """The DenseWithAction layers among `model.layers` (build_critic's: one, named fc2)."""
+    return [layer for layer in model.layers if isinstance(layer, DenseWithAction)]
+
+
 @contextlib.contextmanager
 def action_gradient_only(model: keras.Model, enabled: bool = True):
     """Within the block (when enabled), the DenseWithAction layers among `model.layers` compute their action gradient
     only (DenseWithAction's docstring): for a call whose only gradient wanted is with respect to the action, with every
     weight and the other inputs held fixed (DDPG's actor loss). Takes effect for calls traced or run in the block (a
     function traced before keeps the mode it was traced in); on leaving, each layer's mode is what it was before."""
-    joins = [layer for layer in model.layers if isinstance(layer, DenseWithAction)]
+    joins = action_joins(model)
     before = [layer.action_gradient_only for layer in joins]
     for layer in joins:
         layer.action_gradient_only = enabled

@@ -31,7 +31,7 @@ import numpy as np
 from keras import ops
 
 from replicate_suite.config import POSITIVE, Range
-from replicate_suite.models.actor_critic import DenseWithAction, action_gradient_only
+from replicate_suite.models.actor_critic import action_gradient_only, action_joins
 from replicate_suite.rl.agents.compiled import (
     DirectTrainStep,
     TrainThenForward,
@@ -212,7 +212,7 @@ class DDPGLearner(keras.Model):
         the batch size known when the step is traced, and where tf_column_product_matches shows this machine's
         matrix product giving the same sums for these shapes (not with one action dimension, for one)."""
         batch = obs.shape[0]
-        joins = [layer for layer in self.critic.layers if isinstance(layer, DenseWithAction)]
+        joins = action_joins(self.critic)
         if len(joins) != 1 or batch is None or not tf_graph_without_xla(self):
             return False
         kernel = joins[0].kernel

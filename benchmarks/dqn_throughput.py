@@ -14,6 +14,7 @@ warm-up before learning_starts is turned off: sb3_compare.policy_from_first_step
     pip install -e ".[bench]"    # see the README for a CPU-only torch
     python benchmarks/dqn_throughput.py [--steps 6000] [--repeats 3] [--backend tensorflow|jax] [--xla]
                                         [--torch-threads 2] [--intra-op-threads N] [--sb3-python PYTHON]
+                                        [--tensorflow-kernels onednn|eigen]
                                         [--out benchmarks/results/dqn_throughput.json]
 
 Threads: SB3's torch uses --torch-threads (default 2, one per core); ours uses dqn_atari2013's setting (TensorFlow's

@@ -27,6 +27,11 @@ What a child measures (the same way on both sides):
 - intra_op_threads (ours): TensorFlow's intra-op thread count in effect, by default the benchmarked replication's
   own setting (its run.py's INTRA_OP_THREADS, as `replicate run` applies it; None: one per core); `--intra-op-threads
   N` asks for another, and the record then says the numerics may differ from the replication's.
+- tensorflow_kernels (ours): where TensorFlow's matrix-product and convolution kernels came from, "onednn" or
+  "eigen" (`replicate_suite.environment.tensorflow_kernels`: TensorFlow's default is oneDNN on AVX-512 VNNI CPUs,
+  Eigen elsewhere). `--tensorflow-kernels onednn|eigen` forces one on ours' side (TF_ENABLE_ONEDNN_OPTS); where that
+  is not what a replication run here takes, the record says the numerics may differ (the libraries sum in other
+  orders): a separate row, as XLA is.
 
 Acting before learning_starts is the same on both sides: the exploration policy from the first step (DQN: epsilon-
 greedy on the shared epsilon schedule; DDPG: mu(s) plus Ornstein-Uhlenbeck noise), as the replications act. SB3
@@ -230,6 +235,17 @@ def _versions(names: tuple[str, ...]) -> dict[str, str]:
 
 FOREIGN = {"ours": ("torch", "stable_baselines3"), "sb3": ("tensorflow", "keras", "jax")}
 
+KERNEL_SWITCH = {"onednn": "1", "eigen": "0"}
+"""--tensorflow-kernels: the TF_ENABLE_ONEDNN_OPTS value that makes TensorFlow take each library's kernels."""
+
+
+def _kernels_in(env: dict) -> str | None:
+    """The TensorFlow kernels (environment.tensorflow_kernels) a fresh process with `env` takes."""
+    probe = "from replicate_suite.environment import tensorflow_kernels; print(tensorflow_kernels())"
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    found = done.stdout.split()
+    return found[-1] if done.returncode == 0 and found and found[-1] != "None" else None
+
 
 def _child(args, run_ours: Callable, run_sb3: Callable, replication: str) -> None:
     """One side's run in this process; writes its measurements as JSON to args.result."""
@@ -257,6 +273,7 @@ def _child(args, run_ours: Callable, run_sb3: Callable, replication: str) -> Non
             op_determinism=env_backend() == "tensorflow",
             intra_op_threads=threads,
             replication_intra_op_threads=registered,
+            tensorflow_kernels=env["tensorflow_kernels"],
             backend=env["backend"],
             environment=env,
         )
@@ -359,6 +376,9 @@ def compare(
     parser.add_argument("--torch-threads", type=positive_int, default=2, help="torch.set_num_threads on SB3's side")
     threads_help = f"TensorFlow intra-op threads on ours' side (default: {replication}'s own setting)"
     parser.add_argument("--intra-op-threads", type=positive_int, default=None, help=threads_help)
+    kernels_help = "TensorFlow's kernels on ours' side (TF_ENABLE_ONEDNN_OPTS; default: what this CPU takes)"
+    parser.add_argument("--tensorflow-kernels", choices=["default", *KERNEL_SWITCH], default="default",
+                        help=kernels_help)  # fmt: skip
     parser.add_argument("--sb3-python", default=sys.executable, help="interpreter for SB3's side (its own venv)")
     parser.add_argument("--side", choices=["ours", "sb3"], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -373,6 +393,8 @@ def compare(
             "error: --xla has no effect here: ours runs with TensorFlow's op determinism (as `replicate run` does), "
             "under which Keras turns jit_compile off"
         )
+    if args.tensorflow_kernels != "default" and args.backend != "tensorflow":
+        sys.exit(f"error: --tensorflow-kernels applies to the tensorflow backend, not {args.backend}")
     if args.side:
         _child(args, run_ours, run_sb3, replication)
         return
@@ -381,12 +403,18 @@ def compare(
     root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "KERAS_BACKEND": args.backend, "PYTHONPATH": os.pathsep.join(
         p for p in (root, os.environ.get("PYTHONPATH")) if p)}  # fmt: skip
+    args.default_kernels = None
+    if args.tensorflow_kernels != "default":  # what a replication run in this environment takes, for the record
+        args.default_kernels = _kernels_in(env)
+        env_ours = {**env, "TF_ENABLE_ONEDNN_OPTS": KERNEL_SWITCH[args.tensorflow_kernels]}
+    else:
+        env_ours = env
     runs: dict[str, list[dict]] = {"ours": [], "sb3": []}
     for repeat in range(args.repeats):
         order = ("ours", "sb3") if repeat % 2 == 0 else ("sb3", "ours")  # neither side always runs first
         for side in order:
             python = sys.executable if side == "ours" else args.sb3_python
-            runs[side].append(_launch(script, python, side, repeat, args, env))
+            runs[side].append(_launch(script, python, side, repeat, args, env_ours if side == "ours" else env))
             shown = {k: v for k, v in runs[side][-1].items() if k not in ("environment", "versions")}
             print(f"{side:<4} repeat {repeat}: {shown}", flush=True)
     result = _comparison(task, args, runs, flops_per_update, extra)
@@ -426,6 +454,8 @@ def _comparison(task: str, args, runs: dict, flops: dict[str, Any], extra: dict)
         "ours_xla": args.xla,
         "numerics": _numerics(args, ours[0]),
         "ours_intra_op_threads": ours[0].get("intra_op_threads"),
+        "ours_tensorflow_kernels": ours[0].get("tensorflow_kernels"),
+        "ours_tensorflow_kernels_requested": getattr(args, "tensorflow_kernels", "default"),
         "sb3_torch_threads": args.torch_threads,
         "warm_up": (
             "networks built before the clock on both sides; steps_per_second includes the first update's compile "
@@ -449,9 +479,15 @@ def _comparison(task: str, args, runs: dict, flops: dict[str, Any], extra: dict)
 
 
 def _numerics(args, ours: dict) -> str:
-    """What ours' numerics are relative to the replication's runs: XLA fusion and a thread count other than the
-    replication's own may change the order of floating-point reductions."""
+    """What ours' numerics are relative to the replication's runs: XLA fusion, a thread count other than the
+    replication's own, and TensorFlow kernels other than the ones a replication run here takes may change the order
+    of floating-point reductions."""
     changes = ["XLA fusion"] * (args.xla and args.backend == "tensorflow")
+    requested = getattr(args, "tensorflow_kernels", "default")
+    if requested != "default" and ours.get("tensorflow_kernels") != getattr(args, "default_kernels", None):
+        used, default = ours.get("tensorflow_kernels"), getattr(args, "default_kernels", None)
+        changes.append(f"TensorFlow's {used} kernels (--tensorflow-kernels {requested}), not the {default} kernels "
+                       "a replication run here takes")  # fmt: skip
     if args.backend != "tensorflow" and getattr(args, "intra_op_threads", None) is not None:
         changes.append(f"--intra-op-threads ignored on {args.backend}")
     elif ours.get("intra_op_threads") != ours.get("replication_intra_op_threads", ours.get("intra_op_threads")):

@@ -52,9 +52,32 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
-"""The vector extensions that change speed, and the rounding of batched oneDNN kernels (one binary picks different
-kernels on an AVX2 and an AVX-512 CPU: a same-seed result is identical on one machine, not across them)."""
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+"""The vector extensions that change speed and rounding: which kernels a library's code takes (one binary takes
+other kernels on an AVX2 and an AVX-512 CPU), and whether TensorFlow uses oneDNN at all (`tensorflow_kernels`), so a
+same-seed result is identical on one machine, not across them."""
+
+
+def tensorflow_kernels() -> str | None:
+    """Where this process's TensorFlow CPU kernels for matrix products and convolutions come from: "onednn"
+    (oneDNN's custom ops, put in by TensorFlow's graph rewrite) or "eigen" (TensorFlow's own Eigen kernels); None on
+    another Keras backend or where TensorFlow does not say.
+
+    TensorFlow's x86 Linux builds turn oneDNN on by default only on CPUs with the neural-network extensions
+    (AVX512_VNNI, AVX512_BF16, AMX: Intel Cascade Lake and later, AMD Zen 4) and keep Eigen elsewhere, e.g. on an
+    AVX2-only AMD EPYC (Zen 3); the environment variable TF_ENABLE_ONEDNN_OPTS=1 or 0, set before TensorFlow is
+    imported, overrides that (TensorFlow RFC 400, "Enabling oneDNN operations for x86 CPUs"; the 2.9 release
+    notes). The two libraries sum in other orders, so a seed's numbers differ between them; their speeds differ
+    by network (on the AVX2 EPYC of 2026-12-05: the Nature-CNN DQN update 26 ms with oneDNN against 34 ms with Eigen,
+    DDPG's 400-300 update 2.35 against 2.04 ms). Read once per process (TensorFlow caches it at import)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # no public API says it
+    except ImportError:
+        return None
+    enabled = getattr(_pywrap_util_port, "IsMklEnabled", None)
+    return None if enabled is None else ("onednn" if enabled() else "eigen")
 
 
 def cpu_features() -> list[str]:
@@ -100,5 +123,6 @@ def environment() -> dict[str, object]:
         "backend": keras.backend.backend(),
         "device": device_description(),
         "cpu_features": cpu_features(),
+        "tensorflow_kernels": tensorflow_kernels(),
         "platform": platform.platform(),
     }

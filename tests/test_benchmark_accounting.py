@@ -93,6 +93,47 @@ def test_comparison_says_when_ours_numerics_may_differ(xla, threads, registered,
 
 
 @pytest.mark.parametrize(
+    "requested, default, used, expected",
+    [
+        ("default", None, "eigen", "default float32"),
+        (
+            "onednn",
+            "eigen",
+            "onednn",
+            "may differ from the replication's (TensorFlow's onednn kernels "
+            "(--tensorflow-kernels onednn), not the eigen kernels a replication run here",
+        ),
+        ("onednn", "onednn", "onednn", "default float32"),  # what a replication run here takes anyway
+        ("eigen", "onednn", "eigen", "may differ from the replication's (TensorFlow's eigen kernels"),
+    ],
+)
+def test_comparison_says_when_ours_kernels_are_not_the_replications(requested, default, used, expected):
+    """--tensorflow-kernels forcing a library other than the one a replication run in that environment takes is
+    labelled as possibly changing the numerics (another order of sums); the record names what was used."""
+    from sb3_compare import _comparison
+
+    ours = {**_run(100, 1), "intra_op_threads": None, "replication_intra_op_threads": None,
+            "tensorflow_kernels": used}  # fmt: skip
+    args = SimpleNamespace(steps=2000, backend="tensorflow", xla=False, torch_threads=2, intra_op_threads=None,
+                           tensorflow_kernels=requested, default_kernels=default)  # fmt: skip
+    result = _comparison("task", args, {"ours": [ours], "sb3": [_run(50, 2)]}, {"flops": 1e9}, {})
+    assert result["numerics"].startswith(expected)
+    assert (result["ours_tensorflow_kernels"], result["ours_tensorflow_kernels_requested"]) == (used, requested)
+
+
+def test_the_kernel_switch_reaches_a_fresh_process():
+    """What --tensorflow-kernels sets (TF_ENABLE_ONEDNN_OPTS) is what a fresh TensorFlow process reports taking."""
+    import os
+
+    import sb3_compare
+
+    pytest.importorskip("tensorflow")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for kernels, value in sb3_compare.KERNEL_SWITCH.items():
+        assert sb3_compare._kernels_in({**env, "TF_ENABLE_ONEDNN_OPTS": value}) == kernels
+
+
+@pytest.mark.parametrize(
     "differences, verdict",
     [
         ([0.0004, -0.0002, 0.0001], "equivalent at this margin"),  # interval ~[-0.0005, 0.0007]

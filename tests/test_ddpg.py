@@ -516,25 +516,30 @@ for obs_dim, action_dim, batch_norm in ((17, 6, False), (17, 6, True), (11, 3, F
 """
 
 
-def test_one_intra_op_thread_leaves_ddpg_updates_bit_identical():
+@pytest.mark.parametrize("kernels", ["default", "onednn"])
+def test_one_intra_op_thread_leaves_ddpg_updates_bit_identical(kernels):
     """ddpg_continuous runs with INTRA_OP_THREADS = 1 (faster at these sizes): the weights after 100 updates, and
     the 100 actions taken in between (one state at a time), must be bit-identical to those at 2 threads (the default
     on 2 cores) and 4, for the tasks' network shapes with and without batch norm, so results made before the setting
     stay exact on this CPU. Fails if a kernel splits a reduction across threads.
 
-    A property of the CPU's kernels, checked where it was established, on AVX-512 CPUs (the AMD EPYC of
-    2026-12-05): on an AVX2-only EPYC (Zen 3) 2 threads give other bits (seen 2026-12-05), so there the pinned
-    single thread is what keeps a seed's results fixed."""
+    A property of oneDNN's kernels (`environment.tensorflow_kernels`; TensorFlow's default on AVX-512 VNNI CPUs such
+    as the AMD EPYC of the earlier records), checked with the machine's default kernels and with oneDNN's forced
+    (TF_ENABLE_ONEDNN_OPTS=1; it holds so on the AVX2 EPYC of 2026-12-05 too). With Eigen's kernels (TensorFlow's
+    default on that AVX2 EPYC) 2 threads give other bits: there the pinned single thread is what keeps a seed's
+    results fixed, and the default case is skipped."""
     import os
     import subprocess
     import sys
 
-    from replicate_suite.environment import cpu_features
+    from replicate_suite.environment import tensorflow_kernels
 
     pytest.importorskip("tensorflow")
-    if "avx512f" not in cpu_features():
-        pytest.skip("bit-identity across thread counts holds on AVX-512 CPUs; this CPU's kernels split reductions")
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if kernels == "onednn":
+        env["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    elif tensorflow_kernels() != "onednn":
+        pytest.skip(f"TensorFlow's {tensorflow_kernels()} kernels here split reductions across threads")
     env.pop("TF_NUM_INTRAOP_THREADS", None)
     digests = {}
     for threads in (1, 2, 4):
@@ -859,6 +864,7 @@ def test_ddpg_updates_are_bit_identical_to_the_plain_critic_and_penalty(action_d
 
     from keras import ops
 
+    from replicate_suite.environment import tensorflow_kernels
     from replicate_suite.models.actor_critic import build_actor, build_critic
     from replicate_suite.rl.agents import ddpg
     from replicate_suite.rl.agents.compiled import tf_column_product_matches
@@ -898,8 +904,31 @@ def test_ddpg_updates_are_bit_identical_to_the_plain_critic_and_penalty(action_d
     for key in ours_state:
         np.testing.assert_array_equal(ours_state[key], plain_state[key], err_msg=key)
     narrow = ours.learner.narrow_action_gradient(ops.zeros((64, 17)))
-    assert narrow == tf_column_product_matches(64, 300, 400 + action_dim, action_dim)
-    assert narrow == (action_dim == 6)  # on this machine (the check's docstring)
+    eigen = tensorflow_kernels() == "eigen"
+    assert narrow == (eigen and tf_column_product_matches(64, 300, 400 + action_dim, action_dim))
+    assert narrow == (eigen and action_dim == 6)  # on this machine (the check's docstring); never with oneDNN
+
+
+def test_ddpg_exactness_claims_hold_with_onednn_kernels():
+    """TensorFlow takes oneDNN's kernels by default on AVX-512 VNNI CPUs and Eigen's elsewhere
+    (`environment.tensorflow_kernels`). DDPG's two exactness claims (the narrow action gradient changes no number;
+    acting inside the update gives the separate forward pass's bits) must hold under either, or be off: this runs
+    their tests in a child process with oneDNN's kernels forced (TF_ENABLE_ONEDNN_OPTS=1). Without the conditions in
+    DDPGLearner.narrow_action_gradient and compiled.fused_acting_is_exact both fail on the AVX2 EPYC of
+    2026-12-05."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("tensorflow")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1"}
+    probe = "from replicate_suite.environment import tensorflow_kernels; print(tensorflow_kernels())"
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    assert done.stdout.split() == ["onednn"], done.stderr[-2000:]
+    tests = "bit_identical_to_the_plain_critic or acting_from_inside_the_update"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", tests],
+                          env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert done.returncode == 0 and "5 passed" in done.stdout, done.stdout[-4000:]
 
 
 def test_action_gradient_only_restores_each_layers_mode_and_the_layer_takes_two_inputs():

@@ -164,8 +164,8 @@ def test_saved_ddpg_agent_acts_exactly_like_the_trained_one(tmp_path):
                                        "action_space": describe_space(space)})  # fmt: skip
     saved = load_agent(tmp_path / "a" / "agent.json")
     obs = rng.normal(size=(5, 3)).astype(np.float32)
-    # one observation at a time on both sides: a batch of 5 may take another matmul kernel (oneDNN blocks by batch
-    # size on AVX-512 machines), which rounds differently in the last bit
+    # one observation at a time on both sides: a batch of 5 may take another matmul kernel (oneDNN, TensorFlow's
+    # default on AVX-512 VNNI machines, blocks by batch size), which rounds differently in the last bit
     np.testing.assert_array_equal(np.stack([saved.act(o) for o in obs]), np.stack([agent.act(o) for o in obs]))
     actions = agent.policy(obs)
     np.testing.assert_array_equal(

@@ -103,7 +103,8 @@ def test_a_forced_rerun_that_fails_to_land_keeps_the_old_result(tmp_path, monkey
 
 
 def test_run_meta_names_the_cpus_vector_extensions(tiny_mnist, tmp_path, monkeypatch):
-    """One binary picks other oneDNN kernels on AVX2 and AVX-512 CPUs: run_meta says which the run had."""
+    """One binary takes other kernels on AVX2 and AVX-512 CPUs (TensorFlow: Eigen's or oneDNN's by default, and
+    each library's code by vector extension): run_meta says which extensions and which kernel library the run had."""
     import builtins
     import io
 
@@ -121,6 +122,7 @@ def test_run_meta_names_the_cpus_vector_extensions(tiny_mnist, tmp_path, monkeyp
     folder = run_replication("lenet5_mnist", "smoke", 0, results_root=tmp_path)
     meta = json.loads((folder / "run_meta.json").read_text())
     assert meta["cpu_features"] == environment.cpu_features()
+    assert meta["tensorflow_kernels"] == environment.tensorflow_kernels() in ("eigen", "onednn", None)
 
 
 def test_intra_op_threads_report_what_is_in_effect(monkeypatch):

@@ -23,8 +23,9 @@ VARIANT_FIELD = "tasks"  # replicate run ddpg_continuous --variant Hopper
 # 400-300 networks at batch 64 are too small to gain from splitting an op across cores: an update took 2.95 ms at 2
 # threads and 2.20 ms at 1 in a microbenchmark (2026-12-05; benchmarks/results/ddpg_throughput*.json hold the
 # side-by-side runs at both counts, --intra-op-threads). Weights after 100 updates are bit-identical
-# at 1, 2 and 4 threads, with and without batch normalisation, actions too (tests/test_ddpg.py, on the AVX-512 CPU),
-# so runs made before stay exact there; on an AVX2-only CPU (Zen 3) 2 threads give other bits.
+# at 1, 2 and 4 threads, with and without batch normalisation, actions too (tests/test_ddpg.py, with oneDNN's
+# kernels: TensorFlow's default on the AVX-512 CPU), so runs made before stay exact there; with Eigen's kernels
+# (TensorFlow's default on an AVX2-only CPU, Zen 3) 2 threads give other bits.
 INTRA_OP_THREADS = 1
 TASKS = {  # the paper's task names -> gymnasium's current versions
     "Pendulum": "Pendulum-v1",

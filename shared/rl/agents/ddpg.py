@@ -31,6 +31,7 @@ import numpy as np
 from keras import ops
 
 from replicate_suite.config import POSITIVE, Range
+from replicate_suite.environment import tensorflow_kernels
 from replicate_suite.models.actor_critic import action_gradient_only, action_joins
 from replicate_suite.rl.agents.compiled import (
     DirectTrainStep,
@@ -209,11 +210,15 @@ class DDPGLearner(keras.Model):
     def narrow_action_gradient(self, obs) -> bool:
         """Whether actor_loss takes dQ/da through the action's kernel rows alone for a minibatch of obs: only where
         that gives bit-identical numbers, i.e. in a TensorFlow graph without XLA (XLA plans its own products), with
-        the batch size known when the step is traced, and where tf_column_product_matches shows this machine's
-        matrix product giving the same sums for these shapes (not with one action dimension, for one)."""
+        the batch size known when the step is traced, with TensorFlow's Eigen kernels, and where
+        tf_column_product_matches shows this machine's matrix product giving the same sums for these shapes (not
+        with one action dimension, for one). Not with oneDNN's kernels (`environment.tensorflow_kernels`;
+        TensorFlow's default on AVX-512 VNNI CPUs): on the AVX2 EPYC of 2026-12-05 with TF_ENABLE_ONEDNN_OPTS=1 the
+        check passed for the paper's shapes and the updates still differed from the plain critic's, as oneDNN's
+        graph rewrite gives the update's products other kernels than the check's."""
         batch = obs.shape[0]
         joins = action_joins(self.critic)
-        if len(joins) != 1 or batch is None or not tf_graph_without_xla(self):
+        if len(joins) != 1 or batch is None or not tf_graph_without_xla(self) or tensorflow_kernels() != "eigen":
             return False
         kernel = joins[0].kernel
         return tf_column_product_matches(int(batch), int(kernel.shape[1]), int(kernel.shape[0]), joins[0].action_dim)

@@ -10,18 +10,22 @@ import platform
 from pathlib import Path
 from typing import Any
 
+RECORDED = ("git", "versions", "backend", "device", "tensorflow_kernels")
+"""The keys of environment() a record keeps (tensorflow_kernels since 2026-12-05: oneDNN's or Eigen's kernels)."""
+
 
 def record(result: dict[str, Any], out: str, echo: bool = True, environment: dict | None = None) -> dict[str, Any]:
-    """Adds the code and machine the numbers come from (commit, versions, backend, device, cpus), prints the whole
-    record as JSON when `echo`, and writes it to `out` (folders created). Returns the record. `environment`: what
-    replicate_suite.environment.environment() returned in the process that measured (default: this process's)."""
+    """Adds the code and machine the numbers come from (commit, versions, backend, device, TensorFlow's kernel
+    library, cpus), prints the whole record as JSON when `echo`, and writes it to `out` (folders created). Returns
+    the record. `environment`: what replicate_suite.environment.environment() returned in the process that measured
+    (default: this process's)."""
     if environment is None:
         from replicate_suite.environment import environment as current
 
         environment = current()
     full = {
         **result,
-        "environment": {k: v for k, v in environment.items() if k in ("git", "versions", "backend", "device")},
+        "environment": {k: v for k, v in environment.items() if k in RECORDED},
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
     }
     text = json.dumps(full, indent=2)

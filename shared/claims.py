@@ -270,6 +270,40 @@ def _short_curves(target: Target, runs: list[RunRecord]) -> str:
     return "; ".join(f"curve {n} has {k} point(s) at most, needs {need}" for n, k in found.items() if k < need)
 
 
+NO_RUNS = "no completed run has this metric"
+METRIC_ABSENT = "metric absent"
+"""A not_run target's detail begins with one of these: no counted run of its seeds at all, or counted runs none of
+which reports one of its names (a misspelt name, or the part of the replication that reports it has not run)."""
+
+
+def _absent(target: Target, runs: list[RunRecord], profile: str, table: dict[str, dict[int, float]]) -> str:
+    """Why a target has no value for some name: NO_RUNS when none of its seeds ran, else METRIC_ABSENT with the
+    names missing, how many runs lack them and the closest names they do report, so that a misspelt metric is not
+    read as work still to do."""
+    import difflib
+
+    allowed = target.seeds_for(profile)
+    chosen = [r for r in runs if allowed is None or r.seed in allowed]
+    if not chosen:
+        return NO_RUNS
+    reads_curves = target.rule["kind"] == "trend" or bool(target.curves)
+    reported: set[str] = set()
+    for run in chosen:
+        reported |= {row["metric"] for row in run.read_curves()} if reads_curves else set(run.metrics)
+    missing = []
+    for index, name in enumerate(target.names):
+        if not table[name]:
+            missing.append(target.metric if target.rule["kind"] == "trend" else (target.curves or target.names)[index])
+    where = "curves.csv" if reads_curves else "metrics.json"
+    near = sorted({m for name in missing for m in difflib.get_close_matches(name, sorted(reported), n=3)})
+    seeds = ", ".join(str(s) for s in sorted({r.seed for r in chosen}))
+    return (
+        f"{METRIC_ABSENT}: {', '.join(missing)} in the {where} of none of the {len(chosen)} completed run(s) "
+        f"(seeds {seeds}); " + (f"closest names there: {', '.join(near)}; " if near else "")
+        + "check the name, or whether the part that reports it has run"
+    )  # fmt: skip
+
+
 def held_of(held: str | None, rule_kind: str | None, profile: str) -> str:
     """The verdict a held target gets on a profile: its `held:` if set, else reproduced for a `within` rule or at the
     paper profile, consistent otherwise (a bound or qualitative target at reduced scale)."""
@@ -282,7 +316,7 @@ def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
         short = _short_curves(target, runs)
         if short:
             return TargetResult(target, "inconclusive", detail=short, per_seed=table)
-        return TargetResult(target, "not_run", detail="no completed run has this metric", per_seed=table)
+        return TargetResult(target, "not_run", detail=_absent(target, runs, profile, table), per_seed=table)
     summaries = {name: summarize(list(v.values())) for name, v in table.items()}
     if not all(math.isfinite(x) for sm in summaries.values() for x in (sm.mean, sm.std)):
         return TargetResult(target, "inconclusive", detail="values too large to average in float64", per_seed=table)
@@ -356,8 +390,9 @@ def verdict_counts(results: list[TargetResult]) -> dict[str, int]:
 
 
 def not_run_kind(result: TargetResult) -> str:
-    """Why a not_run target did not run: "not applicable", "budget too small" or "no runs"."""
-    for kind in NOT_RUN_REASONS:
+    """Why a not_run target did not run: "not applicable", "budget too small", "metric absent" (runs exist, none
+    reports the target's name) or "no runs"."""
+    for kind in (*NOT_RUN_REASONS, METRIC_ABSENT):
         if result.detail.startswith(kind):
             return kind
     return "no runs"
@@ -368,7 +403,7 @@ def counts_text(results: list[TargetResult]) -> str:
     mix, never one word that hides it."""
     parts = [f"{n} {v.replace('_', ' ')}" for v, n in verdict_counts(results).items() if v != "not_run"]
     skipped = [not_run_kind(r) for r in results if r.verdict == "not_run"]
-    for kind in ("no runs", "budget too small"):
+    for kind in ("no runs", METRIC_ABSENT, "budget too small"):
         if kind in skipped:
             parts.append(f"{skipped.count(kind)} not run ({kind})")
     if "not applicable" in skipped:

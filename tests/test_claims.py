@@ -228,6 +228,32 @@ def test_not_run_without_results_or_binding_keeps_the_reason_and_what_the_runs_g
     assert result.verdict == "not_run" and result.detail == reason and result.budget_result == "not_reproduced"
 
 
+def test_a_metric_no_run_reports_is_not_read_as_runs_still_to_do(tmp_path):
+    """Runs exist but none reports the target's name (misspelt, or its part has not run): not_run with a detail
+    naming the name, the runs and the closest names they report, counted apart from "no runs"; without any run of
+    the target's seeds it stays "no runs"."""
+    t = target({"kind": "below", "bound": 1.0}, metric="test_eror")
+    records = runs({"test_error": 0.5}, {"test_error": 0.6}, {"test_error": 0.4, "train_error": 0.1})
+    result = evaluate_target(t, records, "cpu")
+    assert result.verdict == "not_run"
+    assert result.detail == (
+        "metric absent: test_eror in the metrics.json of none of the 3 completed run(s) (seeds 0, 1, 2); closest "
+        "names there: test_error, train_error; check the name, or whether the part that reports it has run"
+    )
+    assert counts_text([result]) == "1 not run (metric absent)"
+    nothing = evaluate_target(t, [], "cpu")
+    assert (nothing.detail, counts_text([nothing])) == ("no completed run has this metric", "1 not run (no runs)")
+    seeded = Target(**{**t.__dict__, "seeds": (("cpu", (7, 8)),)})
+    assert evaluate_target(seeded, records, "cpu").detail == "no completed run has this metric"  # not its seeds
+    # a curve target names the curve it reads, and the names come from curves.csv
+    curved = Target(**{**target({"kind": "above", "bound": 1.0}, metric="ret").__dict__, "curves": ("eval/Breakot",)})
+    with_curves = runs({}, {}, curves=[{"eval/Breakout": [(1, 2.0)]}] * 2, tmp_path=tmp_path)
+    assert evaluate_target(curved, with_curves, "cpu").detail.startswith(
+        "metric absent: eval/Breakot in the curves.csv of none of the 2 completed run(s) (seeds 0, 1); closest "
+        "names there: eval/Breakout;"
+    )
+
+
 def test_counts_show_the_mix():
     class R:
         def __init__(self, verdict, detail=""):

@@ -13,8 +13,8 @@ Before learning_starts both act with mu(s) + noise, as ddpg_continuous does (SB3
 turned off: sb3_compare.policy_from_first_step; records without `warm_up_actions` had it on, which
 spared SB3 1,000 forward passes).
 Ours computes mu(s_{t+1}) inside the update of step t (one compiled call, the same numbers as a separate forward
-pass, where that was shown exact: compiled.fused_acting_is_exact): its update_ms includes that forward pass (0.26
-MFLOP, not in flops_per_update) and its action_ms and greedy_actions cover only the separate ones.
+pass): its update_ms includes that forward pass (0.26 MFLOP, not in flops_per_update) and its action_ms and
+greedy_actions cover only the separate ones.
 Threads: SB3's torch uses --torch-threads (default 2, one per core); ours uses ddpg_continuous's own setting,
 one TensorFlow intra-op thread (bit-identical results at 1, 2 and 4 with oneDNN's kernels, TensorFlow's default on
 AVX-512 VNNI CPUs: tests/test_ddpg.py), unless --intra-op-threads; TensorFlow's kernels are this CPU's default unless

@@ -29,9 +29,10 @@ What a child measures (the same way on both sides):
   N` asks for another, and the record then says the numerics may differ from the replication's.
 - tensorflow_kernels (ours): where TensorFlow's matrix-product and convolution kernels came from, "onednn" or
   "eigen" (`replicate_suite.environment.tensorflow_kernels`: TensorFlow's default is oneDNN on AVX-512 VNNI CPUs,
-  Eigen elsewhere). `--tensorflow-kernels onednn|eigen` forces one on ours' side (TF_ENABLE_ONEDNN_OPTS); where that
-  is not what a replication run here takes, the record says the numerics may differ (the libraries sum in other
-  orders): a separate row, as XLA is.
+  Eigen elsewhere, unless TF_ENABLE_ONEDNN_OPTS says otherwise; the parent's value of that variable is recorded).
+  `--tensorflow-kernels onednn|eigen` forces one on ours' side; where that is not what a replication run in the same
+  environment takes, the record says the numerics may differ (the libraries sum in other orders): a separate row,
+  as XLA is.
 
 Acting before learning_starts is the same on both sides: the exploration policy from the first step (DQN: epsilon-
 greedy on the shared epsilon schedule; DDPG: mu(s) plus Ornstein-Uhlenbeck noise), as the replications act. SB3
@@ -242,7 +243,10 @@ KERNEL_SWITCH = {"onednn": "1", "eigen": "0"}
 def _kernels_in(env: dict) -> str | None:
     """The TensorFlow kernels (environment.tensorflow_kernels) a fresh process with `env` takes."""
     probe = "from replicate_suite.environment import tensorflow_kernels; print(tensorflow_kernels())"
-    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    try:
+        done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return None
     found = done.stdout.split()
     return found[-1] if done.returncode == 0 and found and found[-1] != "None" else None
 
@@ -376,7 +380,8 @@ def compare(
     parser.add_argument("--torch-threads", type=positive_int, default=2, help="torch.set_num_threads on SB3's side")
     threads_help = f"TensorFlow intra-op threads on ours' side (default: {replication}'s own setting)"
     parser.add_argument("--intra-op-threads", type=positive_int, default=None, help=threads_help)
-    kernels_help = "TensorFlow's kernels on ours' side (TF_ENABLE_ONEDNN_OPTS; default: what this CPU takes)"
+    kernels_help = ("TensorFlow's kernels on ours' side, set by TF_ENABLE_ONEDNN_OPTS (default: what a replication run "
+                    "in this environment takes: the variable if set, else the CPU's default)")  # fmt: skip
     parser.add_argument("--tensorflow-kernels", choices=["default", *KERNEL_SWITCH], default="default",
                         help=kernels_help)  # fmt: skip
     parser.add_argument("--sb3-python", default=sys.executable, help="interpreter for SB3's side (its own venv)")
@@ -456,6 +461,7 @@ def _comparison(task: str, args, runs: dict, flops: dict[str, Any], extra: dict)
         "ours_intra_op_threads": ours[0].get("intra_op_threads"),
         "ours_tensorflow_kernels": ours[0].get("tensorflow_kernels"),
         "ours_tensorflow_kernels_requested": getattr(args, "tensorflow_kernels", "default"),
+        "environment_TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),  # the parent's, None: unset
         "sb3_torch_threads": args.torch_threads,
         "warm_up": (
             "networks built before the clock on both sides; steps_per_second includes the first update's compile "
@@ -485,9 +491,9 @@ def _numerics(args, ours: dict) -> str:
     changes = ["XLA fusion"] * (args.xla and args.backend == "tensorflow")
     requested = getattr(args, "tensorflow_kernels", "default")
     if requested != "default" and ours.get("tensorflow_kernels") != getattr(args, "default_kernels", None):
-        used, default = ours.get("tensorflow_kernels"), getattr(args, "default_kernels", None)
+        used, default = ours.get("tensorflow_kernels"), getattr(args, "default_kernels", None) or "unknown"
         changes.append(f"TensorFlow's {used} kernels (--tensorflow-kernels {requested}), not the {default} kernels "
-                       "a replication run here takes")  # fmt: skip
+                       "a replication run in this environment takes")  # fmt: skip
     if args.backend != "tensorflow" and getattr(args, "intra_op_threads", None) is not None:
         changes.append(f"--intra-op-threads ignored on {args.backend}")
     elif ours.get("intra_op_threads") != ours.get("replication_intra_op_threads", ours.get("intra_op_threads")):

@@ -260,20 +260,42 @@ def registration_groups(claim: Claim, runs: list[RunRecord]) -> list[tuple[str, 
     return groups
 
 
-def _short_curves(target: Target, runs: list[RunRecord]) -> str:
-    """Why runs that have the target's curve give no value (too few points), or "" when no run has the curve."""
-    names = [target.metric] if target.rule["kind"] == "trend" else list(target.curves)
+def _of_its_seeds(target: Target, runs: list[RunRecord], profile: str) -> list[RunRecord]:
+    """The runs of the seeds the target counts on this profile (all when it names none)."""
+    allowed = target.seeds_for(profile)
+    return [r for r in runs if allowed is None or r.seed in allowed]
+
+
+def _missing_names(target: Target, table: dict[str, dict[int, float]]) -> list[str]:
+    """The names, as the runs' files spell them (curves.csv for curve-read targets), that give no seed a value."""
+    missing = []
+    for index, name in enumerate(target.names):
+        if not table[name]:
+            missing.append(target.metric if target.rule["kind"] == "trend" else (target.curves or target.names)[index])
+    return missing
+
+
+def _short_curves(target: Target, runs: list[RunRecord], table: dict[str, dict[int, float]]) -> str:
+    """Why the target's runs (of its seeds) give no value although every curve it lacks values for is there: too
+    few points. "" when a curve is absent from all of them (then the target is not run, METRIC_ABSENT or NO_RUNS)
+    or the target reads no curve."""
+    if not (target.rule["kind"] == "trend" or target.curves):
+        return ""
     need = 2 if target.rule["kind"] == "trend" else (target.last_k or 1)
-    found = {name: max((len(_curve_points(r, name)) for r in runs), default=0) for name in names}
-    if not any(found.values()):
+    found = {
+        name: max((len(_curve_points(r, name)) for r in runs), default=0) for name in _missing_names(target, table)
+    }
+    if not all(found.values()):
         return ""
     return "; ".join(f"curve {n} has {k} point(s) at most, needs {need}" for n, k in found.items() if k < need)
 
 
 NO_RUNS = "no completed run has this metric"
 METRIC_ABSENT = "metric absent"
-"""A not_run target's detail begins with one of these: no counted run of its seeds at all, or counted runs none of
-which reports one of its names (a misspelt name, or the part of the replication that reports it has not run)."""
+UNPAIRED = "no seed has every metric of the ordering"
+"""A not_run target's detail begins with one of these: no counted run of its seeds at all; counted runs none of
+which reports one of its names (a misspelt name, or the part of the replication that reports it has not run); an
+ordering whose metrics each have values but never all in one seed, so nothing can be paired."""
 
 
 def _absent(target: Target, runs: list[RunRecord], profile: str, table: dict[str, dict[int, float]]) -> str:
@@ -282,18 +304,14 @@ def _absent(target: Target, runs: list[RunRecord], profile: str, table: dict[str
     read as work still to do."""
     import difflib
 
-    allowed = target.seeds_for(profile)
-    chosen = [r for r in runs if allowed is None or r.seed in allowed]
+    chosen = _of_its_seeds(target, runs, profile)
     if not chosen:
         return NO_RUNS
     reads_curves = target.rule["kind"] == "trend" or bool(target.curves)
     reported: set[str] = set()
     for run in chosen:
         reported |= {row["metric"] for row in run.read_curves()} if reads_curves else set(run.metrics)
-    missing = []
-    for index, name in enumerate(target.names):
-        if not table[name]:
-            missing.append(target.metric if target.rule["kind"] == "trend" else (target.curves or target.names)[index])
+    missing = _missing_names(target, table)
     where = "curves.csv" if reads_curves else "metrics.json"
     near = sorted({m for name in missing for m in difflib.get_close_matches(name, sorted(reported), n=3)})
     seeds = ", ".join(str(s) for s in sorted({r.seed for r in chosen}))
@@ -313,7 +331,7 @@ def held_of(held: str | None, rule_kind: str | None, profile: str) -> str:
 def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
     table = per_seed_values(target, runs, profile)
     if any(not v for v in table.values()):
-        short = _short_curves(target, runs)
+        short = _short_curves(target, _of_its_seeds(target, runs, profile), table)
         if short:
             return TargetResult(target, "inconclusive", detail=short, per_seed=table)
         return TargetResult(target, "not_run", detail=_absent(target, runs, profile, table), per_seed=table)
@@ -323,7 +341,7 @@ def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
     metrics_identical = all(sm.identical for sm in summaries.values())
     samples, note = _samples(target, table)
     if any(not v for v in samples.values()):
-        return TargetResult(target, "not_run", summaries, "no seed has every metric of the ordering", per_seed=table)
+        return TargetResult(target, "not_run", summaries, UNPAIRED, per_seed=table)
     differences = (
         {k: summarize(list(v.values())) for k, v in samples.items()} if target.rule["kind"] == "ordering" else {}
     )
@@ -391,11 +409,11 @@ def verdict_counts(results: list[TargetResult]) -> dict[str, int]:
 
 def not_run_kind(result: TargetResult) -> str:
     """Why a not_run target did not run: "not applicable", "budget too small", "metric absent" (runs exist, none
-    reports the target's name) or "no runs"."""
+    reports one of the target's names), "unpaired" (UNPAIRED) or "no runs"."""
     for kind in (*NOT_RUN_REASONS, METRIC_ABSENT):
         if result.detail.startswith(kind):
             return kind
-    return "no runs"
+    return "unpaired" if result.detail.startswith(UNPAIRED) else "no runs"
 
 
 def counts_text(results: list[TargetResult]) -> str:
@@ -403,7 +421,7 @@ def counts_text(results: list[TargetResult]) -> str:
     mix, never one word that hides it."""
     parts = [f"{n} {v.replace('_', ' ')}" for v, n in verdict_counts(results).items() if v != "not_run"]
     skipped = [not_run_kind(r) for r in results if r.verdict == "not_run"]
-    for kind in ("no runs", METRIC_ABSENT, "budget too small"):
+    for kind in ("no runs", METRIC_ABSENT, "unpaired", "budget too small"):
         if kind in skipped:
             parts.append(f"{skipped.count(kind)} not run ({kind})")
     if "not applicable" in skipped:

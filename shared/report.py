@@ -20,6 +20,7 @@ from typing import Any
 
 from replicate_suite.claim_schema import Fix
 from replicate_suite.claims import (
+    METRIC_ABSENT,
     Claim,
     TargetResult,
     counted_runs,
@@ -229,7 +230,7 @@ def _evaluate_with_fixes(
             if dropped and judged:
                 notes.append(f"{dropped} run(s) from code before fix {fix.commit} ({fix.issue}) not counted")
         result = evaluate_target(target, kept, profile, newest)
-        if notes and result.verdict == "not_run":
+        if notes and result.verdict == "not_run" and not result.detail.startswith(METRIC_ABSENT):
             result.detail = "no counted run: " + "; ".join(notes)
         elif notes:
             result.detail = "; ".join([result.detail, *notes]) if result.detail else "; ".join(notes)

@@ -101,7 +101,7 @@ def test_comparison_says_when_ours_numerics_may_differ(xla, threads, registered,
             "eigen",
             "onednn",
             "may differ from the replication's (TensorFlow's onednn kernels "
-            "(--tensorflow-kernels onednn), not the eigen kernels a replication run here",
+            "(--tensorflow-kernels onednn), not the eigen kernels a replication run in this environment",
         ),
         ("onednn", "onednn", "onednn", "default float32"),  # what a replication run here takes anyway
         ("eigen", "onednn", "eigen", "may differ from the replication's (TensorFlow's eigen kernels"),

@@ -254,6 +254,31 @@ def test_a_metric_no_run_reports_is_not_read_as_runs_still_to_do(tmp_path):
     )
 
 
+def test_a_curve_absent_from_every_run_is_not_read_as_a_short_curve(tmp_path):
+    """An ordering over curves with one misspelt curve is metric absent even though the other curve is there (not
+    "inconclusive: curve ... has 0 point(s)"); a short curve is still inconclusive, but only when judged on the
+    target's own seeds: runs of other seeds say nothing about it."""
+    rule = {"kind": "ordering", "order": "increasing", "metrics": ["x", "y"]}
+    ordering = Target(**{**target(rule, metric="x").__dict__, "curves": ("eval/A", "eval/Bx"), "last_k": 2})
+    points = {"eval/A": [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)], "eval/B": [(1, 5.0), (2, 6.0), (3, 7.0), (4, 8.0)]}
+    records = runs({}, {}, {}, curves=[points] * 3, tmp_path=tmp_path)
+    result = evaluate_target(ordering, records, "cpu")
+    assert (result.verdict, counts_text([result])) == ("not_run", "1 not run (metric absent)")
+    assert result.detail.startswith("metric absent: eval/Bx in the curves.csv of none of the 3 completed run(s)")
+    short = Target(**{**target({"kind": "above", "bound": 1.0}, metric="r").__dict__, "curves": ("eval/A",),
+                      "last_k": 5})  # fmt: skip
+    assert evaluate_target(short, records, "cpu").detail == "curve eval/A has 4 point(s) at most, needs 5"
+    other_seeds = Target(**{**short.__dict__, "seeds": (("cpu", (7, 8)),)})
+    assert evaluate_target(other_seeds, records, "cpu").detail == "no completed run has this metric"
+
+
+def test_an_ordering_no_seed_can_pair_is_counted_as_unpaired():
+    t = target({"kind": "ordering", "order": "increasing", "metrics": ["a", "b"]}, metric="a")
+    result = evaluate_target(t, runs({"a": 1.0}, {"b": 2.0}, {"a": 1.5}), "cpu")
+    assert (result.verdict, result.detail) == ("not_run", "no seed has every metric of the ordering")
+    assert counts_text([result]) == "1 not run (unpaired)"
+
+
 def test_counts_show_the_mix():
     class R:
         def __init__(self, verdict, detail=""):
@@ -836,6 +861,28 @@ def load_claim_without_fixes(claim):
     import dataclasses
 
     return dataclasses.replace(claim, fixes=())
+
+
+def test_a_metric_absent_from_the_runs_a_fix_leaves_stays_metric_absent(monkeypatch):
+    """With runs left out for a fix, a target whose name the remaining runs do not report is still metric absent
+    (its detail then also says what the fix left out), not "no counted run"."""
+    from replicate_suite import report
+    from replicate_suite.claim_schema import Claim, Fix
+    from replicate_suite.claims import not_run_kind
+
+    monkeypatch.setattr(report, "commit_known", lambda commit, root=None: "yes")
+    monkeypatch.setattr(
+        report, "fix_state", lambda run, commit, names, root=None: ("no" if run.seed == 0 else "yes", [])
+    )
+    t = target(
+        {"kind": "ordering", "order": "increasing", "metrics": ["train_error", "test_eror"]}, metric="train_error"
+    )
+    records = runs(*[{"train_error": 0.1, "test_error": 0.5}] * 3)
+    claim = Claim("x", "x", "x", {}, (t,), (), (Fix(commit="abcdef1", issue="#1", what="a fault"),))
+    (result,), _ = report._evaluate_with_fixes(claim, records, "cpu")
+    assert result.verdict == "not_run" and not_run_kind(result) == "metric absent"
+    assert "of none of the 2 completed run(s) (seeds 1, 2)" in result.detail
+    assert result.detail.endswith("1 run(s) from code before fix abcdef1 (#1) not counted")
 
 
 @pytest.mark.parametrize(

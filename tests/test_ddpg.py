@@ -913,9 +913,9 @@ def test_ddpg_exactness_claims_hold_with_onednn_kernels():
     """TensorFlow takes oneDNN's kernels by default on AVX-512 VNNI CPUs and Eigen's elsewhere
     (`environment.tensorflow_kernels`). DDPG's two exactness claims (the narrow action gradient changes no number;
     acting inside the update gives the separate forward pass's bits) must hold under either, or be off: this runs
-    their tests in a child process with oneDNN's kernels forced (TF_ENABLE_ONEDNN_OPTS=1). Without the conditions in
-    DDPGLearner.narrow_action_gradient and compiled.fused_acting_is_exact both fail on the AVX2 EPYC of
-    2026-12-05."""
+    their tests in a child process with oneDNN's kernels forced (TF_ENABLE_ONEDNN_OPTS=1). Without the Eigen-only
+    condition in DDPGLearner.narrow_action_gradient both fail on the AVX2 EPYC of 2026-12-05 (the narrow product
+    differs under oneDNN, and acting inside such an update differs too)."""
     import os
     import subprocess
     import sys

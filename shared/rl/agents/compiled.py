@@ -96,17 +96,6 @@ def tf_graph_without_xla(model: keras.Model) -> bool:
     return keras.backend.backend() == "tensorflow" and not model.jit_compile
 
 
-def fused_acting_is_exact() -> bool:
-    """Whether TensorFlow's kernels here are ones under which a forward pass inside the update's graph was shown to
-    give the bits of a separate compiled_forward call (TrainThenForward): Eigen's (TensorFlow's default on CPUs
-    without AVX-512 VNNI), and oneDNN's on AVX-512 CPUs (the AMD EPYC of the earlier records, where oneDNN is the
-    default). Not oneDNN's on an AVX2-only CPU (TF_ENABLE_ONEDNN_OPTS=1 on the EPYC of 2026-12-05: other bits)."""
-    from replicate_suite.environment import cpu_features, tensorflow_kernels
-
-    kernels = tensorflow_kernels()
-    return kernels == "eigen" or (kernels == "onednn" and "avx512f" in cpu_features())
-
-
 @functools.cache
 def tf_column_product_matches(batch: int, inner: int, rows: int, columns: int, trials: int = 3) -> bool:
     """Whether, in a TensorFlow graph on this machine, dy @ W[-columns:]^T equals the last `columns` columns of
@@ -144,15 +133,14 @@ class TrainThenForward:
 
     TensorFlow without XLA: one concrete function that runs model.train_step and then the forward pass;
     tf.function's automatic control dependencies order the forward pass's reads of the weights after the optimizer's
-    writes, so the outputs are bit-identical to step followed by forward (tests/test_ddpg.py) with Eigen's kernels
-    and with oneDNN's on AVX-512 CPUs (`fused_acting_is_exact`). With XLA (model.jit_compile), other backends, and
-    oneDNN's kernels on a CPU without AVX-512: exactly those two calls (XLA would compile the forward pass too and
-    round it differently from compiled_forward's, which never uses XLA; oneDNN on the AVX2 EPYC of 2026-12-05 gave
-    the fused forward pass other bits than the separate one)."""
+    writes, so the outputs are bit-identical to step followed by forward (tests/test_ddpg.py; with Eigen's and with
+    oneDNN's kernels, the latter forced on an AVX2 CPU on 2026-12-05). With XLA
+    (model.jit_compile), other backends: exactly those two calls (XLA would compile the forward pass too and round it
+    differently from compiled_forward's, which never uses XLA)."""
 
     def __init__(self, step: DirectTrainStep, forward_model: keras.Model, forward: Callable[[np.ndarray], np.ndarray]):
         model = self.model = step.model
-        if tf_graph_without_xla(model) and fused_acting_is_exact():
+        if tf_graph_without_xla(model):
 
             def fused(data):
                 x, inputs = data

@@ -90,10 +90,15 @@ def _seed_value(target: Target, run: RunRecord, index: int) -> float | None:
     return None if value is None else float(value)
 
 
+def _of_its_seeds(target: Target, runs: list[RunRecord], profile: str) -> list[RunRecord]:
+    """The runs of the seeds the target counts on this profile (all when it names none)."""
+    allowed = target.seeds_for(profile)
+    return [r for r in runs if allowed is None or r.seed in allowed]
+
+
 def per_seed_values(target: Target, runs: list[RunRecord], profile: str | None = None) -> dict[str, dict[int, float]]:
     """metric -> {seed: value} over the runs (only the target's `seeds` when it names them)."""
-    allowed = target.seeds_for(profile) if profile is not None else None
-    chosen = [r for r in runs if allowed is None or r.seed in allowed]
+    chosen = runs if profile is None else _of_its_seeds(target, runs, profile)
     table: dict[str, dict[int, float]] = {}
     for index, name in enumerate(target.names):
         values = {}
@@ -260,10 +265,9 @@ def registration_groups(claim: Claim, runs: list[RunRecord]) -> list[tuple[str, 
     return groups
 
 
-def _of_its_seeds(target: Target, runs: list[RunRecord], profile: str) -> list[RunRecord]:
-    """The runs of the seeds the target counts on this profile (all when it names none)."""
-    allowed = target.seeds_for(profile)
-    return [r for r in runs if allowed is None or r.seed in allowed]
+def _reads_curves(target: Target) -> bool:
+    """Whether the target's values come from curves.csv (a trend, or `curves`) rather than metrics.json."""
+    return target.rule["kind"] == "trend" or bool(target.curves)
 
 
 def _missing_names(target: Target, table: dict[str, dict[int, float]]) -> list[str]:
@@ -279,7 +283,7 @@ def _short_curves(target: Target, runs: list[RunRecord], table: dict[str, dict[i
     """Why the target's runs (of its seeds) give no value although every curve it lacks values for is there: too
     few points. "" when a curve is absent from all of them (then the target is not run, METRIC_ABSENT or NO_RUNS)
     or the target reads no curve."""
-    if not (target.rule["kind"] == "trend" or target.curves):
+    if not _reads_curves(target):
         return ""
     need = 2 if target.rule["kind"] == "trend" else (target.last_k or 1)
     found = {
@@ -298,16 +302,15 @@ which reports one of its names (a misspelt name, or the part of the replication 
 ordering whose metrics each have values but never all in one seed, so nothing can be paired."""
 
 
-def _absent(target: Target, runs: list[RunRecord], profile: str, table: dict[str, dict[int, float]]) -> str:
-    """Why a target has no value for some name: NO_RUNS when none of its seeds ran, else METRIC_ABSENT with the
-    names missing, how many runs lack them and the closest names they do report, so that a misspelt metric is not
-    read as work still to do."""
+def _absent(target: Target, chosen: list[RunRecord], table: dict[str, dict[int, float]]) -> str:
+    """Why a target has no value for some name, from the runs of its seeds (`chosen`): NO_RUNS when there are none,
+    else METRIC_ABSENT with the names missing, how many runs lack them and the closest names they do report, so that
+    a misspelt metric is not read as work still to do."""
     import difflib
 
-    chosen = _of_its_seeds(target, runs, profile)
     if not chosen:
         return NO_RUNS
-    reads_curves = target.rule["kind"] == "trend" or bool(target.curves)
+    reads_curves = _reads_curves(target)
     reported: set[str] = set()
     for run in chosen:
         reported |= {row["metric"] for row in run.read_curves()} if reads_curves else set(run.metrics)
@@ -331,10 +334,11 @@ def held_of(held: str | None, rule_kind: str | None, profile: str) -> str:
 def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
     table = per_seed_values(target, runs, profile)
     if any(not v for v in table.values()):
-        short = _short_curves(target, _of_its_seeds(target, runs, profile), table)
+        chosen = _of_its_seeds(target, runs, profile)
+        short = _short_curves(target, chosen, table)
         if short:
             return TargetResult(target, "inconclusive", detail=short, per_seed=table)
-        return TargetResult(target, "not_run", detail=_absent(target, runs, profile, table), per_seed=table)
+        return TargetResult(target, "not_run", detail=_absent(target, chosen, table), per_seed=table)
     summaries = {name: summarize(list(v.values())) for name, v in table.items()}
     if not all(math.isfinite(x) for sm in summaries.values() for x in (sm.mean, sm.std)):
         return TargetResult(target, "inconclusive", detail="values too large to average in float64", per_seed=table)

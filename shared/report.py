@@ -20,7 +20,6 @@ from typing import Any
 
 from replicate_suite.claim_schema import Fix
 from replicate_suite.claims import (
-    METRIC_ABSENT,
     Claim,
     TargetResult,
     counted_runs,
@@ -30,6 +29,7 @@ from replicate_suite.claims import (
     held_of,
     load_claim,
     newest_registration_seeds,
+    not_run_kind,
     registration_groups,
     verdict_counts,
 )
@@ -230,8 +230,8 @@ def _evaluate_with_fixes(
             if dropped and judged:
                 notes.append(f"{dropped} run(s) from code before fix {fix.commit} ({fix.issue}) not counted")
         result = evaluate_target(target, kept, profile, newest)
-        if notes and result.verdict == "not_run" and not result.detail.startswith(METRIC_ABSENT):
-            result.detail = "no counted run: " + "; ".join(notes)
+        if notes and result.verdict == "not_run" and not_run_kind(result) == "no runs":
+            result.detail = "no counted run: " + "; ".join(notes)  # a kind of its own (metric absent, ...) stays
         elif notes:
             result.detail = "; ".join([result.detail, *notes]) if result.detail else "; ".join(notes)
         results.append(result)

@@ -885,6 +885,27 @@ def test_a_metric_absent_from_the_runs_a_fix_leaves_stays_metric_absent(monkeypa
     assert result.detail.endswith("1 run(s) from code before fix abcdef1 (#1) not counted")
 
 
+def test_an_unpaired_ordering_stays_unpaired_when_a_fix_leaves_runs_out(monkeypatch):
+    """The same for an ordering whose metrics no seed of the runs a fix leaves shares: it stays "unpaired" (the
+    fix's note appended), not "no counted run"."""
+    from replicate_suite import report
+    from replicate_suite.claim_schema import Claim, Fix
+    from replicate_suite.claims import not_run_kind
+
+    monkeypatch.setattr(report, "commit_known", lambda commit, root=None: "yes")
+    monkeypatch.setattr(
+        report, "fix_state", lambda run, commit, names, root=None: ("no" if run.seed == 0 else "yes", [])
+    )
+    t = target({"kind": "ordering", "order": "increasing", "metrics": ["a", "b"]}, metric="a")
+    claim = Claim("x", "x", "x", {}, (t,), (), (Fix(commit="abcdef1", issue="#1", what="a fault"),))
+    (result,), _ = report._evaluate_with_fixes(claim, runs({"a": 1.0, "b": 2.0}, {"a": 1.0}, {"b": 2.0}), "cpu")
+    assert result.verdict == "not_run" and not_run_kind(result) == "unpaired"
+    assert (
+        result.detail
+        == "no seed has every metric of the ordering; 1 run(s) from code before fix abcdef1 (#1) not counted"
+    )
+
+
 @pytest.mark.parametrize(
     "fixes, message",
     [

@@ -651,3 +651,125 @@ def test_replay_sample_equals_the_two_stack_walks(stack, capacity, episodes):
     np.testing.assert_array_equal(batch.next_states, replay.stacks((batch.indices + 1) % capacity))
     assert batch.states.flags.c_contiguous and batch.next_states.flags.c_contiguous
     assert batch.states.shape == ((500, stack, 2, 3) if stack > 1 else (500, 2, 3))
+
+
+# --- channels-last minibatches (frames_last) ---------------------------------------------------------------------
+
+
+def _random_episodes(replay: ReplayBuffer, steps: int, seed: int) -> None:
+    """Frames of random pixels (every byte value can occur) in episodes that end at random."""
+    rng = np.random.default_rng(seed)
+
+    def frame():
+        return rng.integers(0, 256, replay.frame_shape).astype(replay.frames.dtype)
+
+    replay.start_episode(frame())
+    for _ in range(steps):
+        terminal = bool(rng.random() < 0.08)
+        replay.add(int(rng.integers(4)), float(rng.normal()), terminal, frame())
+        if terminal:
+            replay.start_episode(frame())
+
+
+@pytest.mark.parametrize(
+    "stack, dtype, capacity", [(4, "uint8", 50), (4, "uint8", 400), (2, "uint8", 60), (8, "uint8", 90),
+                               (3, "uint8", 60), (4, "float32", 60), (1, "uint8", 40)]
+)  # fmt: skip
+def test_frames_last_sample_is_the_same_draw_laid_out_channels_last(stack, dtype, capacity):
+    """sample(frames_last=True) must give the same transitions as sample() from a twin buffer, with the stack as the
+    last axis: byte packing (uint8, stacks of 2, 4, 8), np.stack otherwise (stack 3, float frames); a stack of one
+    has no stack axis to move and stays as it is."""
+    twins = [ReplayBuffer(capacity=capacity, frame_shape=(3, 5), stack=stack, dtype=dtype, seed=9) for _ in range(2)]
+    for replay in twins:
+        _random_episodes(replay, 3 * capacity, seed=4)
+    for _ in range(3):
+        first, last = twins[0].sample(300), twins[1].sample(300, frames_last=True)
+        np.testing.assert_array_equal(first.indices, last.indices)
+        for name in ("actions", "rewards", "terminals"):
+            np.testing.assert_array_equal(getattr(first, name), getattr(last, name))
+        assert last.frames_last == (stack > 1) and not first.frames_last
+        for ours, theirs in ((last.states, first.states), (last.next_states, first.next_states)):
+            expected = np.moveaxis(theirs, 1, -1) if stack > 1 else theirs
+            np.testing.assert_array_equal(ours, expected)
+            assert ours.dtype == theirs.dtype and ours.flags.c_contiguous
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 8])
+def test_frames_last_pair_packs_every_byte_value_in_place(k):
+    from replicate_suite.rl.replay import frames_last_pair
+
+    rng = np.random.default_rng(k)
+    planes = [rng.integers(0, 256, (6, 7, 5)).astype(np.uint8) for _ in range(k + 1)]
+    planes[0][0, 0, 0], planes[-1][0, 0, 0] = 255, 255  # the top byte set: no sign or overflow trouble
+    first, second = frames_last_pair(planes)
+    np.testing.assert_array_equal(first, np.stack(planes[:-1], axis=-1))
+    np.testing.assert_array_equal(second, np.stack(planes[1:], axis=-1))
+
+
+_FRAMES_LAST_CHILD = """
+import json, sys
+import keras, numpy as np
+import replicate_suite.rl.agents.dqn as dqn
+from replicate_suite.models.qnets import build_atari_cnn, build_minatar_cnn
+from replicate_suite.rl.replay import Batch
+
+def trained(frames_last, arch, double):
+    original = dqn.frames_last_body
+    if not frames_last:  # the layout every update took before frames_last existed
+        dqn.frames_last_body = lambda model: None
+    try:
+        keras.utils.set_random_seed(1)
+        agent = dqn.DQNAgent(lambda: build_atari_cnn(4, arch), 4, dqn.DQNConfig(
+            0.99, 1e-3, "adam", "huber", target_period=2, double=double, max_grad_norm=1.0))
+    finally:
+        dqn.frames_last_body = original
+    assert agent.frames_last == frames_last
+    rng = np.random.default_rng(2)
+    losses = []
+    for step in range(4):
+        window = rng.integers(0, 256, (8, 5, 84, 84)).astype(np.uint8)
+        states, next_states = window[:, :-1].copy(), window[:, 1:].copy()
+        layout_last = frames_last and step % 2 == 1  # both layouts reach the same agent
+        if layout_last:
+            states, next_states = (np.ascontiguousarray(np.moveaxis(s, 1, -1)) for s in (states, next_states))
+        losses.append(agent.update(Batch(states, rng.integers(0, 4, 8), rng.normal(size=8).astype(np.float32),
+                                         (rng.random(8) < 0.2).astype(np.float32), next_states, np.arange(8),
+                                         frames_last=layout_last)))
+    q = agent.q_values(window[:3, 1:])
+    return [losses, [w.tolist() for w in agent.learner.online.get_weights()], q.tolist()]
+
+report = {}
+for arch in ("nature", "mnih2013"):
+    for double in (False, True):
+        report[f"{arch}_{double}"] = trained(False, arch, double) == trained(True, arch, double)
+keras.utils.set_random_seed(1)
+minatar = dqn.DQNAgent(lambda: build_minatar_cnn(3, 4), 3, dqn.DQNConfig(0.99, 1e-3, "adam", "huber", 2))
+report["minatar_keeps_its_layout"] = minatar.frames_last is False
+try:
+    dqn.QLearner(build_minatar_cnn(3, 4), None, minatar.cfg, frames_last=True)
+    report["refused"] = False
+except ValueError:
+    report["refused"] = True
+print("RESULT" + json.dumps(report))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_frames_last_updates_are_bit_identical_to_the_permuted_ones(backend):
+    """An Atari CNN's updates on channels-last minibatches (through frames_last_body, no transposes) must give the
+    losses, weights and Q-values of the updates through the whole net's channels_last Permute, bit for bit; a batch
+    in the other layout is transposed by the agent; a net without that Permute keeps its layout and refuses
+    frames_last."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    if backend == "jax":
+        pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", _FRAMES_LAST_CHILD], env=env, capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.split("RESULT")[-1])
+    assert report == dict.fromkeys(report, True) and len(report) == 6, report

@@ -211,7 +211,7 @@ class _DQN:
             return None
         if self.probe is None and cfg.q_probe_states:
             self.probe = self.replay.sample(cfg.q_probe_states).states
-        return self.agent.update(self.replay.sample(cfg.batch_size))
+        return self.agent.update(self.replay.sample(cfg.batch_size, frames_last=self.agent.frames_last))
 
     def evaluate(self, step: int, state: LoopState):
         cfg, label = self.cfg, self.label

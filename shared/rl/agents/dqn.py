@@ -30,6 +30,7 @@ import numpy as np
 from keras import ops
 
 from replicate_suite.config import POSITIVE, Range
+from replicate_suite.models.qnets import frames_last_body
 from replicate_suite.rl.agents.compiled import DirectTrainStep, compiled_forward
 from replicate_suite.rl.agents.state import from_numbered, named_arrays, restore_named
 from replicate_suite.rl.replay import Batch
@@ -99,28 +100,51 @@ def td_loss(q_taken, targets, kind: str, reduction: str = "mean"):
     raise ValueError(f"unknown loss reduction {reduction!r} (mean or sum)")
 
 
-class QLearner(keras.Model):
-    """Online net (+ optional target net); trained on x = (states, actions, rewards, next_states, discounts)."""
+class _Nets:
+    """The networks a QLearner's forward passes go through: the online and target nets, or their frames-last bodies
+    (models.qnets.frames_last_body). A plain holder, so Keras does not track the bodies as sub-layers of the
+    learner (their weights are the nets' own)."""
 
-    def __init__(self, online: keras.Model, target: keras.Model | None, cfg: DQNConfig, **kwargs):
+    def __init__(self, online: keras.Model, target: keras.Model | None):
+        self.online, self.target = online, target
+
+
+class QLearner(keras.Model):
+    """Online net (+ optional target net); trained on x = (states, actions, rewards, next_states, discounts).
+
+    frames_last: states and next_states come channels-last, (B, size, size, stack), and go through the nets' bodies
+    after their channels_last Permute (models.qnets.frames_last_body: same weights, bit-identical numbers); the nets
+    must be Atari CNNs (build_atari_cnn), else ValueError."""
+
+    def __init__(
+        self, online: keras.Model, target: keras.Model | None, cfg: DQNConfig, frames_last: bool = False, **kwargs
+    ):
         super().__init__(**kwargs)
         self.online, self.target, self.cfg = online, target, cfg
         if target is not None:
             target.trainable = False
             target.set_weights(online.get_weights())
+        self.frames_last = bool(frames_last)
+        self._nets = _Nets(online, target)
+        if self.frames_last:
+            bodies = [frames_last_body(online), None if target is None else frames_last_body(target)]
+            if bodies[0] is None or (target is not None and bodies[1] is None):
+                raise ValueError("frames_last needs Atari CNNs (build_atari_cnn): nets that begin with channels_last")
+            self._nets = _Nets(*bodies)
 
     def call(self, inputs, training=False):
         states = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
-        return self.online(states, training=training)
+        return self._nets.online(states, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         _, actions, rewards, next_states, discounts = x
+        online, target = self._nets.online, self._nets.target
         # Q_online(s') only where it is used (no target net, or Double DQN's argmax): one forward pass fewer per
         # update for DQN with a target net.
         next_online = None
-        if self.target is None or self.cfg.double:
-            next_online = self.online(next_states, training=False)
-        next_target = next_online if self.target is None else self.target(next_states, training=False)
+        if target is None or self.cfg.double:
+            next_online = online(next_states, training=False)
+        next_target = next_online if target is None else target(next_states, training=False)
         targets = td_targets(rewards, discounts, next_target, next_online if self.cfg.double else None)
         taken = ops.take_along_axis(y_pred, ops.expand_dims(ops.cast(actions, "int32"), 1), axis=1)[:, 0]
         return td_loss(taken, targets, self.cfg.loss, self.cfg.loss_reduction)
@@ -150,7 +174,10 @@ class DQNAgent:
         self.cfg, self.num_actions = cfg, int(num_actions)
         online = build_q()
         target = build_q() if cfg.target_period > 0 else None
-        self.learner = QLearner(online, target, cfg)
+        # Updates take channels-last frame stacks where the net is an Atari CNN: the replay gathers them that way
+        # for about the cost of the usual layout, and the update skips two transposes (models.qnets.frames_last_body).
+        self.frames_last = frames_last_body(online) is not None
+        self.learner = QLearner(online, target, cfg, frames_last=self.frames_last)
         self.learner.compile(optimizer=make_optimizer(cfg), jit_compile=True if cfg.xla else "auto")
         self.learner.optimizer.build(self.learner.online.trainable_variables)
         self._forward = compiled_forward(self.learner.online)
@@ -169,15 +196,24 @@ class DQNAgent:
 
     def update(self, batch: Batch) -> float:
         """One gradient step on a replay minibatch (Mnih et al. 2013, Alg. 1), then a target sync every
-        target_period updates; returns the minibatch's loss (td_loss)."""
+        target_period updates; returns the minibatch's loss (td_loss). The batch's states may come in either layout
+        (Batch.frames_last); the numbers do not depend on it."""
         discounts = (self.cfg.gamma * (1.0 - batch.terminals)).astype(np.float32)
-        x = (batch.states, batch.actions, batch.rewards.astype(np.float32), batch.next_states, discounts)
+        states, next_states = (self._layout(s, batch.frames_last) for s in (batch.states, batch.next_states))
+        x = (states, batch.actions, batch.rewards.astype(np.float32), next_states, discounts)
         self.learner.reset_metrics()  # the loss returned is this minibatch's
         loss = self._train_step(x)
         self.updates += 1
         if self.cfg.target_period and self.updates % self.cfg.target_period == 0:
             self.sync_target()
         return float(loss)
+
+    def _layout(self, states: np.ndarray, frames_last: bool) -> np.ndarray:
+        """states in the layout the update takes (self.frames_last): a batch in the other one is transposed here
+        (a copy; ReplayBuffer.sample(frames_last=agent.frames_last) gives the update's own layout directly)."""
+        if frames_last == self.frames_last:
+            return states
+        return np.ascontiguousarray(np.moveaxis(states, *((1, -1) if self.frames_last else (-1, 1))))
 
     def sync_target(self) -> None:
         """Copy the online net into the target net (Nature 2015: every C updates)."""

@@ -673,7 +673,7 @@ def _random_episodes(replay: ReplayBuffer, steps: int, seed: int) -> None:
 
 @pytest.mark.parametrize(
     "stack, dtype, capacity", [(4, "uint8", 50), (4, "uint8", 400), (2, "uint8", 60), (8, "uint8", 90),
-                               (3, "uint8", 60), (4, "float32", 60), (1, "uint8", 40)]
+                               (3, "uint8", 60), (4, "float32", 60), (4, ">u2", 60), (1, "uint8", 40)]
 )  # fmt: skip
 def test_frames_last_sample_is_the_same_draw_laid_out_channels_last(stack, dtype, capacity):
     """sample(frames_last=True) must give the same transitions as sample() from a twin buffer, with the stack as the
@@ -704,6 +704,36 @@ def test_frames_last_pair_packs_every_byte_value_in_place(k):
     first, second = frames_last_pair(planes)
     np.testing.assert_array_equal(first, np.stack(planes[:-1], axis=-1))
     np.testing.assert_array_equal(second, np.stack(planes[1:], axis=-1))
+
+
+def test_frames_last_body_is_only_for_a_chain_after_the_permute():
+    """A net that begins with the channels_last Permute but is not a chain after it (a layer applied twice, a
+    dueling head's branches) gets no body, so its agent keeps the permuted layout (and its numbers)."""
+    import keras
+    from keras import layers
+
+    from replicate_suite.models.qnets import build_atari_cnn, frames_last_body
+    from replicate_suite.rl.agents.dqn import DQNAgent, DQNConfig
+
+    def net(kind):
+        inputs = keras.Input((4, 36, 36), dtype="uint8")
+        x = layers.Permute((2, 3, 1), name="channels_last")(inputs)
+        x = layers.Flatten()(layers.Conv2D(8, 8, 4, activation="relu")(layers.Rescaling(1 / 255)(x)))
+        x = layers.Dense(16, activation="relu")(x)
+        if kind == "tied":
+            tied = layers.Dense(16, activation="relu")
+            x = layers.Dense(3)(tied(tied(x)))
+        elif kind == "dueling":
+            x = layers.Add()([layers.Dense(1)(x), layers.Dense(3)(x)])
+        else:
+            x = layers.Dense(3)(x)
+        return keras.Model(inputs, x)
+
+    assert frames_last_body(net("chain")) is not None and frames_last_body(build_atari_cnn(3, "nature", 4, 36))
+    for kind in ("tied", "dueling"):
+        assert frames_last_body(net(kind)) is None, kind
+        agent = DQNAgent(lambda kind=kind: net(kind), 3, DQNConfig(0.99, 1e-3, "adam", "huber", 0))
+        assert agent.frames_last is False
 
 
 _FRAMES_LAST_CHILD = """

@@ -41,7 +41,8 @@ def build_atari_cnn(num_actions: int, arch: Architecture = "nature", stack: int 
 def frames_last_body(model: keras.Model) -> keras.Model | None:
     """The part of an Atari CNN (build_atari_cnn) after its channels_last Permute, as a model of its own on frames
     already laid out channels-last, (B, size, size, stack) uint8, sharing the model's layers and so its weights;
-    None for a model that does not begin with that Permute (MinAtar's net, an MLP).
+    None for a model that is not such a chain: one that does not begin with that Permute (MinAtar's net, an MLP), or
+    whose graph after it is not each layer once, in order, each feeding the next (a layer applied twice, a branch).
 
     Why: a replay batch of 32 stacks of four 84x84 frames can be gathered channels-last for about what gathering it
     channels-first costs (ReplayBuffer.sample(frames_last=True)), while TensorFlow's transpose of that uint8 batch,
@@ -50,14 +51,34 @@ def frames_last_body(model: keras.Model) -> keras.Model | None:
     layers_ = model.layers
     if len(layers_) < 3 or layers_[1].name != "channels_last" or not isinstance(layers_[1], layers.Permute):
         return None
-    if tuple(layers_[1].dims) != (2, 3, 1):
+    if tuple(layers_[1].dims) != (2, 3, 1) or len(model.inputs) != 1 or len(model.outputs) != 1:
+        return None
+    if _chain_back(model.outputs[0], layers_[1]) != layers_[2:]:
         return None
     stack, *frame = model.input_shape[1:]
     inputs = keras.Input((*frame, stack), dtype=model.inputs[0].dtype, name="frames_last")
     x = inputs
-    for layer in layers_[2:]:  # build_atari_cnn's nets are a chain: each layer feeds the next
+    for layer in layers_[2:]:
         x = layer(x)
     return keras.Model(inputs, x, name=f"{model.name}_frames_last")
+
+
+def _chain_back(tensor, stop: keras.layers.Layer) -> list | None:
+    """The layers from `stop`'s output to `tensor`, in the order they run, if each has exactly one input on that
+    path (a chain); None where a node has several inputs or the walk never reaches `stop`."""
+    chain = []
+    while True:
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            return None
+        layer = history.operation
+        if layer is stop:
+            return chain[::-1]
+        inputs = layer._inbound_nodes[history.node_index].input_tensors
+        if len(inputs) != 1:
+            return None
+        chain.append(layer)
+        tensor = inputs[0]
 
 
 def build_minatar_cnn(num_actions: int, channels: int, size: int = 10) -> keras.Model:

@@ -172,7 +172,8 @@ def frames_last_pair(planes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     with the newest plane in the top byte. Anything else: np.stack."""
     k = len(planes) - 1
     if planes[0].dtype != np.uint8 or k not in (2, 4, 8):
-        return np.stack(planes[:-1], axis=-1), np.stack(planes[1:], axis=-1)
+        dtype = planes[0].dtype  # as stored (np.stack would give a byte-swapped dtype's native twin)
+        return np.stack(planes[:-1], axis=-1, dtype=dtype), np.stack(planes[1:], axis=-1, dtype=dtype)
     word = np.dtype(f"<u{k}")
     first = planes[k - 1].astype(word)
     for plane in planes[k - 2 :: -1]:  # oldest plane in the lowest byte

@@ -114,7 +114,8 @@ class QLearner(keras.Model):
 
     frames_last: states and next_states come channels-last, (B, size, size, stack), and go through the nets' bodies
     after their channels_last Permute (models.qnets.frames_last_body: same weights, bit-identical numbers); the nets
-    must be Atari CNNs (build_atari_cnn), else ValueError."""
+    must be Atari CNNs (build_atari_cnn), else ValueError. The learner's own call (learner(x), predict_on_batch) then
+    takes channels-last states too; acting goes through the online net itself, which keeps its input layout."""
 
     def __init__(
         self, online: keras.Model, target: keras.Model | None, cfg: DQNConfig, frames_last: bool = False, **kwargs

@@ -707,8 +707,9 @@ def test_frames_last_pair_packs_every_byte_value_in_place(k):
 
 
 def test_frames_last_body_is_only_for_a_chain_after_the_permute():
-    """A net that begins with the channels_last Permute but is not a chain after it (a layer applied twice, a
-    dueling head's branches) gets no body, so its agent keeps the permuted layout (and its numbers)."""
+    """A net that is not one chain from its input through the channels_last Permute (a layer applied twice, a
+    dueling head's branches, the Permute applied twice, a layer before it, a call keyword such as training=True)
+    gets no body, so its agent keeps the permuted layout (and its numbers)."""
     import keras
     from keras import layers
 
@@ -716,11 +717,20 @@ def test_frames_last_body_is_only_for_a_chain_after_the_permute():
     from replicate_suite.rl.agents.dqn import DQNAgent, DQNConfig
 
     def net(kind):
+        if kind == "layer_before_permute":  # a Sequential's layers leave out its input layer
+            return keras.Sequential([keras.Input((4, 36, 36), dtype="uint8"), layers.Rescaling(1 / 255),
+                                     layers.Permute((2, 3, 1), name="channels_last"), layers.Flatten(),
+                                     layers.Dense(3)])  # fmt: skip
         inputs = keras.Input((4, 36, 36), dtype="uint8")
-        x = layers.Permute((2, 3, 1), name="channels_last")(inputs)
+        permute = layers.Permute((2, 3, 1), name="channels_last")
+        if kind == "permute_twice":
+            return keras.Model(inputs, layers.Dense(3)(layers.Flatten()(permute(permute(inputs)))))
+        x = permute(inputs)
         x = layers.Flatten()(layers.Conv2D(8, 8, 4, activation="relu")(layers.Rescaling(1 / 255)(x)))
         x = layers.Dense(16, activation="relu")(x)
-        if kind == "tied":
+        if kind == "keyword":
+            x = layers.Dense(3)(layers.Dropout(0.5)(x, training=True))
+        elif kind == "tied":
             tied = layers.Dense(16, activation="relu")
             x = layers.Dense(3)(tied(tied(x)))
         elif kind == "dueling":
@@ -730,7 +740,7 @@ def test_frames_last_body_is_only_for_a_chain_after_the_permute():
         return keras.Model(inputs, x)
 
     assert frames_last_body(net("chain")) is not None and frames_last_body(build_atari_cnn(3, "nature", 4, 36))
-    for kind in ("tied", "dueling"):
+    for kind in ("tied", "dueling", "permute_twice", "layer_before_permute", "keyword"):
         assert frames_last_body(net(kind)) is None, kind
         agent = DQNAgent(lambda kind=kind: net(kind), 3, DQNConfig(0.99, 1e-3, "adam", "huber", 0))
         assert agent.frames_last is False

@@ -41,44 +41,59 @@ def build_atari_cnn(num_actions: int, arch: Architecture = "nature", stack: int 
 def frames_last_body(model: keras.Model) -> keras.Model | None:
     """The part of an Atari CNN (build_atari_cnn) after its channels_last Permute, as a model of its own on frames
     already laid out channels-last, (B, size, size, stack) uint8, sharing the model's layers and so its weights;
-    None for a model that is not such a chain: one that does not begin with that Permute (MinAtar's net, an MLP), or
-    whose graph after it is not each layer once, in order, each feeding the next (a layer applied twice, a branch).
+    None for any other model. The model's graph must be one chain from its single input to its single output: the
+    Permute((2, 3, 1)) named channels_last applied to the input, then layers each applied once, each to the previous
+    one's single output with no other call argument (so that calling them again in order is the same computation).
+    Anything else (MinAtar's net, an MLP, a layer applied twice, branches, several inputs or outputs, a layer before
+    the Permute, a call keyword such as training=True) gets None, and its agent keeps the permuted layout.
 
     Why: a replay batch of 32 stacks of four 84x84 frames can be gathered channels-last for about what gathering it
     channels-first costs (ReplayBuffer.sample(frames_last=True)), while TensorFlow's transpose of that uint8 batch,
     once for the online and once for the target net, took ~1.5 ms each per update on a 2-core AVX2 EPYC. The
     Permute only moves bytes, so the body gives bit-identical outputs and gradients (tests/test_rl_core.py)."""
-    layers_ = model.layers
-    if len(layers_) < 3 or layers_[1].name != "channels_last" or not isinstance(layers_[1], layers.Permute):
+    inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
+    if not inputs or not outputs or len(inputs) != 1 or len(outputs) != 1:
         return None
-    if tuple(layers_[1].dims) != (2, 3, 1) or len(model.inputs) != 1 or len(model.outputs) != 1:
+    chain = _chain(outputs[0], inputs[0])
+    if not chain or len(chain) < 2:
         return None
-    if _chain_back(model.outputs[0], layers_[1]) != layers_[2:]:
+    permute, *rest = chain
+    if not isinstance(permute, layers.Permute) or permute.name != "channels_last" or tuple(permute.dims) != (2, 3, 1):
         return None
-    stack, *frame = model.input_shape[1:]
-    inputs = keras.Input((*frame, stack), dtype=model.inputs[0].dtype, name="frames_last")
-    x = inputs
-    for layer in layers_[2:]:
+    stack, *frame = inputs[0].shape[1:]
+    body_input = keras.Input((*frame, stack), dtype=inputs[0].dtype, name="frames_last")
+    x = body_input
+    for layer in rest:
         x = layer(x)
-    return keras.Model(inputs, x, name=f"{model.name}_frames_last")
+    return keras.Model(body_input, x, name=f"{model.name}_frames_last")
 
 
-def _chain_back(tensor, stop: keras.layers.Layer) -> list | None:
-    """The layers from `stop`'s output to `tensor`, in the order they run, if each has exactly one input on that
-    path (a chain); None where a node has several inputs or the walk never reaches `stop`."""
-    chain = []
-    while True:
+def _chain(output, source) -> list | None:
+    """The layers that compute `output` from `source` (KerasTensors of a functional model), in the order they run,
+    if that computation is a chain: each node a Layer called once on exactly one tensor (no list around it, no
+    keyword argument but training / mask left at None) with exactly one output, no layer twice. None otherwise."""
+    chain, seen, tensor = [], set(), output
+    while tensor is not source:
         history = getattr(tensor, "_keras_history", None)
         if history is None:
             return None
         layer = history.operation
-        if layer is stop:
-            return chain[::-1]
-        inputs = layer._inbound_nodes[history.node_index].input_tensors
-        if len(inputs) != 1:
+        node = layer._inbound_nodes[history.node_index]
+        arguments = node.arguments
+        if (
+            node.is_input
+            or not isinstance(layer, layers.Layer)
+            or id(layer) in seen
+            or len(node.output_tensors) != 1
+            or len(arguments.args) != 1
+            or not isinstance(arguments.args[0], keras.KerasTensor)
+            or any(key not in ("training", "mask") or value is not None for key, value in arguments.kwargs.items())
+        ):
             return None
         chain.append(layer)
-        tensor = inputs[0]
+        seen.add(id(layer))
+        tensor = arguments.args[0]
+    return chain[::-1]
 
 
 def build_minatar_cnn(num_actions: int, channels: int, size: int = 10) -> keras.Model:

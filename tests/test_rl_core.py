@@ -744,6 +744,8 @@ def test_frames_last_body_is_only_for_a_chain_after_the_permute():
         assert frames_last_body(net(kind)) is None, kind
         agent = DQNAgent(lambda kind=kind: net(kind), 3, DQNConfig(0.99, 1e-3, "adam", "huber", 0))
         assert agent.frames_last is False
+    kinds = iter(["chain", "keyword"])  # an online net with a body, a target net without one: neither takes it
+    assert DQNAgent(lambda: net(next(kinds)), 3, DQNConfig(0.99, 1e-3, "adam", "huber", 5)).frames_last is False
 
 
 _FRAMES_LAST_CHILD = """

@@ -130,7 +130,7 @@ class QLearner(keras.Model):
         if self.frames_last:
             bodies = [frames_last_body(online), None if target is None else frames_last_body(target)]
             if bodies[0] is None or (target is not None and bodies[1] is None):
-                raise ValueError("frames_last needs Atari CNNs (build_atari_cnn): nets that begin with channels_last")
+                raise ValueError("frames_last needs Atari CNNs (build_atari_cnn): see models.qnets.frames_last_body")
             self._nets = _Nets(*bodies)
 
     def call(self, inputs, training=False):
@@ -177,7 +177,7 @@ class DQNAgent:
         target = build_q() if cfg.target_period > 0 else None
         # Updates take channels-last frame stacks where the net is an Atari CNN: the replay gathers them that way
         # for about the cost of the usual layout, and the update skips two transposes (models.qnets.frames_last_body).
-        self.frames_last = frames_last_body(online) is not None
+        self.frames_last = all(frames_last_body(net) is not None for net in (online, target) if net is not None)
         self.learner = QLearner(online, target, cfg, frames_last=self.frames_last)
         self.learner.compile(optimizer=make_optimizer(cfg), jit_compile=True if cfg.xla else "auto")
         self.learner.optimizer.build(self.learner.online.trainable_variables)

@@ -55,7 +55,7 @@ def frames_last_body(model: keras.Model) -> keras.Model | None:
     if not inputs or not outputs or len(inputs) != 1 or len(outputs) != 1:
         return None
     chain = _chain(outputs[0], inputs[0])
-    if not chain or len(chain) < 2:
+    if chain is None or len(chain) < 2:
         return None
     permute, *rest = chain
     if not isinstance(permute, layers.Permute) or permute.name != "channels_last" or tuple(permute.dims) != (2, 3, 1):

@@ -123,7 +123,8 @@ class ReplayBuffer:
         # The next state of a transition is its state shifted by one frame: entry idx + 1 is never an episode's
         # first frame, so its walk back steps to idx and then repeats idx's walk. One gather of stack + 1 frames
         # per transition gives both (the same arrays as stacks(idx) and stacks(idx + 1), half the reads).
-        if frames_last and self.stack > 1:
+        frames_last = frames_last and self.stack > 1  # a stack of one has no stack axis to move
+        if frames_last:
             planes = [self.frames[entries] for entries in self._walk_back((idx + 1) % self.capacity, self.stack + 1)]
             states, next_states = frames_last_pair(planes)
         else:
@@ -137,7 +138,7 @@ class ReplayBuffer:
             terminals=self.terminals[idx].astype(np.float32),
             next_states=next_states,
             indices=idx,
-            frames_last=frames_last and self.stack > 1,
+            frames_last=frames_last,
         )
 
     # --- checkpoints -------------------------------------------------------------------------------------------

@@ -112,26 +112,35 @@ class _Nets:
 class QLearner(keras.Model):
     """Online net (+ optional target net); trained on x = (states, actions, rewards, next_states, discounts).
 
-    frames_last: states and next_states come channels-last, (B, size, size, stack), and go through the nets' bodies
-    after their channels_last Permute (models.qnets.frames_last_body: same weights, bit-identical numbers); the nets
-    must be Atari CNNs (build_atari_cnn), else ValueError. The learner's own call (learner(x), predict_on_batch) then
-    takes channels-last states too; acting goes through the online net itself, which keeps its input layout."""
+    frames_last=True: states and next_states come channels-last, (B, size, size, stack), and go through the nets'
+    bodies after their channels_last Permute (models.qnets.frames_last_body: same weights, bit-identical numbers);
+    the nets must be Atari CNNs (build_atari_cnn), else ValueError. None: that where every net has a body, else the
+    nets' own layout (self.frames_last says which). With frames_last the learner's own call (learner(x),
+    predict_on_batch) takes channels-last states too; acting goes through the online net itself, which keeps its
+    input layout."""
 
     def __init__(
-        self, online: keras.Model, target: keras.Model | None, cfg: DQNConfig, frames_last: bool = False, **kwargs
+        self,
+        online: keras.Model,
+        target: keras.Model | None,
+        cfg: DQNConfig,
+        frames_last: bool | None = False,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.online, self.target, self.cfg = online, target, cfg
         if target is not None:
             target.trainable = False
             target.set_weights(online.get_weights())
-        self.frames_last = bool(frames_last)
+        self.frames_last = False
         self._nets = _Nets(online, target)
-        if self.frames_last:
+        if frames_last is not False:
             bodies = [frames_last_body(online), None if target is None else frames_last_body(target)]
-            if bodies[0] is None or (target is not None and bodies[1] is None):
+            usable = bodies[0] is not None and (target is None or bodies[1] is not None)
+            if frames_last and not usable:
                 raise ValueError("frames_last needs Atari CNNs (build_atari_cnn): see models.qnets.frames_last_body")
-            self._nets = _Nets(*bodies)
+            if usable:
+                self.frames_last, self._nets = True, _Nets(*bodies)
 
     def call(self, inputs, training=False):
         states = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
@@ -177,8 +186,8 @@ class DQNAgent:
         target = build_q() if cfg.target_period > 0 else None
         # Updates take channels-last frame stacks where the net is an Atari CNN: the replay gathers them that way
         # for about the cost of the usual layout, and the update skips two transposes (models.qnets.frames_last_body).
-        self.frames_last = all(frames_last_body(net) is not None for net in (online, target) if net is not None)
-        self.learner = QLearner(online, target, cfg, frames_last=self.frames_last)
+        self.learner = QLearner(online, target, cfg, frames_last=None)
+        self.frames_last = self.learner.frames_last
         self.learner.compile(optimizer=make_optimizer(cfg), jit_compile=True if cfg.xla else "auto")
         self.learner.optimizer.build(self.learner.online.trainable_variables)
         self._forward = compiled_forward(self.learner.online)

@@ -257,3 +257,24 @@ def test_an_sb3_comparison_checks_both_interpreters_before_any_run(capsys):
     with pytest.raises(SystemExit) as exit_:
         _check_sides(SimpleNamespace(backend="no_such_backend_module", sb3_python=sys.executable))
     assert "cannot import no_such_backend_module" in str(exit_.value.code)
+
+
+def test_the_floor_benchmarks_patches_are_conv1s_im2col():
+    """dqn_update_floor's transposed im2col: row (kh, kw, c), column (b, oh, ow) holds states[b, 4 oh + kh, 4 ow + kw,
+    c], so its product with the upstream gradient is conv1's filter gradient."""
+    import numpy as np
+    from dqn_update_floor import patches_first
+
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(0)
+    states = rng.integers(0, 256, (3, 84, 84, 4), dtype=np.uint8)
+    patches = patches_first(states)
+    assert patches.shape == (256, 3 * 400) and patches.flags.c_contiguous
+    assert patches[(5 * 8 + 6) * 4 + 2, (1 * 20 + 7) * 20 + 11] == states[1, 4 * 7 + 5, 4 * 11 + 6, 2]
+    upstream = rng.standard_normal((3, 20, 20, 32)).astype(np.float32)
+    direct = tf.raw_ops.Conv2DBackpropFilter(
+        input=states.astype(np.float32), filter_sizes=[8, 8, 4, 32], out_backprop=upstream, strides=[1, 4, 4, 1],
+        padding="VALID",
+    )  # fmt: skip
+    product = (patches.astype(np.float64) @ upstream.reshape(-1, 32).astype(np.float64)).reshape(8, 8, 4, 32)
+    np.testing.assert_allclose(product, direct.numpy(), rtol=1e-4, atol=1e-2)

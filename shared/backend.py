@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 
 from replicate_suite.errors import ReplicateError
 
@@ -23,6 +25,43 @@ def _stderr_silenced():
         os.close(saved)
 
 
+@contextlib.contextmanager
+def _interruptions_deferred():
+    """Ctrl-C (SIGINT) and SIGTERM arriving inside the block take effect when it ends: each signal's own handler is
+    put back and the signal raised again there. A second one inside the block takes effect at once.
+
+    Keras's import loads the backend's C++ extensions; a KeyboardInterrupt raised inside one's initialisation aborts
+    the process (SIGABRT, jaxlib's MLIR module under KERAS_BACKEND=jax), and one raised in a gc callback during the
+    import is dropped (cli.interruptions_kept). The import takes seconds, so the signal waits that long at most.
+    Outside the main thread (where signal handlers cannot be set) the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in signals}
+    received: list[int] = []
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+    def defer(signum: int, frame) -> None:
+        if received:  # asked twice: stop now
+            restore()
+            signal.raise_signal(signum)
+        received.append(signum)
+
+    for signum, handler in previous.items():
+        if handler not in (signal.SIG_IGN, None):  # an ignored signal stays ignored (a background job's SIGINT)
+            signal.signal(signum, defer)
+    try:
+        yield
+    finally:
+        restore()
+        if received:
+            signal.raise_signal(received[0])
+
+
 def import_backend_quietly() -> None:
     """Import keras (and so its backend) with TensorFlow's C++ start-up logging discarded.
 
@@ -33,7 +72,7 @@ def import_backend_quietly() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not os.path.exists("/dev/nvidiactl"):
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
-    with _stderr_silenced():
+    with _interruptions_deferred(), _stderr_silenced():
         import keras
 
         if keras.backend.backend() == "tensorflow":

@@ -4,12 +4,15 @@ the report, verify the datasets. Every command that reads or writes run folders 
 
 from __future__ import annotations
 
+import _thread
 import argparse
+import contextlib
 import importlib.util
 import os
 import shlex
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from replicate_suite.errors import Interrupted, ReplicateError
@@ -495,6 +498,41 @@ def _raise_interrupted(signum: int, frame) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 
+@contextlib.contextmanager
+def interruptions_kept(delay: float = 0.02):
+    """Within it, a Ctrl-C or SIGTERM whose KeyboardInterrupt Python had to drop is delivered again.
+
+    Python raises the KeyboardInterrupt (or Interrupted) wherever the main thread is when the signal arrives. Inside
+    a gc callback, a __del__ or a weakref callback it cannot propagate: Python reports it as an "Exception ignored"
+    (sys.unraisablehook) and goes on, and the interruption is lost. JAX registers a gc callback
+    (jax._src.lib._xla_gc_callback) and importing it collects often, so under KERAS_BACKEND=jax a Ctrl-C in the
+    first seconds of a run was dropped silently (the import runs with stderr silenced) and the run went on to the
+    end. The hook here raises the same signal again in the main thread `delay` seconds later, from a timer thread
+    (_thread.interrupt_main): raised at once, it would land in the hook itself, where it is dropped too. Should it
+    land in such a place again, the hook catches it again. Other unraisable exceptions go to the hook that was in
+    place; a redelivery still pending when the block ends is cancelled."""
+    previous = sys.unraisablehook
+    pending: list[threading.Timer] = []
+
+    def hook(unraisable) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            name = getattr(unraisable.exc_value, "signal_name", "SIGINT")
+            timer = threading.Timer(delay, _thread.interrupt_main, (getattr(signal, name, signal.SIGINT),))
+            timer.daemon = True
+            pending.append(timer)
+            timer.start()
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+        for timer in pending:
+            timer.cancel()
+
+
 def _os_error(exc: OSError) -> str:
     """An OSError (read-only folder, full disk, permission) as one line naming the path."""
     where = f"{exc.filename}: " if exc.filename else ""
@@ -546,8 +584,9 @@ def main(argv: list[str] | None = None) -> int:
         args.seeds = list(dict.fromkeys(args.seed_list or args.seeds or [0]))
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)  # SIGTERM cleans up as Ctrl-C does
     try:
-        _check_keras_backend()
-        args.func(args)
+        with interruptions_kept():
+            _check_keras_backend()
+            args.func(args)
     except ReplicateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -20,7 +20,7 @@ import pytest
 import replicate_suite.runner
 from replicate_suite.cli import _parse_seeds, main
 from replicate_suite.config import read_yaml
-from replicate_suite.errors import ReplicateError
+from replicate_suite.errors import Interrupted, ReplicateError
 from replicate_suite.paths import PROJECT_ROOT
 from replicate_suite.results import read_runs
 from replicate_suite.rl.checkpoint import FORMAT_VERSION, MANIFEST, Checkpointer
@@ -574,6 +574,83 @@ def test_an_interrupted_run_prints_one_line_and_cleans_up(tmp_path, sig, code, c
     assert hint in line
     left = sorted(p.name for p in root.iterdir()) if root.exists() else []  # no temporary folder, lock or result
     assert left == ([".checkpoints"] if checkpoint == "checkpoint" else [])
+
+
+def _gc_callback_raising(exc: BaseException):
+    """A gc callback that raises `exc` once, as a signal handler's KeyboardInterrupt does when the signal lands in
+    JAX's gc callback (jax._src.lib._xla_gc_callback): Python reports it as unraisable and drops it."""
+    import gc
+
+    def callback(phase, info):
+        if callback.armed:
+            callback.armed = False
+            raise exc
+
+    callback.armed = True
+    gc.callbacks.append(callback)
+    return callback
+
+
+@pytest.mark.parametrize("exc, expected", [(KeyboardInterrupt(), "SIGINT"), (Interrupted("SIGTERM"), "SIGTERM")])
+def test_an_interruption_dropped_in_a_gc_callback_is_delivered_again(exc, expected):
+    import gc
+
+    from replicate_suite.cli import _raise_interrupted, interruptions_kept
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    callback = _gc_callback_raising(exc)
+    try:
+        with pytest.raises(KeyboardInterrupt) as caught:
+            with interruptions_kept():
+                gc.collect()
+                assert not callback.armed  # it raised, and Python dropped it
+                time.sleep(5)
+        assert getattr(caught.value, "signal_name", "SIGINT") == expected
+    finally:
+        gc.callbacks.remove(callback)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_command_stops_when_its_ctrl_c_lands_in_a_gc_callback(monkeypatch, capsys):
+    import gc
+
+    import replicate_suite.cli as cli
+
+    def command(args):
+        callback = _gc_callback_raising(KeyboardInterrupt())
+        try:
+            gc.collect()
+            time.sleep(5)
+        finally:
+            gc.callbacks.remove(callback)
+
+    monkeypatch.setattr(cli, "cmd_list", command)
+    assert main(["list"]) == 130
+    one_error_line(capsys.readouterr().err, "error: interrupted (SIGINT): replicate list stopped")
+
+
+def test_an_interruption_during_the_backend_import_waits_for_its_end():
+    from replicate_suite.backend import _interruptions_deferred
+
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        reached = []
+        with pytest.raises(KeyboardInterrupt):
+            with _interruptions_deferred():
+                signal.raise_signal(signal.SIGINT)
+                time.sleep(0.05)
+                reached.append("end of block")  # the import's C++ initialisation is not interrupted
+        assert reached == ["end of block"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with pytest.raises(KeyboardInterrupt):  # asked twice: at once
+            with _interruptions_deferred():
+                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)
+                time.sleep(0.05)
+                reached.append("not reached")
+        assert reached == ["end of block"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # --- 6, 13: configs and YAML ------------------------------------------------------------------------------------------

@@ -160,15 +160,21 @@ def _interval_verdict(target: Target, values: list[float]) -> tuple[str, str]:
     return ("held" if low > need else "not_reproduced" if high <= need else "inconclusive"), text
 
 
-def _holm_reversals(verdicts: list[str], texts: list[str], tested: list[tuple[int, list[float]]]) -> None:
-    """Redecide not_reproduced for the k > 1 steps of an ordering judged on intervals (`tested`: index into
-    verdicts/texts, per-seed differences): a step is reversed only when its Holm-adjusted p-value of H0 "mean
-    difference >= 0" is below 5 %. A held step stays held (its lower bound is above min_effect >= 0)."""
+def _holm_reversals(
+    verdicts: list[str], texts: list[str], tested: list[tuple[int, list[float]]], untested: int = 0
+) -> None:
+    """Redecide not_reproduced for the steps of an ordering judged on intervals (`tested`: index into
+    verdicts/texts, per-seed differences) when the family has k > 1 steps: a step is reversed only when its
+    Holm-adjusted p-value of H0 "mean difference >= 0" is below 5 %. The family also holds the `untested` steps left
+    undecided for want of seeds, each at p = 1, so that fewer data never make a reversal easier to call. A held
+    step stays held (its lower bound is above min_effect >= 0)."""
     raw = [p_mean_below_zero(values) for _, values in tested]
-    for (index, _), p, adjusted in zip(tested, raw, holm(raw), strict=True):
+    family = len(raw) + untested
+    adjusted_all = holm(raw + [1.0] * untested)
+    for (index, _), p, adjusted in zip(tested, raw, adjusted_all, strict=False):
         if verdicts[index] != "held":
             verdicts[index] = "not_reproduced" if adjusted < 1.0 - CONFIDENCE else "inconclusive"
-            texts[index] += f"; reversal p = {p:.3g}, Holm-adjusted over {len(tested)} steps {adjusted:.3g}"
+            texts[index] += f"; reversal p = {p:.3g}, Holm-adjusted over {family} steps {adjusted:.3g}"
 
 
 def _samples(target: Target, table: dict[str, dict[int, float]]) -> tuple[dict[str, dict[int, float]], str]:
@@ -339,6 +345,9 @@ def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
         if short:
             return TargetResult(target, "inconclusive", detail=short, per_seed=table)
         return TargetResult(target, "not_run", detail=_absent(target, chosen, table), per_seed=table)
+    if not all(math.isfinite(x) for v in table.values() for x in v.values()):  # a curve's mean or change overflowed
+        finite = {name: {seed: x for seed, x in v.items() if math.isfinite(x)} for name, v in table.items()}
+        return TargetResult(target, "inconclusive", detail="values too large to average in float64", per_seed=finite)
     summaries = {name: summarize(list(v.values())) for name, v in table.items()}
     if not all(math.isfinite(x) for sm in summaries.values() for x in (sm.mean, sm.std)):
         return TargetResult(target, "inconclusive", detail="values too large to average in float64", per_seed=table)
@@ -353,6 +362,7 @@ def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
     result = TargetResult(target, "inconclusive", summaries, differences=differences, per_seed=table)
     verdicts, texts = [], []
     tested: list[tuple[int, list[float]]] = []  # the steps decided on an interval: one family for Holm
+    too_few = 0  # steps left undecided for want of seeds: still in the family (p = 1), never out of it
     for name, values in samples.items():
         vals = list(values.values())
         s = summarize(vals)
@@ -362,7 +372,7 @@ def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
                 verdicts.append("not_reproduced")
                 texts.append(f"{name}: fails in seed(s) {failing} of {s.n} (all seeds must hold)")
                 continue
-            if s.n < target.min_seeds and not s.identical:
+            if s.n < target.min_seeds and not (s.identical and metrics_identical):  # deterministic only then
                 verdicts.append("inconclusive")
                 texts.append(f"{name}: holds in all {s.n} seed(s), fewer than min_seeds {target.min_seeds}")
                 continue
@@ -373,6 +383,7 @@ def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
             verdicts.append("held" if ok else "not_reproduced")
             texts.append(f"{name}: deterministic (identical in {s.n} seeds) = {s.mean:.6g}")
         elif s.n < target.min_seeds:
+            too_few += 1
             verdicts.append("inconclusive")
             kind_text = "a stochastic target" if s.n > 1 else "one seed cannot show the target is deterministic"
             texts.append(f"{name}: {s.n} seed(s), {kind_text}; needs {target.min_seeds} (min_seeds)")
@@ -381,8 +392,8 @@ def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
             tested.append((len(verdicts), vals))
             verdicts.append(verdict)
             texts.append(f"{name}: {text}")
-    if target.rule["kind"] == "ordering" and len(tested) > 1:
-        _holm_reversals(verdicts, texts, tested)
+    if target.rule["kind"] == "ordering" and len(tested) + too_few > 1:
+        _holm_reversals(verdicts, texts, tested, too_few)
     if "not_reproduced" in verdicts:
         result.verdict = "not_reproduced"
     elif all(v == "held" for v in verdicts):

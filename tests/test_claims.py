@@ -1006,3 +1006,35 @@ def test_registration_groups_split_runs_by_the_seed_sets_targets_name():
         Claim("demo", "t", "c", {"paper": "p"}, (target({"kind": "above", "bound": 0.0}),), ()), records
     )
     assert [(title, len(group)) for title, group in plain] == [("all runs", 5)]
+
+
+# --- audit of 2026-12-06: fewer data never strengthen a verdict ----------------------------------------------------
+
+
+def test_an_all_seeds_ordering_on_too_few_seeds_with_equal_differences_is_inconclusive():
+    # the metrics differ between seeds; only their differences happen to match, which is no sign of determinism
+    rule = {"kind": "ordering", "metrics": ["a", "b"], "order": "increasing", "all_seeds": True}
+    result = evaluate_target(target(rule), runs({"a": 0.5, "b": 1.0}, {"a": 0.75, "b": 1.25}), "cpu")
+    assert result.verdict == "inconclusive" and "fewer than min_seeds 3" in result.detail
+    same = runs({"a": 0.5, "b": 1.0}, {"a": 0.5, "b": 1.0})  # truly deterministic: exact
+    assert verdict(target(rule), same) == "consistent"
+
+
+def test_an_ordering_step_left_short_of_seeds_stays_in_the_holm_family():
+    rule = {"kind": "ordering", "metrics": ["a", "b", "c"], "order": "increasing"}
+    a = [5.1, 5.2, 5.3]
+    b = [x + d for x, d in zip(a, [-1.0, -1.5, -0.6], strict=True)]  # b - a reversed, raw p = 0.029
+    full = runs(*({"a": a[s], "b": b[s], "c": b[s] + 1 + 0.1 * s} for s in range(3)))
+    part = runs(*({"a": a[s], "b": b[s], **({"c": b[s] + 1 + 0.1 * s} if s < 2 else {})} for s in range(3)))
+    assert verdict(target(rule), full) == "inconclusive"  # Holm over 2 steps: 0.058
+    result = evaluate_target(target(rule), part, "cpu")  # less data: c - b has 2 seeds
+    assert result.verdict == "inconclusive" and "Holm-adjusted over 2 steps" in result.detail
+
+
+def test_a_curve_mean_that_overflows_is_inconclusive_not_a_crash(tmp_path):
+    points = {"c": [(1, 1.5e308), (2, 1.6e308)]}
+    records = runs({}, {}, {}, curves=[points] * 3, tmp_path=tmp_path)
+    t = target({"kind": "above", "bound": 1.0}, metric="m", curves=("c",))
+    result = evaluate_target(Target(**{**t.__dict__, "last_k": 2}), records, "cpu")
+    assert result.verdict == "inconclusive" and "too large" in result.detail
+    assert all(not v for v in result.per_seed.values())  # nothing non-finite reaches claims.json

@@ -225,18 +225,25 @@ def _planning(target: Target, samples: dict[str, dict[int, float]]) -> str:
 
 
 def evaluate_target(
-    target: Target, runs: list[RunRecord], profile: str, newest_seeds: tuple[int, ...] | None = None
+    target: Target,
+    runs: list[RunRecord],
+    profile: str,
+    newest_seeds: tuple[int, ...] | None = None,
+    diverged: dict[int, str] | None = None,
 ) -> TargetResult:
     """Apply the target's rule over seeds (see the module docstring); not_run when the target does not bind the
     profile (the runs that exist are still judged and reported as `budget_result`) or no run has the metric.
 
     `newest_seeds` (newest_registration_seeds): when other targets of the claim split this profile's seeds into
     registrations (different budgets or code), a non-binding target without its own `seeds` takes its
-    budget_result from the newest registration's seeds only, never from all registrations pooled."""
+    budget_result from the newest registration's seeds only, never from all registrations pooled.
+
+    `diverged` (diverged_seeds of all the profile's runs): seeds whose run, or a part of it, diverged; where one
+    lacks the target's values, the verdict says so and does not hold on the other seeds alone."""
     if profile not in target.binds:
         pooled = newest_seeds is not None and target.seeds_for(profile) is None
         chosen = [r for r in runs if r.seed in newest_seeds] if pooled else runs
-        result = _judge(target, chosen, profile)
+        result = _judge(target, chosen, profile, diverged)
         result.budget_result = result.verdict if result.verdict != "not_run" else ""
         result.verdict, result.planning = "not_run", ""
         result.detail = target.reason(profile) or f"does not bind profile {profile}"
@@ -244,7 +251,7 @@ def evaluate_target(
             seeds = ", ".join(str(s) for s in newest_seeds)
             result.budget_result += f" (the newest registration's seeds {seeds})"
         return result
-    return _judge(target, runs, profile)
+    return _judge(target, runs, profile, diverged)
 
 
 ORDINALS = ["first", "second", "third", "fourth", "fifth"]
@@ -337,7 +344,54 @@ def held_of(held: str | None, rule_kind: str | None, profile: str) -> str:
     return held or ("reproduced" if rule_kind == "within" or profile == "paper" else "consistent")
 
 
-def _judge(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
+def diverged_seeds(runs: list[RunRecord]) -> dict[int, str]:
+    """seed -> which of its parts diverged and where ("seed_3@xavier_d30 at step 17"), over the final runs made
+    without --set overrides: a seed whose run stopped on a NaN/inf (status diverged), or one with a diverged part
+    beside parts that finished (meta diverged_parts, results._merge)."""
+    out = {}
+    for run in runs:
+        if run.purpose != "final" or run.meta.get("overrides"):
+            continue
+        parts = run.meta.get("diverged_parts") or (
+            {run.path.name: run.metrics.get("diverged_step")} if run.status == "diverged" else {}
+        )
+        if parts:
+            out[run.seed] = ", ".join(f"{part} at step {step}" for part, step in parts.items())
+    return out
+
+
+def _survivors_only(target: Target, result: TargetResult, profile: str, diverged: dict[int, str]) -> TargetResult:
+    """A diverged run is a result (DESIGN.md): the seeds of the target that diverged before reporting one of its
+    values are named in the detail, and a verdict that holds on the other seeds alone becomes inconclusive (judging
+    the survivors would overstate the evidence); one with no values at all is inconclusive, not 'not run'."""
+    allowed = target.seeds_for(profile)
+    table = result.per_seed or {name: {} for name in target.names}
+    lacking = sorted(
+        seed
+        for seed in diverged
+        if (allowed is None or seed in allowed) and any(seed not in values for values in table.values())
+    )
+    if not lacking:
+        return result
+    note = (
+        f"seed(s) {lacking} diverged ({'; '.join(diverged[seed] for seed in lacking)}) before reporting "
+        f"{', '.join(target.names)}: not counted"
+    )
+    if result.verdict in ("reproduced", "consistent"):
+        result.verdict, result.planning = "inconclusive", ""
+        note += "; a verdict on the seeds that did not diverge would overstate the evidence"
+    elif result.verdict == "not_run":
+        result.verdict, result.planning, result.detail = "inconclusive", "", ""
+    result.detail = "; ".join(t for t in (result.detail, note) if t)
+    return result
+
+
+def _judge(target: Target, runs: list[RunRecord], profile: str, diverged: dict[int, str] | None = None) -> TargetResult:
+    result = _judge_values(target, runs, profile)
+    return _survivors_only(target, result, profile, diverged) if diverged else result
+
+
+def _judge_values(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
     table = per_seed_values(target, runs, profile)
     if any(not v for v in table.values()):
         chosen = _of_its_seeds(target, runs, profile)
@@ -453,6 +507,6 @@ def counted_runs(runs: list[RunRecord]) -> list[RunRecord]:
 def evaluate_claim(claim: Claim, runs: list[RunRecord], profile: str) -> list[TargetResult]:
     """Every target of the claim on this profile, from the counted runs (counted_runs); targets that do not bind the
     profile come back not_run with their reason."""
-    ok_runs = counted_runs(runs)
+    ok_runs, diverged = counted_runs(runs), diverged_seeds(runs)
     newest = newest_registration_seeds(claim, profile)
-    return [evaluate_target(t, ok_runs, profile, newest) for t in claim.targets]
+    return [evaluate_target(t, ok_runs, profile, newest, diverged) for t in claim.targets]

@@ -24,6 +24,7 @@ from replicate_suite.claims import (
     TargetResult,
     counted_runs,
     counts_text,
+    diverged_seeds,
     evaluate_claim,
     evaluate_target,
     held_of,
@@ -229,7 +230,7 @@ def _evaluate_with_fixes(
             kept = [r for r in kept if states.get(id(r), ("yes",))[0] != "no"]
             if dropped and judged:
                 notes.append(f"{dropped} run(s) from code before fix {fix.commit} ({fix.issue}) not counted")
-        result = evaluate_target(target, kept, profile, newest)
+        result = evaluate_target(target, kept, profile, newest, diverged_seeds(runs))
         if notes and result.verdict == "not_run" and not_run_kind(result) == "no runs":
             result.detail = "no counted run: " + "; ".join(notes)  # a kind of its own (metric absent, ...) stays
         elif notes:
@@ -426,13 +427,21 @@ def _run_devices(run: RunRecord) -> str:
     return _escape(", ".join(dict.fromkeys(info["device"] for info in _part_infos(run).values())))
 
 
+def _run_status(run: RunRecord) -> str:
+    """The seed's status, and which of its parts diverged where when others finished (results._merge)."""
+    parts = run.meta.get("diverged_parts") or {}
+    if run.status != "ok" or not parts:
+        return run.status
+    return "ok; diverged: " + _escape(", ".join(f"{part} at step {step}" for part, step in parts.items()))
+
+
 def _runs_table(runs: list[RunRecord]) -> list[str]:
     """Per-seed provenance, then every metric: one column per seed, so wide metric sets stay readable."""
     names = sorted({m for r in runs for m in r.metrics})
     seeds = " | ".join(f"seed {r.seed}" for r in runs)
     lines = [f"| | {seeds} |", "|---" * (len(runs) + 1) + "|"]
     for label, cell in (
-        ("status", lambda r: r.status),
+        ("status", _run_status),
         ("wall s (sum of parts)", _run_wall),
         ("commit", _run_commits),
         ("device", _run_devices),

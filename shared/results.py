@@ -226,6 +226,13 @@ def _check_meta(meta: dict[str, Any], path: Path) -> None:
     seed = path.parent.name.removeprefix("seed_").split("@", 1)[0]
     if "seed" in meta and (type(meta["seed"]) is not int or meta["seed"] != (int(seed) if seed.isdigit() else seed)):
         raise ReplicateError(f"{path}: seed {brief(meta['seed'])} is not the folder's ({path.parent.name})")
+    # results/<id>/<profile>/seed_<n>/: a run filed under another profile or replication would count there
+    for key, folder in (("profile", path.parent.parent), ("replication", path.parent.parent.parent)):
+        if key in meta and meta[key] != folder.name:
+            raise ReplicateError(
+                f"{path}: {key} {brief(meta[key])} is not the folder's ({folder.name}): the run belongs elsewhere; "
+                "move it to its own folder or delete it"
+            )
     git, data = meta.get("git") or {}, meta.get("data") or {}
     if not isinstance(git.get("commit", ""), str | None):
         raise ReplicateError(f"{path}: git.commit is not a string: {brief(git['commit'])}")
@@ -298,8 +305,12 @@ def _merge(seed: int, folders: list[Path]) -> RunRecord:
         return RunRecord(folders[0], seed, metrics, meta, (), tuple(problems), tuple(curves))
     metrics: dict[str, float] = {}
     metas, curves, problems = [], [], []
+    diverged: dict[str, int] = {}  # part folder -> the step its run diverged at
     for folder in folders:
         part_metrics, meta, part_curves, part_problems = _read_part(folder)
+        if meta.get("status") == "diverged":  # its only metric is where it stopped: kept per part, never merged
+            diverged[folder.name] = int(part_metrics.get("diverged_step", meta.get("diverged_step", 0)) or 0)
+            part_metrics = {}
         for name, value in part_metrics.items():
             if name in metrics and metrics[name] != value:
                 raise ReplicateError(f"{folder}: metric {name} = {value} conflicts with another part of seed {seed}")
@@ -313,9 +324,15 @@ def _merge(seed: int, folders: list[Path]) -> RunRecord:
         raise ReplicateError(f"{folders[0].parent}: seed {seed} mixes final and tuning parts ({names})")
     statuses = {m.get("status") for m in metas}
     overrides = {key: value for m in metas for key, value in (m.get("overrides") or {}).items()}
+    # A diverged part is a result of its own: the seed's other parts still count (status ok, with diverged_parts
+    # saying which part stopped where); a seed whose parts all diverged is diverged, at its earliest step.
+    status = "ok" if statuses <= {"ok", "diverged"} and "ok" in statuses else sorted(statuses - {"ok"})[0]
+    if status == "diverged":
+        metrics = {"diverged_step": min(diverged.values())}
     meta = {
         **metas[0],
-        "status": "ok" if statuses == {"ok"} else sorted(statuses - {"ok"})[0],
+        "status": status,
+        **({"diverged_parts": diverged} if diverged else {}),
         "wall_seconds": sum(m.get("wall_seconds", 0.0) for m in metas),
         "part_wall_seconds": {f.name: m.get("wall_seconds", 0.0) for f, m in zip(folders, metas, strict=True)},
         "part_info": {f.name: part_info(m) for f, m in zip(folders, metas, strict=True)},

@@ -1038,3 +1038,79 @@ def test_a_curve_mean_that_overflows_is_inconclusive_not_a_crash(tmp_path):
     result = evaluate_target(Target(**{**t.__dict__, "last_k": 2}), records, "cpu")
     assert result.verdict == "inconclusive" and "too large" in result.detail
     assert all(not v for v in result.per_seed.values())  # nothing non-finite reaches claims.json
+
+
+def _diverged_run(root: Path, seed: int, step: int, variant: str | None = None, rep: str = "r") -> Path:
+    from replicate_suite.results import run_folder, write_json
+
+    folder = run_folder(root, rep, "cpu", seed, variant)
+    folder.mkdir(parents=True)
+    write_json(folder / "metrics.json", {"diverged_step": step})
+    (folder / "curves.csv").write_text("step,metric,value\n")
+    meta = {"replication": rep, "profile": "cpu", "seed": seed, "variant": variant, "status": "diverged"}
+    write_json(folder / "run_meta.json", {**meta, "git": {"commit": "abc"}})
+    return folder
+
+
+def _ok_run(root: Path, seed: int, metrics: dict, variant: str | None = None, rep: str = "r") -> Path:
+    from replicate_suite.results import run_folder, write_json
+
+    folder = run_folder(root, rep, "cpu", seed, variant)
+    folder.mkdir(parents=True)
+    write_json(folder / "metrics.json", metrics)
+    (folder / "curves.csv").write_text("step,metric,value\n")
+    meta = {"replication": rep, "profile": "cpu", "seed": seed, "variant": variant, "status": "ok"}
+    write_json(folder / "run_meta.json", {**meta, "git": {"commit": "abc"}})
+    return folder
+
+
+def test_diverged_seeds_are_named_and_a_verdict_on_the_survivors_does_not_hold(tmp_path):
+    from replicate_suite.claims import Claim
+    from replicate_suite.results import read_runs
+
+    for seed, value in enumerate([0.1, 0.12, 0.11]):
+        _ok_run(tmp_path, seed, {"he": value})
+    _diverged_run(tmp_path, 3, 17)
+    _diverged_run(tmp_path, 4, 5)
+    claim = Claim("r", "t", "c", {}, (target({"kind": "below", "bound": 0.5}, "he"),), ())
+    (result,) = evaluate_claim(claim, read_runs(tmp_path, "r", "cpu"), "cpu")
+    assert result.verdict == "inconclusive"  # consistent on the 3 that did not diverge
+    assert "seed(s) [3, 4] diverged (seed_3 at step 17; seed_4 at step 5)" in result.detail
+    assert "would overstate" in result.detail
+
+
+def test_a_diverged_part_leaves_the_seeds_other_parts_counted_and_two_never_conflict(tmp_path):
+    from replicate_suite.claims import Claim
+    from replicate_suite.results import read_runs
+
+    for seed in range(3):
+        _ok_run(tmp_path, seed, {"a": 0.1 + seed / 100}, variant="A")
+        _diverged_run(tmp_path, seed, 17 + seed, variant="B")
+        _diverged_run(tmp_path, seed, 5, variant="C")  # two diverged parts at other steps: no conflict
+    records = read_runs(tmp_path, "r", "cpu")
+    assert [r.status for r in records] == ["ok"] * 3
+    assert records[0].meta["diverged_parts"] == {"seed_0@B": 17, "seed_0@C": 5}
+    targets = [target({"kind": "below", "bound": 0.5}, "a"), target({"kind": "below", "bound": 0.5}, "b")]
+    claim = Claim("r", "t", "c", {}, tuple(targets), ())
+    on_a, on_b = evaluate_claim(claim, records, "cpu")
+    assert on_a.verdict == "consistent" and on_a.summaries["a"].n == 3  # A's metrics still count
+    assert on_b.verdict == "inconclusive" and "seed(s) [0, 1, 2] diverged" in on_b.detail  # not 'not run'
+    _diverged_run(tmp_path, 5, 9, variant="B")
+    _diverged_run(tmp_path, 5, 4, variant="C")
+    both = [r for r in read_runs(tmp_path, "r", "cpu") if r.seed == 5]
+    assert both[0].status == "diverged" and both[0].metrics == {"diverged_step": 4}
+
+
+def test_a_run_filed_under_another_profile_or_replication_is_an_error(tmp_path):
+    import json
+
+    from replicate_suite.results import read_runs
+
+    folder = _ok_run(tmp_path, 0, {"a": 1.0})
+    meta = json.loads((folder / "run_meta.json").read_text())
+    (folder / "run_meta.json").write_text(json.dumps({**meta, "profile": "smoke"}))
+    with pytest.raises(ReplicateError, match="profile 'smoke' is not the folder's \\(cpu\\)"):
+        read_runs(tmp_path, "r", "cpu")
+    (folder / "run_meta.json").write_text(json.dumps({**meta, "replication": "other"}))
+    with pytest.raises(ReplicateError, match="replication 'other' is not the folder's \\(r\\)"):
+        read_runs(tmp_path, "r", "cpu")

@@ -33,6 +33,8 @@ cifar10.VARIANTS["auto"] = (DatasetSpec("cifar10", "synthetic test fixture", "ci
 cifar10.EXPECTED_SIZES = (400, 100)
 from replicate_suite.runner import run_replication
 print(run_replication(RID, "smoke", 0, results_root=ROOT))
+import jax
+print("matmul precision:", jax.config.jax_default_matmul_precision)  # full float32 on GPUs (seed_everything)
 """
 
 
@@ -76,5 +78,6 @@ def test_smoke_run_on_jax_without_tensorflow(replication, mirror, tmp_path):
     }
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "matmul precision: highest" in done.stdout
     meta = json.loads((tmp_path / "results" / replication / "smoke" / "seed_0" / "run_meta.json").read_text())
     assert meta["backend"] == "jax" and meta["status"] == "ok"

@@ -173,3 +173,13 @@ def test_a_seed_of_an_earlier_registration_cannot_be_run_again(tmp_path, capsys)
     assert main(["run", "dropout_mnist", "--profile", "cpu", "--seed", "2", "--force", "--results", str(tmp_path)]) == 1
     assert "error: seed 2 of dropout_mnist cpu belongs to an earlier registration" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_run_computes_float32_products_in_full_float32():
+    """TensorFloat-32 (the GPU default for float32 products on Ampere and later) is off for every run."""
+    tf = pytest.importorskip("tensorflow")
+    from replicate_suite.seeding import seed_everything
+
+    tf.config.experimental.enable_tensor_float_32_execution(True)
+    seed_everything(0)
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()

@@ -84,11 +84,20 @@ def _check_profile(profile: str) -> None:
         raise ReplicateError(f"unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
 
 
+def _check_results_folder(results: str) -> None:
+    """Reading commands (list, report, clips) need an existing results folder: a misspelt --results would otherwise
+    read as 'no runs anywhere' and `report` would overwrite the committed reports with that."""
+    if not Path(results).is_dir():
+        what = "is not a folder" if Path(results).exists() else "does not exist"
+        raise ReplicateError(f"results folder {results} {what} (--results names the root that holds <id>/<profile>/)")
+
+
 def cmd_list(args: argparse.Namespace) -> None:
     from replicate_suite.config import overrides_text
     from replicate_suite.report import evaluate
 
     _check_profile(args.profile)
+    _check_results_folder(args.results)
 
     reports = evaluate(args.profile, Path(args.results))
     width = max((len(r.claim.replication) for r in reports), default=10)
@@ -230,6 +239,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from replicate_suite.report import check_readme, evaluate, readme_table, update_readme, write_report
 
     _check_profile(args.profile)
+    _check_results_folder(args.results)
     if args.readme:
         check_readme(Path(args.readme))
 
@@ -296,8 +306,7 @@ def cmd_clips(args: argparse.Namespace) -> None:
     from replicate_suite.clips import FRAMES, HEIGHT, MAX_STEPS, SELECTION_RULE, make_clips
 
     _check_profile(args.profile)
-    if not Path(args.results).is_dir():
-        raise ReplicateError(f"no results folder {args.results}")
+    _check_results_folder(args.results)
     out, clips = make_clips(args.profile, Path(args.results), Path(args.reports))
     print(f"rule: {SELECTION_RULE}")
     print(f"each clip: one evaluation episode cut at {MAX_STEPS} agent steps, {FRAMES} frames, {HEIGHT} px high")

@@ -178,3 +178,15 @@ def test_parse_override_reads_values_as_yaml():
     pairs = [parse_override(t) for t in ("train.epochs=1", "train.lr_values=[0.1, 0.01]", "data.test_limit=null")]
     assert pairs == [("train.epochs", 1), ("train.lr_values", [0.1, 0.01]), ("data.test_limit", None)]
     assert nest_overrides(pairs) == {"train": {"epochs": 1, "lr_values": [0.1, 0.01]}, "data": {"test_limit": None}}
+
+
+@pytest.mark.parametrize("command", ["list", "report"])
+def test_reading_commands_refuse_a_missing_results_folder(capsys, tmp_path, command):
+    """A misspelt --results read as 'no runs anywhere', and `report` overwrote the committed reports with that."""
+    reports = tmp_path / "reports"
+    (tmp_path / "a_file").write_text("")
+    for results, what in ((tmp_path / "reslts", "does not exist"), (tmp_path / "a_file", "is not a folder")):
+        extra = ["--reports", str(reports), "--no-figures"] if command == "report" else []
+        assert main([command, "--profile", "cpu", "--results", str(results), *extra]) == 1
+        assert_one_error_line(capsys.readouterr().err, f"results folder {results} {what}")
+    assert not reports.exists()

@@ -311,7 +311,7 @@ def test_write_report_reads_clips_json_and_a_damaged_one_is_an_error(tmp_path):
     ("argv", "code", "message"),
     [
         (["clips", "--profile", "huge"], 1, "error: unknown profile 'huge'"),
-        (["clips", "--profile", "smoke", "--results", "/nonexistent/results"], 1, "error: no results folder"),
+        (["clips", "--profile", "smoke", "--results", "/nonexistent/results"], 1, "error: results folder /nonexist"),
         (["clips", "--profile", "smoke", "--frames", "3"], 2, "error: unrecognized arguments: --frames 3"),
     ],
 )

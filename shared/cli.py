@@ -437,7 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"reports root to write <DIR>/<profile>/ into (default: {shown(reports_dir())})",
     )
     p.add_argument("--readme", metavar="FILE", help="also rewrite the claims table between the markers in FILE")
-    p.add_argument("--no-figures", action="store_true", help="skip the figures (faster)")
+    p.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="write the report without figures (faster); the report replaces the previous one, so that one's "
+        "figures go with it",
+    )
     p.set_defaults(func=cmd_report)
 
     about = "play a saved RL agent (the final networks of a run) and write a short video"

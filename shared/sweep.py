@@ -9,8 +9,10 @@ back into results/ before reporting. A task declares the resources of its replic
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,10 +87,27 @@ def task_command(task: Task, root: Path) -> list[str]:
     ] + (["--variant", task.variant] if task.variant else [])  # fmt: skip
 
 
+_CHILDREN: set[subprocess.Popen] = set()  # the local pool's running tasks, for _stop_children
+_CHILDREN_LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set by _stop_children: no task starts after it
+
+
 def execute(task: Task, root: str) -> tuple[int, str, float]:
     """Run one task in a child process; returns (exit code, last error line, seconds). Also the Ray task body."""
     started = time.perf_counter()
-    done = subprocess.run(task_command(task, Path(root)), capture_output=True, text=True)
+    with _CHILDREN_LOCK:  # checked and registered together, so _stop_children sees every child that starts
+        if _STOPPING.is_set():
+            return 130, "not started: the sweep was interrupted", 0.0
+        child = subprocess.Popen(
+            task_command(task, Path(root)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        _CHILDREN.add(child)
+    try:
+        _, stderr = child.communicate()
+    finally:
+        with _CHILDREN_LOCK:
+            _CHILDREN.discard(child)
+    done = subprocess.CompletedProcess(child.args, child.returncode, "", stderr)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
     message = (errors or lines or [f"exit code {done.returncode}"])[-1]
@@ -99,7 +118,9 @@ def _run_local(tasks: list[Task], root: Path, workers: int, retries: int, report
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     outcomes = {task: Outcome(task, "failed") for task in tasks}
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # threads only wait on child processes
+    _STOPPING.clear()
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))  # threads only wait on child processes
+    try:
         running = {pool.submit(execute, task, str(root)): task for task in tasks}
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -107,7 +128,32 @@ def _run_local(tasks: list[Task], root: Path, workers: int, retries: int, report
                 task = running.pop(future)
                 _settle(outcomes[task], *future.result(), retries, report,
                         lambda t=task: running.__setitem__(pool.submit(execute, t, str(root)), t))  # fmt: skip
+    except BaseException:  # Ctrl-C / SIGTERM: start nothing more, stop what runs, then stop
+        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_children()
+        raise
+    finally:
+        pool.shutdown(wait=True)
     return list(outcomes.values())
+
+
+def _stop_children(grace: float = 1.0, cleanup: float = 120.0) -> None:
+    """Stop the local pool's tasks after an interruption of the sweep: none starts any more; a terminal's Ctrl-C
+    reaches the running ones too (one process group), so each gets `grace` seconds to finish its own clean-up; one
+    still running then gets SIGTERM (which a run treats as Ctrl-C: it cleans up, keeps its checkpoint, writes no
+    result), and SIGKILL if it has not ended `cleanup` seconds later."""
+    with _CHILDREN_LOCK:
+        _STOPPING.set()
+        children = list(_CHILDREN)
+    for stop, seconds in ((None, grace), (signal.SIGTERM, cleanup), (signal.SIGKILL, grace)):
+        alive = [child for child in children if child.poll() is None]
+        if not alive:
+            return
+        for child in alive if stop is not None else ():
+            child.send_signal(stop)
+        until = time.monotonic() + seconds
+        while time.monotonic() < until and any(child.poll() is None for child in alive):
+            time.sleep(0.05)
 
 
 def _run_ray(tasks: list[Task], root: Path, address: str | None, retries: int, report: Callable[[Outcome], None]):

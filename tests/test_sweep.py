@@ -80,3 +80,36 @@ def test_unknown_replication_fails_before_running(tmp_path):
 
     with pytest.raises(ReplicateError, match="unknown replication"):
         sweep("smoke", ["nope"], [0], tmp_path)
+
+
+def test_an_interrupted_sweep_starts_nothing_more_and_stops_its_running_task(tmp_path, monkeypatch):
+    """Ctrl-C used to wait for every queued run to start and finish (hours at paper scale)."""
+    import functools
+    import signal
+    import sys
+    import threading
+    import time
+
+    from replicate_suite import sweep as sweep_module
+
+    def sleeper(task, root):  # each task marks that it started, then runs for a minute
+        mark = tmp_path / f"started_{task.seed}"
+        return [sys.executable, "-c", f"import pathlib, time; pathlib.Path({str(mark)!r}).touch(); time.sleep(60)"]
+
+    monkeypatch.setattr(sweep_module, "task_command", sleeper)
+    monkeypatch.setattr(sweep_module, "_stop_children", functools.partial(sweep_module._stop_children, grace=0.5))
+    tasks = [sweep_module.Task("lenet5_mnist", "smoke", seed, 1, 0, 0) for seed in range(4)]
+    # a real SIGINT to the main thread, as a terminal's Ctrl-C (a flag alone would not wake its wait on the pool)
+    main_thread = threading.main_thread().ident
+    while_running = threading.Timer(2.0, lambda: signal.pthread_kill(main_thread, signal.SIGINT))
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background pytest inherits it ignored
+    started = time.monotonic()
+    try:
+        while_running.start()
+        with pytest.raises(KeyboardInterrupt):
+            sweep_module._run_local(tasks, tmp_path, workers=1, retries=0, report=lambda outcome: None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert time.monotonic() - started < 20
+    assert sorted(p.name for p in tmp_path.glob("started_*")) == ["started_0"]
+    assert not sweep_module._CHILDREN  # the running one was stopped, not left behind

@@ -31,11 +31,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _seed(text: str) -> int:
-    """One seed: a whole number in [0, 2^32 - 1]."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad seed {text!r} (expected a whole number >= 0)") from None
+    """One seed: a whole number in [0, 2^32 - 1], written in ASCII digits (int() also takes '1_0' and other
+    scripts' digits, which would name a seed folder other than the one typed)."""
+    if not (text.isascii() and text.strip().removeprefix("-").isdigit()):
+        raise argparse.ArgumentTypeError(f"bad seed {text!r} (expected a whole number >= 0)")
+    value = int(text)
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"seed {value} is out of range (expected 0 to {MAX_SEED})")
     return value
@@ -84,9 +84,25 @@ def _check_profile(profile: str) -> None:
         raise ReplicateError(f"unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
 
 
+def _check_writable_folder(folder: Path, what: str) -> None:
+    """A folder a command will write into: it may not exist yet (its nearest existing parent must then be a
+    writable folder); else one ReplicateError naming it."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ReplicateError(f"{what} {folder}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ReplicateError(f"{what} {folder}: {existing} is not writable")
+
+
 def _check_results_folder(results: str) -> None:
     """Reading commands (list, report, clips) need an existing results folder: a misspelt --results would otherwise
-    read as 'no runs anywhere' and `report` would overwrite the committed reports with that."""
+    read as 'no runs anywhere' and `report` would overwrite the committed reports with that. A missing project
+    (no replications/ folder) is reported first, as the more basic fault."""
+    from replicate_suite.runner import known_replications
+
+    known_replications()
     if not Path(results).is_dir():
         what = "is not a folder" if Path(results).exists() else "does not exist"
         raise ReplicateError(f"results folder {results} {what} (--results names the root that holds <id>/<profile>/)")
@@ -213,6 +229,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
+    from replicate_suite.backend import import_backend_quietly
     from replicate_suite.runner import known_replications, replication_path
     from replicate_suite.sweep import summary_table, sweep
 
@@ -220,6 +237,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     ids = args.replications or known_replications()
     for rid in ids:
         replication_path(rid)
+    _check_writable_folder(Path(args.results), "results folder")  # else every run fails, and is retried
+    import_backend_quietly()  # expanding the tasks reads configs, which loads Keras
     outcomes = sweep(
         args.profile,
         ids,
@@ -288,6 +307,10 @@ def cmd_play(args: argparse.Namespace) -> None:
         raise ReplicateError("--episodes, --max-steps and --fps must be >= 1")
     if Path(args.video).suffix not in VIDEO_SUFFIXES:
         raise ReplicateError(f"video file must end in {' or '.join(VIDEO_SUFFIXES)}, got {Path(args.video).name!r}")
+    _check_writable_folder(Path(args.video).parent, "video folder")  # before the agent plays, not after
+    from replicate_suite.backend import import_backend_quietly
+
+    import_backend_quietly()
     folder = agents_folder(Path(args.results), args.id, args.profile, args.seed, args.variant)
     labels = sorted(p.parent.name for p in folder.glob(f"*/{AGENT_FILE}"))
     if not labels:

@@ -50,6 +50,8 @@ def child_env(**extra: str) -> dict[str, str]:
         (["--seed", "-1"], "seed -1 is out of range"),
         (["--seed", str(2**32)], f"seed {2**32} is out of range"),
         (["--seeds", "0-99999999"], "more than 10000 seeds"),
+        (["--seed", "1_0"], "bad seed '1_0'"),  # int() reads 10: a folder other than the one typed
+        (["--seeds", "0,\u0663"], "bad seed '\u0663'"),  # an Arabic-Indic 3
     ],
 )
 def test_bad_seed_arguments_are_one_line_exit_2(capsys, tmp_path, args, message):
@@ -519,6 +521,7 @@ def test_a_full_disk_during_a_report_keeps_the_previous_report(tmp_path, monkeyp
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(replicate_suite.report, "write_json", disk_full)
+    (tmp_path / "results").mkdir(exist_ok=True)
     args = ["--results", str(tmp_path / "results"), "--reports", str(tmp_path / "reports"), "--no-figures"]
     assert main(["report", "--profile", "cpu", *args]) == 1
     one_error_line(capsys.readouterr().err, "No space left on device")
@@ -651,6 +654,21 @@ def test_an_interruption_during_the_backend_import_waits_for_its_end():
         assert reached == ["end of block"]
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_sweep_into_a_folder_it_cannot_write_fails_before_any_run(capsys, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    target = tmp_path / "a_file" / "results"
+    assert main(["sweep", "--profile", "smoke", "--replications", "lenet5_mnist", "--results", str(target)]) == 1
+    one_error_line(capsys.readouterr().err, f"results folder {target}: {tmp_path / 'a_file'} is not a folder")
+
+
+def test_play_checks_its_video_folder_before_loading_anything(capsys, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    video = tmp_path / "a_file" / "x.gif"
+    args = ["play", "dqn_atari2013", "--profile", "smoke", "--video", str(video), "--results", str(tmp_path)]
+    assert main(args) == 1
+    one_error_line(capsys.readouterr().err, f"video folder {video.parent}: {tmp_path / 'a_file'} is not a folder")
 
 
 # --- 6, 13: configs and YAML ------------------------------------------------------------------------------------------
@@ -813,6 +831,7 @@ def test_report_checks_the_readme_before_writing_anything(tmp_path, capsys):
     readme = tmp_path / "R.md"
     readme.write_text("no markers\n")
     reports = tmp_path / "reports"
+    (tmp_path / "none").mkdir()  # an empty results root: the README is checked before anything is read
     assert main(["report", "--profile", "smoke", "--results", str(tmp_path / "none"), "--reports", str(reports),
                  "--readme", str(readme)]) == 1  # fmt: skip
     assert "missing the claims-table markers" in capsys.readouterr().err and not reports.exists()

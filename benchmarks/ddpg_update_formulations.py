@@ -17,11 +17,10 @@ One process: both share the machine's state at each moment, so the ratio is less
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
-from record import positive_int, record
+from record import block_arguments, record
 
 OBS_DIM, ACTION_DIM, BATCH, HIDDEN = 17, 6, 64, (400, 300)
 
@@ -84,11 +83,7 @@ def _agent(build_critic, learner_class):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--updates", type=positive_int, default=300, help="updates per block (default 300)")
-    parser.add_argument("--blocks", type=positive_int, default=20, help="blocks per agent (default 20)")
-    parser.add_argument("--out", default="benchmarks/results/ddpg_update_formulations.json")
-    args = parser.parse_args()
+    args = block_arguments(__doc__, updates=300, blocks=20, out="benchmarks/results/ddpg_update_formulations.json")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     import numpy as np

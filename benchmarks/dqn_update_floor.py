@@ -22,11 +22,10 @@ medians, and the bit-identity check. One process: the three share the machine's 
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
-from record import positive_int, record
+from record import block_arguments, record
 
 ACTIONS, BATCH, STACK, SIZE = 6, 32, 4, 84
 KERNEL, STRIDE, FILTERS = 8, 4, 32  # the Nature CNN's conv1
@@ -82,11 +81,7 @@ def make_agent(variant: str):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--updates", type=positive_int, default=20, help="updates per block (default 20)")
-    parser.add_argument("--blocks", type=positive_int, default=12, help="blocks per agent (default 12)")
-    parser.add_argument("--out", default="benchmarks/results/dqn_update_floor.json")
-    args = parser.parse_args()
+    args = block_arguments(__doc__, updates=20, blocks=12, out="benchmarks/results/dqn_update_floor.json")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     import numpy as np

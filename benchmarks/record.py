@@ -56,3 +56,13 @@ def positive_float(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return value
+
+
+def block_arguments(doc: str, updates: int, blocks: int, out: str) -> argparse.Namespace:
+    """The command line of a benchmark that alternates blocks of updates in one process: --updates (per block),
+    --blocks (per variant) and --out (the JSON record), with these defaults; `doc` is the script's docstring."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--updates", type=positive_int, default=updates, help=f"updates per block (default {updates})")
+    parser.add_argument("--blocks", type=positive_int, default=blocks, help=f"blocks per variant (default {blocks})")
+    parser.add_argument("--out", default=out)
+    return parser.parse_args()

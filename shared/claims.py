@@ -229,7 +229,7 @@ def evaluate_target(
     runs: list[RunRecord],
     profile: str,
     newest_seeds: tuple[int, ...] | None = None,
-    diverged: dict[int, str] | None = None,
+    divergence: Divergence | None = None,
 ) -> TargetResult:
     """Apply the target's rule over seeds (see the module docstring); not_run when the target does not bind the
     profile (the runs that exist are still judged and reported as `budget_result`) or no run has the metric.
@@ -238,20 +238,24 @@ def evaluate_target(
     registrations (different budgets or code), a non-binding target without its own `seeds` takes its
     budget_result from the newest registration's seeds only, never from all registrations pooled.
 
-    `diverged` (diverged_seeds of all the profile's runs): seeds whose run, or a part of it, diverged; where one
-    lacks the target's values, the verdict says so and does not hold on the other seeds alone."""
+    `divergence` (divergence_of the profile's runs): where a seed's run, or a part of it, diverged before reporting
+    the target's values, the verdict says so and does not hold on the other seeds alone (_survivors_only)."""
     if profile not in target.binds:
         pooled = newest_seeds is not None and target.seeds_for(profile) is None
         chosen = [r for r in runs if r.seed in newest_seeds] if pooled else runs
-        result = _judge(target, chosen, profile, diverged)
+        if divergence is not None and pooled:
+            divergence = divergence.restricted(newest_seeds)
+        result, diverged = _judge(target, chosen, profile, divergence)
         result.budget_result = result.verdict if result.verdict != "not_run" else ""
         result.verdict, result.planning = "not_run", ""
         result.detail = target.reason(profile) or f"does not bind profile {profile}"
         if pooled and result.budget_result:
             seeds = ", ".join(str(s) for s in newest_seeds)
             result.budget_result += f" (the newest registration's seeds {seeds})"
+        if diverged and result.budget_result:
+            result.budget_result += f" (seed(s) {diverged} diverged before reporting it)"
         return result
-    return _judge(target, runs, profile, diverged)
+    return _judge(target, runs, profile, divergence)[0]
 
 
 ORDINALS = ["first", "second", "third", "fourth", "fifth"]
@@ -344,37 +348,80 @@ def held_of(held: str | None, rule_kind: str | None, profile: str) -> str:
     return held or ("reproduced" if rule_kind == "within" or profile == "paper" else "consistent")
 
 
-def diverged_seeds(runs: list[RunRecord]) -> dict[int, str]:
-    """seed -> which of its parts diverged and where ("seed_3@xavier_d30 at step 17"), over the final runs made
-    without --set overrides: a seed whose run stopped on a NaN/inf (status diverged), or one with a diverged part
-    beside parts that finished (meta diverged_parts, results._merge)."""
-    out = {}
+@dataclass(frozen=True)
+class DivergedPart:
+    """One run folder that stopped on a NaN/inf (status diverged): its seed, folder, variant (None for a run not
+    split into parts), the step it stopped at (None when not recorded) and the commits it ran."""
+
+    seed: int
+    folder: str
+    variant: str | None
+    step: int | None
+    commits: tuple[str, ...]
+
+    def text(self) -> str:
+        return f"{self.folder} at step {self.step}" if self.step is not None else f"{self.folder} at an unknown step"
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The diverged parts of a profile's final runs (no --set overrides), and which metric and curve names each
+    variant's finished parts report (None: a run not split into parts), to tell whose values a divergence took."""
+
+    parts: tuple[DivergedPart, ...]
+    reporting: dict[str | None, frozenset[str]]
+
+    def restricted(self, seeds) -> Divergence:
+        return Divergence(tuple(p for p in self.parts if p.seed in seeds), self.reporting)
+
+
+def _variant(folder: str) -> str | None:
+    return folder.split("@", 1)[1] if "@" in folder else None
+
+
+def divergence_of(runs: list[RunRecord]) -> Divergence:
+    """Divergence over the runs (results._merge keeps a diverged part's step in meta diverged_parts, and what each
+    finished part reported in meta part_names)."""
+    parts, reporting = [], {}
     for run in runs:
         if run.purpose != "final" or run.meta.get("overrides"):
             continue
-        parts = run.meta.get("diverged_parts") or (
+        for folder, names in (run.meta.get("part_names") or {}).items():
+            reporting[_variant(folder)] = reporting.get(_variant(folder), frozenset()) | frozenset(names)
+        stopped = run.meta.get("diverged_parts") or (
             {run.path.name: run.metrics.get("diverged_step")} if run.status == "diverged" else {}
         )
-        if parts:
-            out[run.seed] = ", ".join(f"{part} at step {step}" for part, step in parts.items())
-    return out
+        infos = run.meta.get("part_info") or {}
+        for folder, step in stopped.items():
+            commits = tuple(c.removesuffix("+dirty") for c in (infos.get(folder) or {}).get("commits", []))
+            parts.append(DivergedPart(run.seed, folder, _variant(folder), step, commits))
+    return Divergence(tuple(parts), reporting)
 
 
-def _survivors_only(target: Target, result: TargetResult, profile: str, diverged: dict[int, str]) -> TargetResult:
-    """A diverged run is a result (DESIGN.md): the seeds of the target that diverged before reporting one of its
-    values are named in the detail, and a verdict that holds on the other seeds alone becomes inconclusive (judging
-    the survivors would overstate the evidence); one with no values at all is inconclusive, not 'not run'."""
+def _survivors_only(
+    target: Target, result: TargetResult, profile: str, divergence: Divergence
+) -> tuple[TargetResult, list[int]]:
+    """A diverged run is a result (DESIGN.md). A seed of the target lacks one of its values because a part diverged
+    when that part's variant reports one of the target's names in the seeds where it finished (or finished nowhere,
+    so that nothing says it would not). Such seeds are named in the detail; a verdict that holds on the other seeds
+    alone becomes inconclusive (judging the survivors would overstate the evidence), and one left without any value
+    is inconclusive rather than 'not run' (a misspelt metric, which no variant reports, stays 'metric absent').
+    Returns the result and those seeds."""
     allowed = target.seeds_for(profile)
-    table = result.per_seed or {name: {} for name in target.names}
-    lacking = sorted(
-        seed
-        for seed in diverged
-        if (allowed is None or seed in allowed) and any(seed not in values for values in table.values())
-    )
-    if not lacking:
-        return result
+    wanted = set(target.names) | set(target.curves)
+    table = result.per_seed or {}
+
+    def took_values(part: DivergedPart) -> bool:
+        reported = divergence.reporting.get(part.variant)
+        lacks = any(part.seed not in table.get(name, {}) for name in target.names)
+        return lacks and (reported is None or bool(reported & wanted))
+
+    parts = [p for p in divergence.parts if (allowed is None or p.seed in allowed) and took_values(p)]
+    if not parts:
+        return result, []
+    seeds = sorted({p.seed for p in parts})
     note = (
-        f"seed(s) {lacking} diverged ({'; '.join(diverged[seed] for seed in lacking)}) before reporting "
+        f"seed(s) {seeds} diverged ({'; '.join(p.text() for p in parts)}) before reporting "
         f"{', '.join(target.names)}: not counted"
     )
     if result.verdict in ("reproduced", "consistent"):
@@ -383,12 +430,16 @@ def _survivors_only(target: Target, result: TargetResult, profile: str, diverged
     elif result.verdict == "not_run":
         result.verdict, result.planning, result.detail = "inconclusive", "", ""
     result.detail = "; ".join(t for t in (result.detail, note) if t)
-    return result
+    return result, seeds
 
 
-def _judge(target: Target, runs: list[RunRecord], profile: str, diverged: dict[int, str] | None = None) -> TargetResult:
+def _judge(
+    target: Target, runs: list[RunRecord], profile: str, divergence: Divergence | None = None
+) -> tuple[TargetResult, list[int]]:
     result = _judge_values(target, runs, profile)
-    return _survivors_only(target, result, profile, diverged) if diverged else result
+    if not divergence or not divergence.parts:
+        return result, []
+    return _survivors_only(target, result, profile, divergence)
 
 
 def _judge_values(target: Target, runs: list[RunRecord], profile: str) -> TargetResult:
@@ -409,6 +460,8 @@ def _judge_values(target: Target, runs: list[RunRecord], profile: str) -> Target
     samples, note = _samples(target, table)
     if any(not v for v in samples.values()):
         return TargetResult(target, "not_run", summaries, UNPAIRED, per_seed=table)
+    if not all(math.isfinite(x) for v in samples.values() for x in v.values()):  # a difference overflowed
+        return TargetResult(target, "inconclusive", summaries, "values too large to average in float64", per_seed=table)
     differences = (
         {k: summarize(list(v.values())) for k, v in samples.items()} if target.rule["kind"] == "ordering" else {}
     )
@@ -507,6 +560,6 @@ def counted_runs(runs: list[RunRecord]) -> list[RunRecord]:
 def evaluate_claim(claim: Claim, runs: list[RunRecord], profile: str) -> list[TargetResult]:
     """Every target of the claim on this profile, from the counted runs (counted_runs); targets that do not bind the
     profile come back not_run with their reason."""
-    ok_runs, diverged = counted_runs(runs), diverged_seeds(runs)
+    ok_runs, divergence = counted_runs(runs), divergence_of(runs)
     newest = newest_registration_seeds(claim, profile)
-    return [evaluate_target(t, ok_runs, profile, newest, diverged) for t in claim.targets]
+    return [evaluate_target(t, ok_runs, profile, newest, divergence) for t in claim.targets]

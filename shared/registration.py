@@ -314,6 +314,11 @@ def _contains(fix: str, commit: str, root: str) -> str:
     return {0: "yes", 1: "no"}.get(done.returncode, "unknown")
 
 
+def before_fix(fix: str, commits: tuple[str, ...], root: Path = PROJECT_ROOT) -> bool:
+    """Whether code from one of these commits lacks the fix (git says so; unknown counts as not)."""
+    return any(_contains(fix, commit, str(root)) == "no" for commit in commits if commit and commit != "?")
+
+
 def measuring_parts(run: RunRecord, names: list[str]) -> list[tuple[str, list[str | None]]]:
     """(folder name, commits of its segments) for each part of a run that measured one of `names` (metrics or
     curves); a run that is not split into variant parts is one part, its own folder. A missing commit stays None."""

@@ -24,7 +24,7 @@ from replicate_suite.claims import (
     TargetResult,
     counted_runs,
     counts_text,
-    diverged_seeds,
+    divergence_of,
     evaluate_claim,
     evaluate_target,
     held_of,
@@ -42,6 +42,7 @@ from replicate_suite.figures import plot_curves
 from replicate_suite.paths import PROJECT_ROOT
 from replicate_suite.registration import (
     AFTER_RESULTS,
+    before_fix,
     commit_known,
     fix_state,
     identity,
@@ -212,7 +213,7 @@ def _evaluate_with_fixes(
                 "commit in this git history"
             )
     results, out = [], {}
-    newest = newest_registration_seeds(claim, profile)
+    newest, divergence = newest_registration_seeds(claim, profile), divergence_of(runs)
     for target in claim.targets:
         kept, notes = counted_runs(runs), []
         names = [*target.names, *target.curves]
@@ -230,7 +231,13 @@ def _evaluate_with_fixes(
             kept = [r for r in kept if states.get(id(r), ("yes",))[0] != "no"]
             if dropped and judged:
                 notes.append(f"{dropped} run(s) from code before fix {fix.commit} ({fix.issue}) not counted")
-        result = evaluate_target(target, kept, profile, newest, diverged_seeds(runs))
+        # a diverged part from code before a fix of this target is no evidence either
+        stopped = [
+            part
+            for part in divergence.parts
+            if not any(before_fix(fix.commit, part.commits, root) for fix in claim.fixes if fix.applies_to(target))
+        ]
+        result = evaluate_target(target, kept, profile, newest, replace(divergence, parts=tuple(stopped)))
         if notes and result.verdict == "not_run" and not_run_kind(result) == "no runs":
             result.detail = "no counted run: " + "; ".join(notes)  # a kind of its own (metric absent, ...) stays
         elif notes:
@@ -432,7 +439,10 @@ def _run_status(run: RunRecord) -> str:
     parts = run.meta.get("diverged_parts") or {}
     if run.status != "ok" or not parts:
         return run.status
-    return "ok; diverged: " + _escape(", ".join(f"{part} at step {step}" for part, step in parts.items()))
+    steps = (
+        f"{part} at step {step}" if step is not None else f"{part} at an unknown step" for part, step in parts.items()
+    )
+    return "ok; diverged: " + _escape(", ".join(steps))
 
 
 def _runs_table(runs: list[RunRecord]) -> list[str]:

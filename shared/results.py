@@ -296,21 +296,31 @@ def part_info(meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _reported(metrics: dict[str, float], curves: list[dict[str, Any]]) -> list[str]:
+    """The metric and curve names a run folder reported (meta part_names: which part reports what)."""
+    return sorted(set(metrics) | {row["metric"] for row in curves})
+
+
 def _merge(seed: int, folders: list[Path]) -> RunRecord:
     """One record from the variant folders of a seed; a metric measured twice must agree (e.g. a Random row that
     every game's run computes with the same seed). meta["part_info"] holds each folder's part_info."""
     if len(folders) == 1:
         metrics, meta, curves, problems = _read_part(folders[0])
-        meta = {**meta, "part_info": {folders[0].name: part_info(meta)}}
+        names = {folders[0].name: _reported(metrics, curves)} if meta.get("status") == "ok" else {}
+        meta = {**meta, "part_info": {folders[0].name: part_info(meta)}, "part_names": names}
         return RunRecord(folders[0], seed, metrics, meta, (), tuple(problems), tuple(curves))
     metrics: dict[str, float] = {}
     metas, curves, problems = [], [], []
-    diverged: dict[str, int] = {}  # part folder -> the step its run diverged at
+    diverged: dict[str, int | None] = {}  # part folder -> the step its run diverged at (None: not recorded)
+    part_names: dict[str, list[str]] = {}  # finished part folder -> the metric and curve names it reported
     for folder in folders:
         part_metrics, meta, part_curves, part_problems = _read_part(folder)
-        if meta.get("status") == "diverged":  # its only metric is where it stopped: kept per part, never merged
-            diverged[folder.name] = int(part_metrics.get("diverged_step", meta.get("diverged_step", 0)) or 0)
-            part_metrics = {}
+        if meta.get("status") == "diverged":  # where it stopped, kept per part; its values never count
+            step = part_metrics.get("diverged_step", meta.get("diverged_step"))
+            diverged[folder.name] = None if step is None else int(step)
+            part_metrics, part_curves = {}, []  # a curve logged before the divergence is no evidence either
+        elif meta.get("status") == "ok":
+            part_names[folder.name] = _reported(part_metrics, part_curves)
         for name, value in part_metrics.items():
             if name in metrics and metrics[name] != value:
                 raise ReplicateError(f"{folder}: metric {name} = {value} conflicts with another part of seed {seed}")
@@ -326,13 +336,20 @@ def _merge(seed: int, folders: list[Path]) -> RunRecord:
     overrides = {key: value for m in metas for key, value in (m.get("overrides") or {}).items()}
     # A diverged part is a result of its own: the seed's other parts still count (status ok, with diverged_parts
     # saying which part stopped where); a seed whose parts all diverged is diverged, at its earliest step.
-    status = "ok" if statuses <= {"ok", "diverged"} and "ok" in statuses else sorted(statuses - {"ok"})[0]
+    # A failed part (or any other) is never hidden behind a diverged one.
+    status = (
+        "ok"
+        if statuses <= {"ok", "diverged"} and "ok" in statuses
+        else sorted(statuses - {"ok", "diverged"} or statuses - {"ok"})[0]
+    )
     if status == "diverged":
-        metrics = {"diverged_step": min(diverged.values())}
+        steps = [step for step in diverged.values() if step is not None]
+        metrics = {"diverged_step": min(steps)} if steps else {}
     meta = {
         **metas[0],
         "status": status,
         **({"diverged_parts": diverged} if diverged else {}),
+        "part_names": part_names,
         "wall_seconds": sum(m.get("wall_seconds", 0.0) for m in metas),
         "part_wall_seconds": {f.name: m.get("wall_seconds", 0.0) for f, m in zip(folders, metas, strict=True)},
         "part_info": {f.name: part_info(m) for f, m in zip(folders, metas, strict=True)},

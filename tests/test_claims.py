@@ -1114,3 +1114,74 @@ def test_a_run_filed_under_another_profile_or_replication_is_an_error(tmp_path):
     (folder / "run_meta.json").write_text(json.dumps({**meta, "replication": "other"}))
     with pytest.raises(ReplicateError, match="replication 'other' is not the folder's \\(r\\)"):
         read_runs(tmp_path, "r", "cpu")
+
+
+def _curve_run(root: Path, seed: int, variant: str, status: str, metrics: dict, curve: dict | None = None) -> None:
+    from replicate_suite.results import CurveLog, run_folder, write_json
+
+    folder = run_folder(root, "r", "cpu", seed, variant)
+    folder.mkdir(parents=True)
+    write_json(folder / "metrics.json", metrics)
+    log = CurveLog()
+    for name, points in (curve or {}).items():
+        for step, value in points:
+            log.add(step, **{name: value})
+    log.write(folder)
+    meta = {"replication": "r", "profile": "cpu", "seed": seed, "variant": variant, "status": status}
+    write_json(folder / "run_meta.json", {**meta, "git": {"commit": "abc"}})
+
+
+def _evaluate(root: Path, *targets: Target, profile: str = "cpu"):
+    from replicate_suite.claims import Claim
+    from replicate_suite.results import read_runs
+
+    return evaluate_claim(Claim("r", "t", "c", {}, tuple(targets), ()), read_runs(root, "r", profile), profile)
+
+
+def test_a_diverged_parts_curve_logged_before_it_stopped_is_no_evidence(tmp_path):
+    for seed in range(3):
+        _curve_run(tmp_path, seed, "A", "ok", {"a": 0.1})
+        _curve_run(tmp_path, seed, "B", "diverged", {"diverged_step": 30}, {"loss_B": [(1, 1.0), (2, 0.5), (3, 0.2)]})
+    (result,) = _evaluate(tmp_path, target({"kind": "trend", "direction": "decreasing"}, "loss_B"))
+    assert result.verdict == "inconclusive" and "seed(s) [0, 1, 2] diverged (seed_0@B at step 30" in result.detail
+
+
+def test_a_divergence_in_one_variant_does_not_hold_back_a_target_of_another(tmp_path):
+    for seed in range(3):
+        _curve_run(tmp_path, seed, "A", "ok", {"a": 0.1})
+        _curve_run(tmp_path, seed, "B", "ok", {"b": 0.1 + seed / 100})
+    _curve_run(tmp_path, 3, "A", "diverged", {"diverged_step": 4})  # seed 3 never ran B
+    on_b, on_a = _evaluate(
+        tmp_path, target({"kind": "below", "bound": 0.5}, "b"), target({"kind": "below", "bound": 0.5}, "a")
+    )
+    assert on_b.verdict == "consistent" and "diverged" not in on_b.detail
+    assert on_a.verdict == "inconclusive" and "seed(s) [3] diverged (seed_3@A at step 4)" in on_a.detail
+
+
+def test_a_divergence_leaves_an_absent_metric_absent_and_a_budget_result_says_it(tmp_path):
+    for seed in range(3):
+        _ok_run(tmp_path, seed, {"test_error": 0.1 + seed / 100})
+    _diverged_run(tmp_path, 3, 7)
+    typo, unbound = _evaluate(
+        tmp_path,
+        target({"kind": "below", "bound": 0.5}, "test_eror"),
+        target({"kind": "below", "bound": 0.5}, "test_error", binds=("paper",), not_run={"cpu": "budget too small: x"}),
+    )
+    assert typo.verdict == "not_run" and typo.detail.startswith("metric absent")
+    assert (
+        unbound.verdict == "not_run"
+        and unbound.budget_result == "inconclusive (seed(s) [3] diverged before reporting it)"
+    )
+
+
+def test_a_failed_part_is_not_hidden_behind_a_diverged_one_and_overflowing_differences_do_not_crash(tmp_path):
+    from replicate_suite.results import read_runs
+
+    _curve_run(tmp_path, 0, "A", "ok", {"a": 0.1})
+    _curve_run(tmp_path, 0, "B", "diverged", {})  # no step recorded
+    _curve_run(tmp_path, 0, "C", "failed", {})
+    (record,) = read_runs(tmp_path, "r", "cpu")
+    assert record.status == "failed" and record.meta["diverged_parts"] == {"seed_0@B": None}
+    rule = {"kind": "ordering", "metrics": ["a", "b"], "order": "increasing"}
+    result = evaluate_target(target(rule), runs(*[{"a": -1e308, "b": 1e308}] * 3), "cpu")
+    assert result.verdict == "inconclusive" and "too large" in result.detail

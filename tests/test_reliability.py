@@ -601,17 +601,22 @@ def test_an_interruption_dropped_in_a_gc_callback_is_delivered_again(exc, expect
     from replicate_suite.cli import _raise_interrupted, interruptions_kept
 
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background pytest inherits SIG_IGN
     callback = _gc_callback_raising(exc)
     try:
+        started = time.monotonic()
         with pytest.raises(KeyboardInterrupt) as caught:
             with interruptions_kept():
                 gc.collect()
                 assert not callback.armed  # it raised, and Python dropped it
-                time.sleep(5)
+                for _ in range(1000):  # running Python code, where the redelivered interruption is raised
+                    time.sleep(0.01)
         assert getattr(caught.value, "signal_name", "SIGINT") == expected
+        assert time.monotonic() - started < 10
     finally:
         gc.callbacks.remove(callback)
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def test_a_command_stops_when_its_ctrl_c_lands_in_a_gc_callback(monkeypatch, capsys):
@@ -623,12 +628,17 @@ def test_a_command_stops_when_its_ctrl_c_lands_in_a_gc_callback(monkeypatch, cap
         callback = _gc_callback_raising(KeyboardInterrupt())
         try:
             gc.collect()
-            time.sleep(5)
+            for _ in range(1000):
+                time.sleep(0.01)
         finally:
             gc.callbacks.remove(callback)
 
     monkeypatch.setattr(cli, "cmd_list", command)
-    assert main(["list"]) == 130
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background pytest inherits SIG_IGN
+    try:
+        assert main(["list"]) == 130
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
     one_error_line(capsys.readouterr().err, "error: interrupted (SIGINT): replicate list stopped")
 
 

@@ -362,5 +362,6 @@ def load_config(
     if profile not in PROFILES:
         raise ReplicateError(f"unknown profile {profile!r} (expected one of: {', '.join(PROFILES)})")
     raw = read_yaml(config_path)
-    resolved = {p: _typed(config_path, raw, p, schema) for p in PROFILES}
+    # the paper block first: a fault there is named as the paper's, not as the first profile built on it
+    resolved = {p: _typed(config_path, raw, p, schema) for p in sorted(PROFILES, key=lambda p: p != "paper")}
     return _typed(config_path, raw, profile, schema, overrides) if overrides else resolved[profile]

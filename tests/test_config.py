@@ -57,7 +57,8 @@ def test_profiles_override_the_paper_block(tmp_path):
     "text, message",
     [
         (BASE.replace("{epochs: 1, limit: 8}", "{epocs: 1}"), "profiles.smoke.train.epocs: unknown key"),
-        (BASE.replace("limit: null}", "limit: null, momentum: 0.9}"), "train.momentum: unknown key"),
+        (BASE.replace("limit: null}", "limit: null, momentum: 0.9}"), ": paper.train.momentum: unknown key"),
+        (BASE.replace("lr: 0.1", "lr: 0.1, lr_dacay: 2"), ": paper.train.lr_dacay: unknown key"),  # not 'smoke.
         (BASE.replace("lr: 0.1", "lr: fast"), "train.lr: expected float, got 'fast'"),
         (BASE.replace("optimizer: adam", "optimizer: rmsprop"), "'rmsprop' is not one of ['sgd', 'adam']"),
         (BASE.replace("sizes: [1, 2]", "sizes: [1, two]"), "sizes[1]: expected int"),

@@ -40,7 +40,7 @@ from replicate_suite.claim_schema import (  # noqa: F401  (Claim, load_claim and
     newest_registration_seeds,
     registration_seed_sets,
 )
-from replicate_suite.results import RunRecord
+from replicate_suite.results import RunRecord, diverged_text
 from replicate_suite.stats import (
     CONFIDENCE,
     Summary,
@@ -360,7 +360,7 @@ class DivergedPart:
     commits: tuple[str, ...]
 
     def text(self) -> str:
-        return f"{self.folder} at step {self.step}" if self.step is not None else f"{self.folder} at an unknown step"
+        return diverged_text(self.folder, self.step)
 
 
 @dataclass(frozen=True)

@@ -296,6 +296,11 @@ def part_info(meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def diverged_text(folder: str, step: int | None) -> str:
+    """A diverged part as reports name it: "seed_3@xavier_d30 at step 17" (step None: not recorded)."""
+    return f"{folder} at step {step}" if step is not None else f"{folder} at an unknown step"
+
+
 def _reported(metrics: dict[str, float], curves: list[dict[str, Any]]) -> list[str]:
     """The metric and curve names a run folder reported (meta part_names: which part reports what)."""
     return sorted(set(metrics) | {row["metric"] for row in curves})

@@ -107,11 +107,10 @@ def execute(task: Task, root: str) -> tuple[int, str, float]:
     finally:
         with _CHILDREN_LOCK:
             _CHILDREN.discard(child)
-    done = subprocess.CompletedProcess(child.args, child.returncode, "", stderr)
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    lines = [line for line in stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
-    message = (errors or lines or [f"exit code {done.returncode}"])[-1]
-    return done.returncode, message, time.perf_counter() - started
+    message = (errors or lines or [f"exit code {child.returncode}"])[-1]
+    return child.returncode, message, time.perf_counter() - started
 
 
 def _run_local(tasks: list[Task], root: Path, workers: int, retries: int, report: Callable[[Outcome], None]):

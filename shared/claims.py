@@ -67,6 +67,7 @@ class TargetResult:
     planning: str = ""
     budget_result: str = ""
     registration: str = ""  # "" (checked, registered before its runs) or the flag text
+    uncommitted: str = ""  # "" or which counted run folders ran from uncommitted changes (report.uncommitted_text)
 
 
 # --- per-seed values ---------------------------------------------------------------------------------------------

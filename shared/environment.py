@@ -24,10 +24,15 @@ def _git(*args: str) -> str | None:
 
 
 def git_state() -> dict[str, object]:
-    """The commit checked out and whether tracked source files differ from it."""
+    """The commit checked out, whether tracked source files differ from it and, if they do, which (`dirty_files`,
+    paths relative to the project root: the report names them beside a verdict that counts such a run)."""
     commit = _git("rev-parse", "HEAD")
     dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *_GENERATED)
-    return {"commit": commit or "unknown", "dirty": bool(dirty) if dirty is not None else None}
+    state: dict[str, object] = {"commit": commit or "unknown", "dirty": bool(dirty) if dirty is not None else None}
+    if dirty:
+        changed = _git("diff", "--name-only", "HEAD", "--", ".", *_GENERATED)
+        state["dirty_files"] = sorted(changed.splitlines()) if changed else []
+    return state
 
 
 def package_versions() -> dict[str, str]:

@@ -102,6 +102,8 @@ class ReplicationReport:
     """Runs made with `replicate run --set`: listed apart, never in a verdict."""
     fixed_out: list[FixedOut] = field(default_factory=list)
     """Runs left out of some targets' verdicts because their code predates a fix (or flagged: git cannot tell)."""
+    counted_before_fix: list[FixedOut] = field(default_factory=list)
+    """Counted runs from code before a fix that does not touch the targets they count for (untouched_by_fix)."""
 
     @property
     def counts(self) -> str:
@@ -128,7 +130,11 @@ def evaluate(profile: str, results_root: Path) -> list[ReplicationReport]:
                 result.registration = registration_flag(rep_id, result.target, profile, _used_runs(result, runs))
         fixed_out = _merge_fixed_out(fixed_out + _judge_unbound(rep_id, claim, results, runs, profile))
         set_runs = [r for r in every if has_overrides(r.meta)]
-        reports.append(ReplicationReport(claim, runs, results, set_runs, fixed_out))
+        untouched = untouched_by_fix(claim, runs, results, profile)
+        for result in results:
+            if result.verdict != "not_run":
+                result.uncommitted = uncommitted_text(result, runs)
+        reports.append(ReplicationReport(claim, runs, results, set_runs, fixed_out, untouched))
     return reports
 
 
@@ -192,6 +198,30 @@ def _merge_fixed_out(entries: list[FixedOut]) -> list[FixedOut]:
         kept.targets += [t for t in entry.targets if t not in kept.targets]
         kept.parts += [p for p in entry.parts if p not in kept.parts]
     return list(merged.values())
+
+
+def uncommitted_text(result: TargetResult, runs: list[RunRecord]) -> str:
+    """Which counted run folders behind a target's values ran from a working tree whose tracked code differed from
+    its commit (run_meta git `dirty`), so that no commit holds the code that made them; "" when none. Names the
+    changed files where the run recorded them (runs from 2026-12-06 on)."""
+    names, seeds, found = {*result.target.names, *result.target.curves}, _seeds(result), []
+    for run in counted_runs(runs):
+        if run.seed not in seeds:
+            continue
+        reported = run.meta.get("part_names") or {}
+        for folder, info in (run.meta.get("part_info") or {}).items():
+            if run.parts and not names & set(reported.get(folder, ())):
+                continue  # a part that reports none of the target's names
+            dirty = [c for c in info.get("commits", []) if c.endswith("+dirty")]
+            if dirty:
+                files = info.get("dirty_files") or []
+                found.append(f"{folder} {', '.join(dirty)}" + (f" ({', '.join(files)})" if files else ""))
+    if not found:
+        return ""
+    return (
+        f"uncommitted code: {len(found)} counted run folder(s) ran from a working tree whose tracked files differed "
+        f"from their commit, so no commit holds the code that made them: {'; '.join(found)}"
+    )
 
 
 def _seeds(result: TargetResult) -> set[int]:
@@ -299,6 +329,8 @@ def _notes(result: TargetResult) -> str:
     notes = []
     if result.registration:
         notes.append(f"⚠ {result.registration}")
+    if result.uncommitted:
+        notes.append(f"⚠ {result.uncommitted}")
     if result.target.caveat:
         notes.append(f"caveat: {result.target.caveat}")
     if result.target.revised:
@@ -606,6 +638,55 @@ def _fixed_out_lines(rep: ReplicationReport, profile: str) -> list[str]:
         lines += [f"  - {f.label}" for f in entries]
     for f in (f for f in rep.fixed_out if f.unknown):
         lines += ["", f"⚠ {f.label}: {_escape(f.why)} (for {_escape('; '.join(f.targets))})."]
+    return lines + _untouched_by_fix_lines(rep, profile)
+
+
+def untouched_by_fix(
+    claim: Claim, runs: list[RunRecord], results: list[TargetResult], profile: str, root: Path = PROJECT_ROOT
+) -> list[FixedOut]:
+    """The counted runs from code before a fix of ours (claim.yaml `fixes`) whose targets that fix does not touch
+    (its `metrics` patterns leave them out), per run and fix, with those targets and the parts that measured them:
+    they count, and the report says so beside the fix's own account of why they are unaffected."""
+    found: dict[tuple, FixedOut] = {}
+    for fix in claim.fixes:
+        for result in results:
+            target = result.target
+            if fix.applies_to(target) or result.verdict == "not_run" or profile not in target.binds:
+                continue
+            names, seeds = [*target.names, *target.curves], _seeds(result)
+            for run in counted_runs(runs):
+                if run.seed not in seeds or not measures(run, names):
+                    continue
+                state, parts = fix_state(run, fix.commit, names, root)
+                if state != "no":
+                    continue
+                entry = found.setdefault((run.seed, run.path.name, fix.commit), FixedOut(run, fix, []))
+                entry.targets.append(target.name)
+                entry.parts += [part for part in parts if part not in entry.parts]
+    return list(found.values())
+
+
+def _untouched_by_fix_lines(rep: ReplicationReport, profile: str) -> list[str]:
+    """untouched_by_fix as a list under the runs left out: each fix with its account, the targets, the runs."""
+    groups: dict[tuple[str, tuple[str, ...]], list[FixedOut]] = {}
+    for f in rep.counted_before_fix:
+        groups.setdefault((f.fix.commit, tuple(f.targets)), []).append(f)
+    if not groups:
+        return []
+    lines = ["", "**Counted: runs from code before a fix of ours that does not touch their targets.**", ""]
+    for (_, targets), entries in groups.items():
+        fix = entries[0].fix
+        untouched = [
+            r.target.name
+            for r in rep.targets
+            if r.verdict != "not_run" and profile in r.target.binds and not fix.applies_to(r.target)
+        ]
+        shown = f"the {len(targets)} judged targets it does not touch" if list(targets) == untouched else "; ".join(targets)
+        lines.append(
+            f"- fix {fix.commit} ({fix.issue}: {_escape(fix.what)}); it touches {_escape(', '.join(fix.metrics))} "
+            f"only; counted for {_escape(shown)}:"
+        )
+        lines += [f"  - {f.label}" for f in entries]
     return lines
 
 
@@ -676,6 +757,7 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                         "planning": r.planning,
                         "budget_result": r.budget_result,
                         "registration": r.registration,
+                        "uncommitted": r.uncommitted,
                         "revised": r.target.revised,
                         "caveat": r.target.caveat,
                         "summaries": {k: s.as_dict() for k, s in r.summaries.items()},
@@ -718,6 +800,17 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                     }
                     for f in rep.fixed_out
                     if not f.unknown
+                ],
+                "counted_before_fix": [
+                    {
+                        "seed": f.run.seed,
+                        "path": f"results/{rep.claim.replication}/{profile}/{f.run.path.name}",
+                        "parts": f.parts,
+                        "fix": {"commit": f.fix.commit, "issue": f.fix.issue, "what": f.fix.what},
+                        "targets": f.targets,
+                        "why": f"from code before fix {f.fix.commit}, which does not touch these targets",
+                    }
+                    for f in rep.counted_before_fix
                 ],
                 "fix_unverified": [
                     {

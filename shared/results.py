@@ -285,11 +285,13 @@ def part_info(meta: dict[str, Any]) -> dict[str, Any]:
     wall, complete = total_wall_seconds(meta)
     gits = [s for s in meta.get("segments") or [] if isinstance(s, dict)] or [meta.get("git") or {}]
     commits = list(dict.fromkeys(commit_text(git) for git in gits))  # in order, without repeats
+    dirty_files = sorted({str(f) for git in gits for f in git.get("dirty_files") or []})
     config = json.dumps(meta.get("config"), sort_keys=True, default=str)
     return {
         "wall_seconds": wall,
         "wall_complete": complete,
         "commits": commits,
+        "dirty_files": dirty_files,
         "device": str(meta.get("device", "?")),
         "platform": str(meta.get("platform", "?")),
         "config_key": hashlib.sha256(config.encode()).hexdigest()[:12],

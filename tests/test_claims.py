@@ -848,10 +848,24 @@ def test_runs_from_code_before_a_fix_do_not_count_for_the_targets_it_touched(tmp
     # claims.json names the left-out runs; the verdict history says why the verdict changed.
     from replicate_suite.report import ReplicationReport
 
-    now = claims_json("cpu", [ReplicationReport(claim, before + after + [unknown], results, [], out)])
+    from replicate_suite.report import untouched_by_fix
+
+    counted_anyway = untouched_by_fix(claim, before + after + [unknown], results, "cpu", root=tmp_path)
+    now = claims_json("cpu", [ReplicationReport(claim, before + after + [unknown], results, [], out, counted_anyway)])
     listed = now["replications"][0]["not_counted"]
     assert [n["seed"] for n in listed] == [0, 1, 2] and all(n["fix"]["commit"] == fixed[:7] for n in listed)
     assert [u["path"].rsplit("/", 1)[1] for u in now["replications"][0]["fix_unverified"]] == ["seed_9"]
+    # The buggy seeds still count for the target the fix does not touch: claims.json and the report say so.
+    counted = now["replications"][0]["counted_before_fix"]
+    assert [(c["seed"], c["targets"]) for c in counted] == [(0, ["rand"]), (1, ["rand"]), (2, ["rand"])]
+    assert all(c["fix"]["commit"] == fixed[:7] for c in counted)
+    from replicate_suite.report import _fixed_out_lines
+
+    report = ReplicationReport(claim, before + after + [unknown], results, [], out, counted_anyway)
+    text = "\n".join(_fixed_out_lines(report, "cpu"))
+    assert "**Counted: runs from code before a fix of ours that does not touch their targets.**" in text
+    assert f"fix {fixed[:7]} (#1: off by one); it touches er* only; counted for the 1 judged targets" in text
+    assert f"  - seed_0 {buggy[:10]}" in text and "seed_3" not in text.split("**Counted")[1]
     was = claims_json("cpu", [ReplicationReport(load_claim_without_fixes(claim), before + after, plain, [], [])])
     (row,) = [r for r in history_rows(was, now, "2026-11-29") if r["target"].endswith("err")]
     assert row["why"] == f"runs from before fix {fixed[:7]} not counted"

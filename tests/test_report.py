@@ -440,3 +440,69 @@ def test_generic_curves_are_drawn_per_registration_never_pooled(smoke_results, t
     assert all((tmp_path / "a" / rel).is_file() for _, rel in made["lenet5_mnist"])
     one = report_module._draw_figures([ReplicationReport(claim, runs, [])], tmp_path / "b")
     assert one["lenet5_mnist"] == [("learning curves", "figures/lenet5_mnist_curves.png")]
+
+
+def test_a_verdict_counting_runs_from_uncommitted_code_says_so(tmp_path):
+    """A counted run whose tracked code differed from its commit (run_meta git `dirty`) is named beside every verdict
+    that counts it, in the table's notes and claims.json, with the changed files where the run recorded them; a part
+    of the same seed that reports none of the target's names does not mark it."""
+    from replicate_suite.claim_schema import Claim, Target
+    from replicate_suite.claims import evaluate_claim
+    from replicate_suite.report import ReplicationReport, claims_json, comparison_markdown, uncommitted_text
+    from replicate_suite.results import read_runs, write_json
+
+    def write(folder: str, seed: int, metrics: dict, git: dict) -> None:
+        path = tmp_path / "demo" / "cpu" / folder
+        path.mkdir(parents=True)
+        meta = {"replication": "demo", "profile": "cpu", "seed": seed, "status": "ok", "git": git, "wall_seconds": 1.0}
+        write_json(path / "run_meta.json", meta)
+        write_json(path / "metrics.json", metrics)
+        (path / "curves.csv").write_text("step,metric,value\n")
+
+    clean = {"commit": "a" * 40, "dirty": False}
+    write("seed_0", 0, {"err": 0.1}, clean)
+    write("seed_1", 1, {"err": 0.2}, {"commit": "b" * 40, "dirty": True, "dirty_files": ["shared/training.py"]})
+    write("seed_2@a", 2, {"err": 0.3}, clean)
+    write("seed_2@b", 2, {"other": 1.0}, {"commit": "c" * 40, "dirty": True})  # reports no name of the target
+    runs = read_runs(tmp_path, "demo", "cpu")
+    targets = (Target(metric="err", rule={"kind": "below", "bound": 1.0}, binds=("cpu",)),)
+    claim = Claim("demo", "t", "c", {"paper": "p"}, targets, ())
+    (result,) = evaluate_claim(claim, runs, "cpu")
+    result.uncommitted = uncommitted_text(result, runs)
+    assert result.uncommitted == (
+        "uncommitted code: 1 counted run folder(s) ran from a working tree whose tracked files differed from their "
+        "commit, so no commit holds the code that made them: seed_1 bbbbbbbbbb+dirty (shared/training.py)"
+    )
+    report = ReplicationReport(claim, runs, [result])
+    row = next(line for line in comparison_markdown("cpu", [report], {}, "r/").splitlines() if "| demo | err" in line)
+    assert f"⚠ {result.uncommitted}" in row
+    assert claims_json("cpu", [report])["replications"][0]["targets"][0]["uncommitted"] == result.uncommitted
+    assert uncommitted_text(result, [r for r in runs if r.seed != 1]) == ""
+
+
+def test_a_run_records_which_tracked_files_differ_from_its_commit(tmp_path, monkeypatch):
+    import subprocess
+
+    from replicate_suite import environment
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@t")
+    git("config", "user.name", "t")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "results").mkdir()
+    for name in ("shared/code.py", "results/r.json", "notes.txt"):
+        (tmp_path / name).write_text("1\n")
+    git("add", ".")
+    git("commit", "-qm", "c")
+    monkeypatch.setattr(environment, "PROJECT_ROOT", tmp_path)
+    assert environment.git_state()["dirty"] is False and "dirty_files" not in environment.git_state()
+    (tmp_path / "results" / "r.json").write_text("2\n")  # what a pipeline run rewrites is not dirty
+    (tmp_path / "untracked.py").write_text("2\n")
+    assert environment.git_state()["dirty"] is False
+    (tmp_path / "shared" / "code.py").write_text("2\n")
+    (tmp_path / "notes.txt").write_text("2\n")
+    state = environment.git_state()
+    assert state["dirty"] is True and state["dirty_files"] == ["notes.txt", "shared/code.py"]

@@ -681,7 +681,9 @@ def _untouched_by_fix_lines(rep: ReplicationReport, profile: str) -> list[str]:
             for r in rep.targets
             if r.verdict != "not_run" and profile in r.target.binds and not fix.applies_to(r.target)
         ]
-        shown = f"the {len(targets)} judged targets it does not touch" if list(targets) == untouched else "; ".join(targets)
+        shown = (
+            f"the {len(targets)} judged targets it does not touch" if list(targets) == untouched else "; ".join(targets)
+        )
         lines.append(
             f"- fix {fix.commit} ({fix.issue}: {_escape(fix.what)}); it touches {_escape(', '.join(fix.metrics))} "
             f"only; counted for {_escape(shown)}:"

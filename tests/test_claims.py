@@ -846,9 +846,7 @@ def test_runs_from_code_before_a_fix_do_not_count_for_the_targets_it_touched(tmp
     assert plain[0].verdict != "consistent"
 
     # claims.json names the left-out runs; the verdict history says why the verdict changed.
-    from replicate_suite.report import ReplicationReport
-
-    from replicate_suite.report import untouched_by_fix
+    from replicate_suite.report import ReplicationReport, untouched_by_fix
 
     counted_anyway = untouched_by_fix(claim, before + after + [unknown], results, "cpu", root=tmp_path)
     now = claims_json("cpu", [ReplicationReport(claim, before + after + [unknown], results, [], out, counted_anyway)])

@@ -217,7 +217,18 @@ def make_minatar(game: str, cfg: MinAtarConfig) -> gym.Env:
         difficulty_ramping=cfg.difficulty_ramping,
         max_episode_steps=cfg.max_episode_frames,
     )
-    return gym.wrappers.DtypeObservation(env, np.uint8)  # bool cells -> bytes the replay and the net take
+    return _SeedsBelow2To32(gym.wrappers.DtypeObservation(env, np.uint8))  # bool cells -> bytes the net takes
+
+
+class _SeedsBelow2To32(gym.Wrapper):
+    """MinAtar seeds NumPy's RandomState, which refuses seeds of 2**32 and above; the loops derive episode seeds from
+    the step (e.g. (seed + 10,000 + step) * 1,000 past ~4.29M agent steps). Such a seed is mapped to 32 bits by
+    NumPy's SeedSequence; a smaller one passes unchanged, so every run below that keeps its episodes."""
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None and seed >= 2**32:
+            seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
+        return self.env.reset(seed=seed, options=options)
 
 
 @dataclass(frozen=True)

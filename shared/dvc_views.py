@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from replicate_suite.claims import VERDICTS
+from replicate_suite.claims import VERDICTS, counted_runs
 from replicate_suite.results import CURVES_FILE, read_curve_file, write_json
 
 METRICS_DIR = "metrics"
@@ -29,10 +29,12 @@ def write_dvc_views(reports: list, folder: Path) -> None:
     for rep in reports:
         rid = rep.claim.replication
         counts = {v: sum(r.verdict == v for r in rep.targets) for v in VERDICTS}
-        write_json(folder / METRICS_DIR / f"{rid}.json", {"runs": len(rep.runs), **counts})
+        counted = counted_runs(rep.runs)  # not a failed, diverged or tuning run
+        write_json(folder / METRICS_DIR / f"{rid}.json", {"runs": len(counted), **counts})
         rows = []
-        for run in rep.runs:
-            for part in run.parts or (run.path,):
+        for run in counted:
+            stopped = run.meta.get("diverged_parts") or {}  # a diverged part's curve is no evidence
+            for part in (p for p in run.parts if p.name not in stopped) if run.parts else (run.path,):
                 points = read_curve_file(part / CURVES_FILE)[0] if run.parts else run.read_curves()
                 rows += [(part.name, p["step"], p["metric"], repr(p["value"])) for p in points]
         if rows:

@@ -1,19 +1,24 @@
 """The generic learning-curve figure of a report: one panel per curve, seeds summarised, the paper's numbers drawn.
 
 Readability rules (they decide what a reader sees): the paper's value (or a target's bound) is a horizontal reference
-line when it falls near the data, and is named in the panel title when it is off scale; a panel whose lines end
-closer together than a tenth of its y-range gets an inset zoomed on the last third of training, so a small gap is
-visible; legends sit below the axes, never over data.
+line when it falls near the data, and is named in the panel title when it is off scale; a reference says which line
+it belongs to and when its target is not judged at the runs' budget; a panel whose lines end closer together than a
+tenth of its y-range (on a linear or a log axis) gets an inset zoomed on the last third of training, so a small gap
+is visible; a line's colour follows its name (sorted), so that one variant keeps its colour across figures; lines of
+few points carry markers; legends sit below the axes, never over data.
 """
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ZOOM_FRACTION = 0.1  # lines ending closer than this fraction of the y-range get a zoomed inset
 ZOOM_TAIL = 1.0 / 3.0  # the inset shows the last third of the steps
+TITLE_WIDTH = 50  # characters per line of a panel title (a long title would run into the next panel's)
+FEW_POINTS = 10  # a line with at most this many points per seed is drawn with markers
 
 
 @dataclass(frozen=True)
@@ -25,48 +30,78 @@ class Reference:
     label: str
 
 
-def references_for(targets: list[Any], panels: list[str], lines: dict[str, list[str]]) -> list[Reference]:
+def references_for(
+    targets: list[Any], panels: list[str], lines: dict[str, list[str]], not_judged: frozenset[str] = frozenset()
+) -> list[Reference]:
     """The paper values and bounds of targets that name a panel's curve: by `curve`, by the panel's name, or by
-    `<panel>_<line>` (e.g. test_accuracy_baseline for the line baseline of panel test_accuracy)."""
+    `<panel>_<line>` (e.g. test_accuracy_baseline for the line baseline of panel test_accuracy). A reference matched
+    through one line names it; one whose target's name is in `not_judged` (not run at the runs' budget, e.g. the
+    paper's value at the paper's own budget) says so."""
     refs = []
     for t in targets:
         names = set(t.curves) | {t.metric}
         for panel in panels:
-            matches = {panel} | {f"{panel}/{line}" for line in lines[panel]}
-            matches |= {f"{panel}_{line}" for line in lines[panel]}
-            if not names & matches:
+            by_line = [
+                line for line in lines[panel] if names & {f"{panel}/{line}", f"{panel}_{line}"} and line != panel
+            ]
+            if not (names & {panel} or by_line):
                 continue
+            notes = ([", ".join(by_line)] if by_line else []) + (
+                ["not judged at this budget"] if t.name in not_judged else []
+            )
+            note = f" ({'; '.join(notes)})" if notes else ""
             if t.paper is not None:
-                refs.append(Reference(panel, float(t.paper), f"paper {t.paper:g}"))
+                refs.append(Reference(panel, float(t.paper), f"paper {t.paper:g}{note}"))
             elif t.rule["kind"] in ("above", "below"):
-                refs.append(Reference(panel, float(t.rule["bound"]), f"bound {t.rule['bound']:g} ({t.rule['kind']})"))
+                kind = f"{t.rule['kind']}{'; ' + note[2:-1] if note else ''}"
+                refs.append(Reference(panel, float(t.rule["bound"]), f"bound {t.rule['bound']:g} ({kind})"))
     return list(dict.fromkeys(refs))
 
 
-def _draw_references(ax, refs: list[Reference], low: float, high: float) -> list[str]:
-    """Draw the references that fall near the data; return the labels of those left off scale."""
+def _near(ref: Reference, low: float, high: float) -> bool:
     span = max(high - low, abs(high) * 1e-3, 1e-12)
-    off = []
+    return low - span <= ref.value <= high + span
+
+
+def _off_scale(refs: list[Reference], low: float, high: float) -> list[str]:
+    """The labels of the references too far from the data [low, high] to draw (named in the panel title)."""
+    return [ref.label for ref in refs if not _near(ref, low, high)]
+
+
+def _draw_references(ax, refs: list[Reference], low: float, high: float) -> None:
+    """Draw the references that fall near the data as horizontal lines."""
     for i, ref in enumerate(refs):
-        if low - span <= ref.value <= high + span:
+        if _near(ref, low, high):
             ax.axhline(ref.value, color="black", linestyle=("--", ":", "-.")[i % 3], linewidth=1.0, label=ref.label)
-        else:
-            off.append(ref.label)
-    return off
+
+
+def _inset_bottom(ax, subset, final: float) -> float:
+    """Where an inset goes (the bottom of its box, in axes fractions): above the lines when they end in the lower
+    half of the axis (falling errors and losses), below them otherwise; on a log axis, halves in log scale."""
+    import math
+
+    low, high = float(subset["value"].min()), float(subset["value"].max())
+    if ax.get_yscale() == "log":
+        low, high, final = math.log(low), math.log(high), math.log(final)
+    return 0.45 if high <= low or (final - low) / (high - low) < 0.5 else 0.1
 
 
 def _zoom_inset(ax, subset, x_label: str) -> None:
     """An inset on the last third of the steps when the lines' final values are close (see ZOOM_FRACTION)."""
     import seaborn as sns
 
-    finals = subset.sort_values("step").groupby("line")["value"].last()
+    last = subset[subset["step"] == subset.groupby("line")["step"].transform("max")]
+    finals = last.groupby("line")["value"].mean()  # each line's mean over seeds at its last step
     full = subset["value"].max() - subset["value"].min()
     if len(finals) < 2 or full <= 0 or (finals.max() - finals.min()) >= ZOOM_FRACTION * full:
         return
     start = subset["step"].min() + (1 - ZOOM_TAIL) * (subset["step"].max() - subset["step"].min())
     tail = subset[subset["step"] >= start]
-    inset = ax.inset_axes([0.45, 0.12, 0.5, 0.45])
-    sns.lineplot(data=tail, x="step", y="value", hue="line", errorbar=("pi", 100), ax=inset, legend=False)
+    inset = ax.inset_axes([0.45, _inset_bottom(ax, subset, finals.mean()), 0.5, 0.42])
+    order = sorted(tail["line"].unique())
+    sns.lineplot(
+        data=tail, x="step", y="value", hue="line", hue_order=order, errorbar=("pi", 100), ax=inset, legend=False
+    )
     low, high = tail["value"].min(), tail["value"].max()
     pad = 0.1 * max(high - low, 1e-12)
     inset.set_ylim(low - pad, high + pad)
@@ -74,6 +109,16 @@ def _zoom_inset(ax, subset, x_label: str) -> None:
     inset.set_ylabel("")
     inset.tick_params(labelsize="x-small")
     inset.set_title("last third, zoomed", fontsize="x-small")
+
+
+def _seeds_text(data) -> str:
+    """How many seeds each line is the mean of: "3 seeds", or "3 seeds per line" when the figure draws more seeds in
+    all (lines of different registrations), or "2-3 seeds per line"."""
+    per_line = data.groupby("metric")["seed"].nunique()
+    low, high, total = int(per_line.min()), int(per_line.max()), data["seed"].nunique()
+    count = f"{low}" if low == high else f"{low}-{high}"
+    plural = "s" if high > 1 else ""
+    return f"{count} seed{plural}" + (" per line" if low != high or total != high else "")
 
 
 def curves_frame(runs: list[Any]):
@@ -113,12 +158,22 @@ def save_figure(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_curves(title: str, runs: list[Any], targets: list[Any], out_path: Path, x_label: str = "updates") -> bool:
+def plot_curves(
+    title: str,
+    runs: list[Any],
+    targets: list[Any],
+    out_path: Path,
+    x_label: str = "updates",
+    panel_titles: dict[str, str] | None = None,
+    not_judged: frozenset[str] = frozenset(),
+) -> bool:
     """Learning curves over seeds (line = mean, band = min–max over seeds), one panel per curve.
 
     A curve named "panel/line" (e.g. "test_accuracy/batchnorm") is drawn as one line of a shared panel, so variants
     can be compared in one axes; other names get a panel each. A panel whose name ends in "_by_layer" has the layer
-    index, not the update count, in the step column. Returns False when no run has curves.
+    index, not the update count, in the step column. `panel_titles` says what a panel's curve measures where its
+    name alone would mislead (e.g. a running training error beside a metric of the same name); `not_judged`: the
+    names of targets not judged at these runs' budget (references_for). Returns False when no run has curves.
     """
     import matplotlib
 
@@ -133,24 +188,34 @@ def plot_curves(title: str, runs: list[Any], targets: list[Any], out_path: Path,
     data["panel"] = split[0]
     data["line"] = split[1].fillna(split[0]) if split.shape[1] > 1 else split[0]
     panels = list(dict.fromkeys(data["panel"]))
-    lines = {p: list(dict.fromkeys(data.loc[data["panel"] == p, "line"])) for p in panels}
-    refs = references_for(targets, panels, lines)
+    lines = {p: sorted(set(data.loc[data["panel"] == p, "line"])) for p in panels}  # colour by name, not run order
+    refs = references_for(targets, panels, lines, not_judged)
     columns = min(3, len(panels))
     rows_needed = -(-len(panels) // columns)
+    headings = {}
+    for panel in panels:
+        values = data.loc[data["panel"] == panel, "value"]
+        off = _off_scale([r for r in refs if r.panel == panel], float(values.min()), float(values.max()))
+        heading = (panel_titles or {}).get(panel, panel) + (f"\n(off scale: {', '.join(off)})" if off else "")
+        headings[panel] = "\n".join(textwrap.fill(part, TITLE_WIDTH) for part in heading.split("\n"))
+    extra = max(h.count("\n") for h in headings.values())  # title lines beyond one take room from the axes
     sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(rows_needed, columns, figsize=(4.4 * columns, 3.9 * rows_needed), squeeze=False)
+    size = (4.4 * columns, (3.9 + 0.25 * extra) * rows_needed)
+    fig, axes = plt.subplots(rows_needed, columns, figsize=size, squeeze=False)
     for ax, panel in zip(axes.flat, panels, strict=False):
         subset = data[data["panel"] == panel]
         many = subset["line"].nunique() > 1
+        few = subset.groupby(["line", "seed"])["step"].nunique().max() <= FEW_POINTS
         sns.lineplot(
-            data=subset, x="step", y="value", hue="line" if many else None, errorbar=("pi", 100), ax=ax, legend=False
-        )
+            data=subset, x="step", y="value", hue="line" if many else None, hue_order=lines[panel] if many else None,
+            errorbar=("pi", 100), ax=ax, legend=False, marker="o" if few else None,
+        )  # fmt: skip
         low, high = float(subset["value"].min()), float(subset["value"].max())
-        off = _draw_references(ax, [r for r in refs if r.panel == panel], low, high)
-        ax.set_title(panel + (f"\n(off scale: {', '.join(off)})" if off else ""), fontsize="medium")
+        _draw_references(ax, [r for r in refs if r.panel == panel], low, high)
+        ax.set_title(headings[panel], fontsize="medium")
         if low > 0 and high / low > 20:  # errors and losses that fall by orders of magnitude
             ax.set_yscale("log")
-        elif many:
+        if many:
             _zoom_inset(ax, subset, x_label)
         ax.set_xlabel("layer" if panel.endswith("_by_layer") else x_label)
         if not panel.endswith("_by_layer"):
@@ -165,7 +230,6 @@ def plot_curves(title: str, runs: list[Any], targets: list[Any], out_path: Path,
             ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize="small")
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
-    seeds = data["seed"].nunique()
-    fig.suptitle(f"{title} ({seeds} seed{'s' if seeds > 1 else ''} with curves; band = min–max over seeds)")
+    fig.suptitle(f"{title} ({_seeds_text(data)}; band = min–max over seeds)")
     save_figure(fig, out_path)
     return True

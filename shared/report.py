@@ -696,7 +696,8 @@ def _untouched_by_fix_lines(rep: ReplicationReport, profile: str) -> list[str]:
 def _replication_report_module(replication_id: str):
     """replications/<id>/report.py, if the replication has one (imported once per process): `tables(runs) ->
     list[str]` adds markdown it lays out itself (e.g. a table shaped like the paper's, computed from the run records
-    only), `CURVE_X_LABEL` names the step axis of its curves (default "updates"), `figures(runs, folder) ->
+    only), `CURVE_X_LABEL` names the step axis of its curves (default "updates"), `CURVE_TITLES` says what a generic
+    figure's panel measures where its curve name alone would mislead, `figures(runs, folder) ->
     [(caption, file name)]` draws its own paper-shaped figures into folder (from the run records only) in place of
     the generic learning curves."""
     import importlib.util
@@ -978,25 +979,32 @@ def update_readme(readme: Path, table: str) -> None:
 
 
 def _draw_figures(reports: list[ReplicationReport], folder: Path) -> dict[str, list[tuple[str, str]]]:
+    """Each replication's figures (its report.py `figures`, else the generic learning curves), drawn from the runs a
+    verdict may use (counted_runs: not a failed, diverged or tuning run, whose curves would also make a mean over
+    seeds change its seeds where one stops)."""
     made: dict[str, list[tuple[str, str]]] = {}
     for rep in reports:
         rid = rep.claim.replication
         module = _replication_report_module(rid)
+        drawn_runs = counted_runs(rep.runs)
         if module is not None and hasattr(module, "figures"):
-            if rep.runs:
-                drawn = module.figures(rep.runs, folder / "figures")
+            if drawn_runs:
+                drawn = module.figures(drawn_runs, folder / "figures")
                 made[rid] = [(caption, f"figures/{name}") for caption, name in drawn]
             continue
         x_label = getattr(module, "CURVE_X_LABEL", "updates")
+        titles = getattr(module, "CURVE_TITLES", None)
         bound = [r.target for r in rep.targets if r.verdict != "not_run" or r.budget_result]
+        not_judged = frozenset(r.target.name for r in rep.targets if r.verdict == "not_run")
         profile = rep.runs[0].meta.get("profile", "cpu") if rep.runs else "cpu"
         if newest_registration_seeds(rep.claim, profile) is None:
-            groups = [("", rep.runs)]
+            groups = [("", drawn_runs)]
         else:  # registrations differ in budget or protocol: one figure each, never a band over both
-            groups = registration_groups(rep.claim, rep.runs)
+            groups = registration_groups(rep.claim, drawn_runs)
         for i, (name, runs) in enumerate(groups):
             rel = f"figures/{rid}_curves{f'_{i + 1}' if name else ''}.png"
-            if plot_curves(f"{rid}, {name}" if name else rid, runs, bound, folder / rel, x_label):
+            title = f"{rid}, {name}" if name else rid
+            if plot_curves(title, runs, bound, folder / rel, x_label, titles, not_judged):
                 made.setdefault(rid, []).append((f"learning curves, {name}" if name else "learning curves", rel))
     return made
 

@@ -50,7 +50,10 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
         return []
     made = []
     metrics = set(data["metric"].unique())
-    seeds = data["seed"].nunique()
+
+    def seeds_of(metric: str) -> int:  # the seeds that logged this curve (the parts run on different seeds)
+        return data.loc[data["metric"] == metric, "seed"].nunique()
+
     if "fig1_bias/max" in metrics:
         mean_max, _, _ = _series(data, "fig1_bias/max")
         mean_double, _, _ = _series(data, "fig1_bias/double")
@@ -65,13 +68,15 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
         ax.set_ylabel("error")
         ax.legend(fontsize="small")
         ax.set_title(
-            f"Fig. 1: bias of one Q-learning target, N(0,1) errors (mean of repetitions and of {seeds} seed(s))"
+            "Fig. 1: bias of one Q-learning target, N(0,1) errors (mean of repetitions and of "
+            f"{seeds_of('fig1_bias/max')} seed(s))"
         )
         made.append(("Fig. 1 (max vs double estimator by number of actions)", _save(fig, folder, "ddqn_fig1.png")))
     rows = [name for name in FIG2_PAPER if f"fig2_{name}/state" in metrics]
     if rows:
         fig, axes = plt.subplots(len(rows), 3, figsize=(12, 3.1 * len(rows)), squeeze=False)
-        first_seed = data[data["seed"] == data["seed"].min()]
+        first = data.loc[data["metric"] == f"fig2_{rows[0]}/state", "seed"].min()
+        first_seed = data[data["seed"] == first]
         for (left, middle, right), name in zip(axes, rows, strict=True):
 
             def curve(line, name=name):
@@ -91,8 +96,10 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
             middle.plot(state, curve("max").values, "k--", label="max_a Q_t(s,a)")
             middle.plot(state, truth.values, color=PURPLE)
             middle.set_title("All estimates and max", fontsize="small")
-            single_mean = np.mean([r.metrics.get(f"fig2_single_bias_{name}", np.nan) for r in runs])
-            double_mean = np.mean([r.metrics.get(f"fig2_double_bias_{name}", np.nan) for r in runs])
+            # over the seeds that ran this part (a seed that ran only other parts has no value, not a NaN)
+            singles = [r.metrics[f"fig2_single_bias_{name}"] for r in runs if f"fig2_single_bias_{name}" in r.metrics]
+            doubles = [r.metrics[f"fig2_double_bias_{name}"] for r in runs if f"fig2_double_bias_{name}" in r.metrics]
+            single_mean, double_mean = np.mean(singles), np.mean(doubles)
             paper_single, paper_double = FIG2_PAPER[name]
             right.plot(
                 state,
@@ -107,12 +114,15 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
                 label=f"Double-Q: ours {double_mean:+.2f} (paper {paper_double:+.2f})",
             )
             right.axhline(0, color="grey", linewidth=0.6)
-            right.set_title("Bias as function of state (legend: average error)", fontsize="small")
+            right.set_title(
+                f"Bias as function of state (legend: average error, mean of {len(singles)} seed(s))", fontsize="small"
+            )
             for ax in (left, middle, right):
                 ax.set_xlabel("state")
             left.legend(fontsize="x-small")
             middle.legend(fontsize="x-small")
             right.legend(fontsize="x-small")
+        fig.suptitle(f"Fig. 2: the curves drawn are seed {first}'s")
         made.append(("Fig. 2 (polynomial fits, max vs Double-Q bias)", _save(fig, folder, "ddqn_fig2.png")))
     if "mdp_value_s0/truth" in metrics:
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.4))
@@ -130,7 +140,8 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
             ax.set_xlabel("episodes")
             ax.legend(fontsize="small")
         fig.suptitle(
-            f"Small MDP: tabular Q-learning vs Double Q-learning (mean of learners; band over {seeds} seed(s))"
+            "Small MDP: tabular Q-learning vs Double Q-learning (mean of learners; band = min–max over "
+            f"{seeds_of('mdp_value_s0/truth')} seed(s))"
         )
         made.append(("small MDP (value estimates vs Q*)", _save(fig, folder, "ddqn_mdp.png")))
     games = _atari_games(data)
@@ -156,7 +167,10 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
                 if probes:
                     plot_per_seed(axes[2][column], data, f"avg_max_q/{label}", color, name)
             title = game_title(game)
-            top.set_title(f"{title}: value estimates (dotted: true value at each evaluation)", fontsize="small")
+            top.set_title(
+                f"{title}: value estimates (band: min–max over seeds; dotted: true value at each evaluation)",
+                fontsize="small",
+            )
             bottom.set_title(f"{title}: evaluation score (thin: each seed)", fontsize="small")
             if probes:
                 axes[2][column].set_title(

@@ -63,6 +63,10 @@ def figures(runs, folder: Path) -> list[tuple[str, str]]:
             ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize="x-small")
+    steps = sorted({int(r.metrics[f"agent_steps_{g}"]) for r in runs for g in GAMES if f"agent_steps_{g}" in r.metrics})
+    if steps:  # the budget drawn, which is not the paper's (the section's Budget line gives both)
+        shown = f"{steps[0]:,}" + (f"-{steps[-1]:,}" if len(steps) > 1 else "")
+        fig.suptitle(f"Mnih et al. 2013, Fig. 2, redrawn at this profile's budget: {shown} agent steps per run")
     save_figure(fig, folder / "dqn_fig2.png")
     return [("Fig. 2 (evaluation return and average max Q on probe states, per seed)", "dqn_fig2.png")]
 

@@ -1,0 +1,99 @@
+"""The report's figures say what they show: which line a paper value belongs to, how many seeds a line averages,
+a line's colour by its name, a zoom where lines end close (log axes too), and only runs a verdict may use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from replicate_suite import figures
+from replicate_suite.claim_schema import Target
+from replicate_suite.results import RunRecord
+
+
+def _run(seed: int, rows: list[tuple[int, str, float]], **meta) -> RunRecord:
+    curves = tuple({"step": s, "metric": m, "value": v} for s, m, v in rows)
+    return RunRecord(Path(f"/r/seed_{seed}"), seed, {}, {"status": "ok", **meta}, (), (), curves)
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures plot_curves would save, kept open for inspection."""
+    kept = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: kept.append(fig))
+    return kept
+
+
+def test_a_paper_value_names_its_line_and_whether_it_is_judged_at_this_budget():
+    t = Target(metric="test_error_dropout", rule={"kind": "below", "bound": 1.0}, binds=("paper",), paper=0.0125)
+    refs = figures.references_for([t], ["test_error"], {"test_error": ["dropout", "standard"]}, frozenset([t.name]))
+    assert [r.label for r in refs] == ["paper 0.0125 (dropout; not judged at this budget)"]
+    assert [r.label for r in figures.references_for([t], ["test_error"], {"test_error": ["dropout"]})] == [
+        "paper 0.0125 (dropout)"
+    ]
+
+
+def test_a_line_keeps_its_colour_whatever_order_the_runs_list_it(drawn, tmp_path):
+    def colour_of(rows_order):
+        rows = [(step, f"err/{name}", value) for name, value in rows_order for step in (1, 2)]
+        runs = [_run(s, rows) for s in (0, 1)]
+        assert figures.plot_curves("t", runs, [], tmp_path / "f.png")
+        ax = drawn[-1].axes[0]
+        return {tuple(line.get_ydata()): line.get_color() for line in ax.get_lines() if len(line.get_ydata()) == 2}
+
+    assert colour_of([("a", 1.0), ("b", 5.0)]) == colour_of([("b", 5.0), ("a", 1.0)])
+
+
+def test_lines_that_end_close_get_a_zoom_also_on_a_log_axis(drawn, tmp_path):
+    steps = range(0, 100, 10)
+    runs = [
+        _run(s, [(k, f"err/{name}", 1.0 / (1 + k) + end) for k in steps for name, end in (("a", 0.010), ("b", 0.011))])
+        for s in (0, 1)
+    ]
+    assert figures.plot_curves("t", runs, [], tmp_path / "f.png")
+    ax = drawn[-1].axes[0]
+    assert ax.get_yscale() == "log"
+    assert any(child.get_title() == "last third, zoomed" for child in ax.child_axes)
+
+
+def test_the_title_counts_the_seeds_of_each_line(drawn, tmp_path):
+    runs = [_run(s, [(1, "acc/first", 0.5), (2, "acc/first", 0.6)]) for s in (0, 1, 2)]
+    runs += [_run(s, [(1, "acc/second", 0.5), (2, "acc/second", 0.6)]) for s in (10, 11, 12)]
+    assert figures.plot_curves("t", runs, [], tmp_path / "f.png")
+    assert "(3 seeds per line;" in drawn[-1]._suptitle.get_text()
+    assert figures.plot_curves("t", runs[:3], [], tmp_path / "f.png")
+    assert "(3 seeds;" in drawn[-1]._suptitle.get_text()
+
+
+def test_figures_draw_only_the_runs_a_verdict_may_use(monkeypatch, tmp_path):
+    from replicate_suite import report
+    from replicate_suite.claim_schema import Claim
+    from replicate_suite.report import ReplicationReport
+
+    seen = []
+    monkeypatch.setattr(report, "plot_curves", lambda title, runs, *a, **k: seen.append(sorted(r.seed for r in runs)))
+    rows = [(1, "err", 0.5), (2, "err", 0.4)]
+    runs = [_run(0, rows), _run(1, rows, status="diverged"), _run(2, rows, purpose="tuning"), _run(3, rows)]
+    claim = Claim("lenet5_mnist", "t", "c", {"paper": "p"}, (), ())
+    report._draw_figures([ReplicationReport(claim, runs, [])], tmp_path)
+    assert seen == [[0, 3]]
+
+
+def test_fig2_of_double_dqn_averages_only_the_seeds_that_ran_it(drawn, monkeypatch, tmp_path):
+    """Seeds 3-4 ran only the Asterix parts: the legend's 'ours' read +nan when they were averaged in."""
+    from replicate_suite.paths import results_dir
+    from replicate_suite.report import _replication_report_module
+    from replicate_suite.results import read_runs
+
+    module = _replication_report_module("double_dqn_overestimation")
+    monkeypatch.setattr(module, "save_figure", lambda fig, path: drawn.append(fig))
+    runs = read_runs(results_dir(), "double_dqn_overestimation", "cpu")
+    assert {r.seed for r in runs if "fig2_single_bias_sin_d6" not in r.metrics}  # the case: some seeds lack it
+    module.figures(runs, tmp_path)
+    labels = [t.get_text() for fig in drawn for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    ours = [label for label in labels if "ours" in label]
+    assert ours and not any("nan" in label for label in ours)
+    expected = np.mean([r.metrics["fig2_single_bias_sin_d6"] for r in runs if "fig2_single_bias_sin_d6" in r.metrics])
+    assert f"max: ours {expected:+.2f}" in ours[0]

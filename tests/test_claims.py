@@ -1197,3 +1197,41 @@ def test_a_failed_part_is_not_hidden_behind_a_diverged_one_and_overflowing_diffe
     rule = {"kind": "ordering", "metrics": ["a", "b"], "order": "increasing"}
     result = evaluate_target(target(rule), runs(*[{"a": -1e308, "b": 1e308}] * 3), "cpu")
     assert result.verdict == "inconclusive" and "too large" in result.detail
+
+
+def test_a_diverged_run_from_code_before_a_fix_of_its_target_does_not_hold_the_target_back(tmp_path):
+    """A divergence is evidence only from code that a fix of the target did not replace: one from before the fix
+    (git ancestry) is dropped as an ok run from then would be, one from after it holds the verdict back."""
+    from replicate_suite.claim_schema import Fix
+    from replicate_suite.claims import Claim
+    from replicate_suite.report import _evaluate_with_fixes
+    from replicate_suite.results import read_runs, write_json
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _init_repo(repo)
+    (repo / "code.py").write_text("buggy\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "buggy")
+    buggy = _git(repo, "rev-parse", "HEAD")
+    (repo / "code.py").write_text("fixed\n")
+    _git(repo, "commit", "-qam", "fix")
+    fixed = _git(repo, "rev-parse", "HEAD")
+
+    results = tmp_path / "results"
+    for seed, value in enumerate([0.1, 0.12, 0.11]):
+        write_json(_ok_run(results, seed, {"he": value}) / "run_meta.json", {
+            "replication": "r", "profile": "cpu", "seed": seed, "status": "ok", "git": {"commit": fixed}})  # fmt: skip
+    stopped = _diverged_run(results, 3, 17)
+    claim = Claim("r", "t", "c", {}, (target({"kind": "below", "bound": 0.5}, "he"),), (), (Fix(fixed, "#1", "w"),))
+
+    def judged(commit: str):
+        meta = {"replication": "r", "profile": "cpu", "seed": 3, "status": "diverged", "git": {"commit": commit}}
+        write_json(stopped / "run_meta.json", meta)
+        (result,), _ = _evaluate_with_fixes(claim, read_runs(results, "r", "cpu"), "cpu", root=repo)
+        return result
+
+    before = judged(buggy)
+    assert before.verdict == "consistent" and "diverged" not in before.detail
+    after = judged(fixed)
+    assert after.verdict == "inconclusive" and "seed(s) [3] diverged (seed_3 at step 17)" in after.detail

@@ -150,6 +150,27 @@ def _check_expansion(root: yaml.Node) -> None:
         stack.extend((c, False) for c in children if id(c) not in size)
 
 
+def _yaml_fault(exc: yaml.YAMLError) -> str:
+    """Where and what a YAML syntax error is, e.g. "line 43, column 1: expected ',' or '}', but got '<stream end>'
+    (while parsing a flow mapping that starts at line 42, column 10)"; a fault without a position as PyYAML says it
+    (bounded: brief)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return brief(" ".join(str(exc).split()))
+
+    def bounded(words: str) -> str:  # PyYAML's own words, cut short (they can quote a long value)
+        return words if len(words) <= 200 else words[:200] + "..."
+
+    text = f"line {mark.line + 1}, column {mark.column + 1}: {bounded(problem)}"
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None:
+        text += f" ({bounded(context)} that starts at line {start.line + 1}, column {start.column + 1})"
+    elif context:
+        text += f" ({bounded(context)})"
+    return text
+
+
 def parse_yaml(text: str) -> Any:
     """Parse YAML text with the bounded safe loader (size, nesting depth and alias expansion bounded, duplicate keys
     refused, exponent numbers read as numbers); a fault is a ReplicateError (without the source's name)."""
@@ -166,7 +187,7 @@ def parse_yaml(text: str) -> Any:
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
-        raise ReplicateError(f"invalid YAML ({brief(' '.join(str(exc).split()))})") from None
+        raise ReplicateError(f"invalid YAML ({_yaml_fault(exc)})") from None
     except ValueError as exc:  # e.g. an integer longer than Python's 4,300-digit conversion limit
         raise ReplicateError(f"a value YAML cannot turn into a number ({brief(str(exc))})") from None
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import glob
 import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -354,6 +356,7 @@ def run_replication(
         lock = root / f".{replication_id}-{profile}-{final.name}.lock"
         with exclusive(lock, f"{replication_id} {profile} {final.name} in {root}"):
             _recover_replaced(final)
+            _remove_abandoned(root, _temp_prefix(replication_id, profile, final))
             if has_run_files(final) and not force:
                 raise ReplicateError(f"{final} already holds a complete run; --force replaces it")
             if overrides and has_run_files(final) and not has_overrides(read_object(final / META_FILE)):
@@ -381,6 +384,21 @@ def _publish_agents(staged: Path, folder: Path, meta: dict[str, Any]) -> None:
     shutil.move(staged, folder)
 
 
+def _temp_prefix(replication_id: str, profile: str, final: Path) -> str:
+    """The name a run's temporary folder starts with (tempfile.mkdtemp adds 8 random characters)."""
+    return f".{replication_id}-{profile}-{final.name}-"
+
+
+def _remove_abandoned(root: Path, prefix: str) -> None:
+    """Remove the temporary folders that killed runs of this run folder left in `root` (a SIGKILL or a power cut runs
+    no clean-up). Called under the run folder's lock, so no live process owns one; a name is matched exactly
+    (prefix + mkdtemp's 8 characters), so that seed_1@a never takes seed_1@a-b's."""
+    pattern = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}")
+    for leftover in root.glob(f"{glob.escape(prefix)}*"):
+        if pattern.fullmatch(leftover.name) and leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _recover_replaced(final: Path) -> None:
     """A run killed between moving the old result aside (--force) and moving the new one in left the old one as
     `.<name>.old-<pid>`: put it back (or, if the new one landed, remove it). Called under the run folder's lock."""
@@ -401,7 +419,7 @@ def _run_locked(
     from replicate_suite.seeding import seed_everything
 
     profile = cfg.profile
-    tmp = Path(tempfile.mkdtemp(prefix=f".{replication_id}-{profile}-{final.name}-", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(replication_id, profile, final), dir=root))
     moved = False
     started, t0 = _now(), time.perf_counter()
     try:

@@ -906,3 +906,18 @@ def _with_func(parser, command, func):
     for action in parser._subparsers._group_actions:
         action.choices[command].set_defaults(func=func)
     return parser
+
+
+def test_a_run_removes_the_temporary_folders_killed_runs_of_it_left(tiny_mnist, tmp_path):
+    """A SIGKILLed run leaves its hidden temporary folder (no clean-up runs); the next run of the same folder removes
+    it, under the lock, and leaves other runs' alone (seed_1@a's prefix is a prefix of seed_1@a-b's)."""
+    root = tmp_path / "r"
+    root.mkdir()
+    killed = root / ".lenet5_mnist-smoke-seed_0-abc_1234"
+    (killed / "partial").mkdir(parents=True)
+    others = [root / ".lenet5_mnist-smoke-seed_01-abcd1234", root / ".lenet5_mnist-smoke-seed_0@x-b-abcd1234"]
+    for other in others:
+        other.mkdir()
+    assert main(["run", "lenet5_mnist", "--profile", "smoke", "--results", str(root)]) == 0
+    assert not killed.exists() and all(other.is_dir() for other in others)
+    assert (root / "lenet5_mnist" / "smoke" / "seed_0" / "run_meta.json").is_file()

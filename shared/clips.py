@@ -321,14 +321,14 @@ def make_clips(profile: str, results_root: Path, reports_root: Path) -> tuple[Pa
     whole) with clips.json; returns (the folder, the entries). Replications whose counted runs trained no RL task
     have no entry."""
     from replicate_suite.claims import counted_runs
-    from replicate_suite.paths import artifacts_dir
+    from replicate_suite.paths import artifacts_dir, folder_mode
     from replicate_suite.report import evaluate
 
     reports = evaluate(profile, results_root)
     out = clips_dir(reports_root, profile)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{profile}.new-"))
-    tmp.chmod(0o755)
+    tmp.chmod(folder_mode())
     previous: dict[tuple[str, str], dict[str, Any]] = {}
     if (out / INDEX_FILE).is_file():
         earlier = read_json(out / INDEX_FILE)

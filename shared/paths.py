@@ -112,3 +112,17 @@ def mirrors_searched() -> str:
         f"no mirror folder: set REPLICATE_DATA_MIRROR, or provide {default_mirror_dir()} "
         "(the default mirror, beside the checkout, not its shared/ package folder)"
     )
+
+
+def folder_mode() -> int:
+    """The mode a new folder gets under this process's umask (0o777 & ~umask; 0o755 where the umask cannot be read
+    without changing it): for folders made with tempfile.mkdtemp (always 0700) that become results or reports, which
+    others sharing the file system read."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o777 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o755

@@ -39,7 +39,7 @@ from replicate_suite.config import overrides_text
 from replicate_suite.dvc_views import write_dvc_views
 from replicate_suite.errors import ReplicateError, brief
 from replicate_suite.figures import plot_curves
-from replicate_suite.paths import PROJECT_ROOT
+from replicate_suite.paths import PROJECT_ROOT, folder_mode
 from replicate_suite.registration import (
     AFTER_RESULTS,
     before_fix,
@@ -1042,7 +1042,7 @@ def write_report(
     reports_root.mkdir(parents=True, exist_ok=True)
     _recover_swap(reports_root, profile)
     tmp = Path(tempfile.mkdtemp(dir=reports_root, prefix=f".{profile}.new-"))
-    tmp.chmod(0o755)  # mkdtemp's 0700 would otherwise become the report folder's mode
+    tmp.chmod(folder_mode())  # mkdtemp's 0700 would otherwise become the report folder's mode
     try:
         made = _draw_figures(reports, tmp) if figures else {}
         results_label = _results_label(results_root, profile)

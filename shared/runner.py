@@ -23,7 +23,7 @@ from typing import Any
 from replicate_suite.config import ResolvedConfig, load_config, nest_overrides, read_yaml, resolve
 from replicate_suite.errors import Diverged, ReplicateError, brief
 from replicate_suite.locks import exclusive
-from replicate_suite.paths import artifacts_dir, replications_dir, results_dir, tensorboard_dir
+from replicate_suite.paths import artifacts_dir, folder_mode, replications_dir, results_dir, tensorboard_dir
 from replicate_suite.results import (
     META_FILE,
     METRICS_FILE,
@@ -420,6 +420,7 @@ def _run_locked(
 
     profile = cfg.profile
     tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(replication_id, profile, final), dir=root))
+    tmp.chmod(folder_mode())  # mkdtemp's 0700 would otherwise become the run folder's mode
     moved = False
     started, t0 = _now(), time.perf_counter()
     try:

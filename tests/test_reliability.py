@@ -921,3 +921,13 @@ def test_a_run_removes_the_temporary_folders_killed_runs_of_it_left(tiny_mnist, 
     assert main(["run", "lenet5_mnist", "--profile", "smoke", "--results", str(root)]) == 0
     assert not killed.exists() and all(other.is_dir() for other in others)
     assert (root / "lenet5_mnist" / "smoke" / "seed_0" / "run_meta.json").is_file()
+
+
+def test_a_run_folder_gets_the_mode_the_umask_gives_not_mkdtemps_0700(tiny_mnist, tmp_path):
+    root = tmp_path / "r"
+    old = os.umask(0o027)
+    try:
+        assert main(["run", "lenet5_mnist", "--profile", "smoke", "--results", str(root)]) == 0
+    finally:
+        os.umask(old)
+    assert (root / "lenet5_mnist" / "smoke" / "seed_0").stat().st_mode & 0o777 == 0o750

@@ -8,6 +8,7 @@ import _thread
 import argparse
 import contextlib
 import importlib.util
+import json
 import os
 import shlex
 import signal
@@ -599,17 +600,36 @@ KERAS_BACKENDS = ("tensorflow", "jax")
 """The Keras backends this suite runs on (README: TensorFlow, or JAX on the GPU machines)."""
 
 
-def _check_keras_backend() -> None:
-    """KERAS_BACKEND, where set, names a supported backend that is installed; else one ReplicateError (Keras itself
-    would raise a ValueError or ModuleNotFoundError at its import, deep inside a command)."""
+def _configured_backend() -> tuple[str, str] | None:
+    """(where, backend) as Keras will choose it: KERAS_BACKEND where set, else the `backend` of keras.json in
+    KERAS_HOME or ~/.keras (Keras's config file); None when neither says (Keras's default, TensorFlow)."""
     backend = os.environ.get("KERAS_BACKEND")
-    if backend is None:
+    if backend is not None:
+        return "KERAS_BACKEND", backend
+    config = os.path.join(os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras"), "keras.json")
+    try:
+        with open(config) as handle:
+            backend = json.load(handle).get("backend")
+    except (OSError, ValueError, AttributeError):
+        return None  # unreadable: Keras falls back to its default too
+    return (f"{config} (backend)", backend) if isinstance(backend, str) else None
+
+
+def _check_keras_backend() -> None:
+    """The backend Keras will load (KERAS_BACKEND, else keras.json) is a supported one that is installed; else one
+    ReplicateError (Keras itself would raise a ValueError or ModuleNotFoundError at its import, deep inside a
+    command, or load torch, which crashes a process that holds TensorFlow)."""
+    configured = _configured_backend()
+    if configured is None:
         return
+    where, backend = configured
+    said = f"KERAS_BACKEND={backend!r}" if where == "KERAS_BACKEND" else f"{where} is {backend!r}"
     if backend not in KERAS_BACKENDS:
-        raise ReplicateError(f"KERAS_BACKEND={backend!r}: this suite runs on {' or '.join(KERAS_BACKENDS)}")
+        hint = "" if where == "KERAS_BACKEND" else " (KERAS_BACKEND=tensorflow overrides it)"
+        raise ReplicateError(f"{said}: this suite runs on {' or '.join(KERAS_BACKENDS)}{hint}")
     if importlib.util.find_spec(backend) is None:
         extra = " (pip install -e '.[jax]')" if backend == "jax" else ""
-        raise ReplicateError(f"KERAS_BACKEND={backend!r}, but {backend} is not installed{extra}")
+        raise ReplicateError(f"{said}, but {backend} is not installed{extra}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -836,6 +836,19 @@ def test_an_unknown_keras_backend_is_one_error_line(monkeypatch, capsys, backend
     assert capsys.readouterr().err.strip() == f"error: KERAS_BACKEND={backend!r}: {message}"
 
 
+def test_a_keras_json_naming_another_backend_is_one_error_line(monkeypatch, capsys, tmp_path):
+    """Without KERAS_BACKEND, Keras takes the backend from keras.json (KERAS_HOME or ~/.keras); one naming torch
+    made Keras import torch, which crashes a process holding TensorFlow here. KERAS_BACKEND still overrides it."""
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "keras.json").write_text('{"backend": "torch", "floatx": "float32"}')
+    assert main(["list"]) == 1
+    expected = f"error: {tmp_path / 'keras.json'} (backend) is 'torch': this suite runs on tensorflow or jax"
+    assert capsys.readouterr().err.strip() == expected + " (KERAS_BACKEND=tensorflow overrides it)"
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert main(["list"]) == 0
+
+
 def test_report_checks_the_readme_before_writing_anything(tmp_path, capsys):
     # found by a new-user review: the reports were written, then the README without markers failed
     readme = tmp_path / "R.md"

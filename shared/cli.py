@@ -637,6 +637,8 @@ def main(argv: list[str] | None = None) -> int:
     (read-only folder, full disk) 1, an interruption 130 (Ctrl-C) or 143 (SIGTERM), after cleaning up."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "sweep" and args.address is not None and args.engine != "ray":
+        parser.error("argument --address: only for --engine ray (the local engine runs here)")
     if args.command == "run":
         args.seeds = list(dict.fromkeys(args.seed_list or args.seeds or [0]))
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)  # SIGTERM cleans up as Ctrl-C does

@@ -108,6 +108,7 @@ def test_bad_arguments_fail_before_the_backend_is_imported(tmp_path):
         (["--workers", "two"], "argument --workers: bad number 'two' (expected a whole number from 1 to 256)"),
         (["--retries", "-1"], "argument --retries: -1 is out of range (expected 0 to 100)"),
         (["--retries", "1e9"], "argument --retries: bad number '1e9'"),
+        (["--address", "auto"], "argument --address: only for --engine ray (the local engine runs here)"),
     ],
 )
 def test_bad_sweep_arguments_are_one_line_exit_2(capsys, tmp_path, args, message):

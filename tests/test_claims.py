@@ -417,6 +417,18 @@ def _init_repo(root: Path) -> None:
     _git(root, "config", "user.name", "t")
 
 
+def _buggy_then_fixed(root: Path, code: Path) -> tuple[str, str]:
+    """A new repository at root with two commits of `code`: a buggy one, then its fix; their full ids."""
+    _init_repo(root)
+    code.write_text("buggy\n")
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "buggy code")
+    buggy = _git(root, "rev-parse", "HEAD")
+    code.write_text("fixed\n")
+    _git(root, "commit", "-qam", "the fix")
+    return buggy, _git(root, "rev-parse", "HEAD")
+
+
 def test_a_rule_edited_after_its_runs_commit_is_flagged(tmp_path):
     claim_dir = tmp_path / "replications" / "demo"
     claim_dir.mkdir(parents=True)
@@ -806,14 +818,7 @@ def test_runs_from_code_before_a_fix_do_not_count_for_the_targets_it_touched(tmp
 
     claim_dir = tmp_path / "replications" / "demo"
     claim_dir.mkdir(parents=True)
-    _init_repo(tmp_path)
-    (claim_dir / "code.py").write_text("buggy\n")
-    _git(tmp_path, "add", ".")
-    _git(tmp_path, "commit", "-qm", "buggy code")
-    buggy = _git(tmp_path, "rev-parse", "HEAD")
-    (claim_dir / "code.py").write_text("fixed\n")
-    _git(tmp_path, "commit", "-qam", "the fix")
-    fixed = _git(tmp_path, "rev-parse", "HEAD")
+    buggy, fixed = _buggy_then_fixed(tmp_path, claim_dir / "code.py")
     targets = (
         "  - {metric: err, rule: {kind: below, bound: 1.0}, binds: [cpu]}\n"
         "  - {metric: rand, rule: {kind: below, bound: 1.0}, binds: [cpu]}\n"
@@ -1209,14 +1214,7 @@ def test_a_diverged_run_from_code_before_a_fix_of_its_target_does_not_hold_the_t
 
     repo = tmp_path / "repo"
     repo.mkdir()
-    _init_repo(repo)
-    (repo / "code.py").write_text("buggy\n")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "buggy")
-    buggy = _git(repo, "rev-parse", "HEAD")
-    (repo / "code.py").write_text("fixed\n")
-    _git(repo, "commit", "-qam", "fix")
-    fixed = _git(repo, "rev-parse", "HEAD")
+    buggy, fixed = _buggy_then_fixed(repo, repo / "code.py")
 
     results = tmp_path / "results"
     for seed, value in enumerate([0.1, 0.12, 0.11]):

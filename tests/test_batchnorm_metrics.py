@@ -35,6 +35,34 @@ def test_batch_normalized_matches_keras_batchnorm_in_training_mode():
     np.testing.assert_allclose(bn.batch_normalized(z, gamma, beta, layer.epsilon), keras_out, rtol=1e-4, atol=1e-5)
 
 
+def test_the_paper_view_normalises_every_bn_layer_with_the_batch_statistics_as_the_training_network_does():
+    """The revised targets' view (N_BN^tr, Alg. 2): every BN layer, not only the last, uses the probe images' own
+    statistics; before the fix the earlier layers ran on their moving averages (start-up values mean 0, variance 1),
+    up to 1.7 apart at step 0 of seed 10. The moving statistics stay untouched."""
+    import keras
+
+    from replicate_suite.models.mlp import MLPSpec, build_mlp
+
+    keras.utils.set_random_seed(0)
+    model = build_mlp(6, 3, MLPSpec(hidden=(5, 4, 4), activation="sigmoid", initializer="gaussian:1.0", batchnorm=True))
+    x = np.random.default_rng(1).normal(2.0, 3.0, (200, 6)).astype("float32")
+    moving = [keras.ops.convert_to_numpy(w).copy() for w in model.non_trainable_weights]
+    ours = bn.training_network_inputs(model, x, 3)
+    assert all(
+        np.array_equal(keras.ops.convert_to_numpy(w), m)
+        for w, m in zip(model.non_trainable_weights, moving, strict=True)
+    )
+    probe = keras.Model(model.inputs, model.get_layer("bn_3").output)
+    keras_training = keras.ops.convert_to_numpy(probe(x, training=True))  # updates the moving statistics: last
+    np.testing.assert_allclose(ours, keras_training, rtol=1e-4, atol=1e-4)
+    only_last = bn.batch_normalized(
+        keras.ops.convert_to_numpy(keras.Model(model.inputs, model.get_layer("hidden_3").output)(x, training=False)),
+        *(keras.ops.convert_to_numpy(w) for w in (model.get_layer("bn_3").gamma, model.get_layer("bn_3").beta)),
+        model.get_layer("bn_3").epsilon,
+    )
+    assert np.abs(only_last - keras_training).max() > 0.05  # the fault: earlier layers on their moving averages
+
+
 def test_movement_is_the_mean_range_of_the_three_percentiles():
     # Rows: recorded steps; columns: p15, p50, p85. Ranges over steps: 1 - (-1) = 2, 4 - 1 = 3, 5 - 2 = 3.
     history = np.array([[0.0, 1.0, 2.0], [1.0, 1.0, 5.0], [-1.0, 4.0, 2.0]])

@@ -100,6 +100,23 @@ def batch_normalized(z: np.ndarray, gamma: np.ndarray, beta: np.ndarray, epsilon
     return gamma * (z - z.mean(axis=0)) / np.sqrt(z.var(axis=0) + epsilon) + beta
 
 
+def training_network_inputs(model: keras.Model, x: np.ndarray, layers: int) -> np.ndarray:
+    """The BN net's last hidden layer's normalised pre-activations (the watched sigmoids' inputs), shape
+    (examples, units), as the training network N_BN^tr computes them (Ioffe & Szegedy 2015, Alg. 2 / Sec. 4.1):
+    every BN layer, not only the last, normalises with the statistics of the examples x themselves. The layers are
+    called one by one and BN applied in NumPy (batch_normalized), so no moving statistic is touched."""
+    h = np.asarray(x)
+    for i in range(1, layers + 1):
+        z = np.asarray(model.get_layer(f"hidden_{i}")(h))
+        bn = model.get_layer(f"bn_{i}")
+        gamma, beta = (keras.ops.convert_to_numpy(w) for w in (bn.gamma, bn.beta))
+        z = batch_normalized(z, gamma, beta, bn.epsilon)
+        if i == layers:
+            return z
+        h = np.asarray(model.get_layer(f"act_{i}")(z.astype("float32")))
+    raise ValueError("layers must be >= 1")
+
+
 def movement(history: np.ndarray) -> float:
     """How far one unit's input distribution moves over the whole run: history[t, k] is its k-th percentile
     (15/50/85) at the t-th recorded step; the mean over the percentiles of (max over t - min over t)."""
@@ -137,7 +154,6 @@ def train_variant(
     last = len(cfg.net.hidden)
     # The input of the watched sigmoid: the BN output with BN, the affine pre-activation without.
     probe = layer_probe(model, [f"bn_{last}" if spec.batchnorm else f"hidden_{last}"])
-    dense = layer_probe(model, [f"hidden_{last}"]) if spec.batchnorm else probe
     probe_x = data.x_eval[: cfg.monitor.probe_examples]
     acc_name = f"{data.eval_name}_accuracy"
     accuracy: dict[int, float] = {}
@@ -145,14 +161,12 @@ def train_variant(
     by_unit: list[np.ndarray] = []  # per recorded step: the 15/50/85th percentiles of every last-layer sigmoid input
 
     def sigmoid_inputs() -> np.ndarray:
-        """Every last-layer sigmoid's input on the probe images; with BN normalised by the probe images' own batch
-        statistics (the paper's view: no moving-average start-up transient)."""
-        z = np.asarray(dense(probe_x, training=False))
+        """Every last-layer sigmoid's input on the probe images; with BN, every BN layer normalised by the probe
+        images' own batch statistics, as in the training network (the paper's view: no moving-average start-up
+        transient enters, from any layer)."""
         if not spec.batchnorm:
-            return z.astype("float64")
-        bn = model.get_layer(f"bn_{last}")
-        gamma, beta = (keras.ops.convert_to_numpy(w) for w in (bn.gamma, bn.beta))
-        return batch_normalized(z, gamma, beta, bn.epsilon)
+            return np.asarray(probe(probe_x, training=False), dtype="float64")
+        return training_network_inputs(model, probe_x, last)
 
     def monitor(step: int) -> None:
         accuracy[step] = 1.0 - classification_error(model, data.x_eval, data.y_eval)

@@ -61,6 +61,23 @@ def test_crossover_pilot_candidates_are_validation_only():
             assert (net.learning_rate or train.learning_rate) == rate, (name, rate)
 
 
+def test_the_first_rate_choice_trains_each_candidate_at_its_own_rate():
+    """tune.py (tuning.md: one rate for all three nets, the first registration's momentum 0.9): a per-net rate the
+    cpu profile gained later replaced train.learning_rate, so all three candidates trained at 0.03/0.01/0.03 with
+    momentum 0.95, the same set-up three times."""
+    from replicate_suite.runner import load_script
+    from replicate_suite.tuning import candidate_config, check_candidates
+
+    tune = load_script("dropout_mnist", "tune")
+    candidates = tune.candidates()
+    check_candidates("dropout_mnist", "cpu", candidates)
+    for rate in tune.LEARNING_RATES:
+        params = candidate_config("dropout_mnist", "cpu", candidates[f"lr {rate:g}"]).params
+        assert [n.name for n in params.nets] == tune.NETS
+        assert {net.learning_rate or params.train.learning_rate for net in params.nets} == {rate}
+        assert (params.train.momentum, params.train.lr_decay_per_epoch, params.train.epochs) == (0.9, 0.95, 3)
+
+
 def test_crossover_pilot_keeps_each_candidates_outcome_and_continues_from_them(tmp_path, monkeypatch):
     """A pilot stopped between batches continues: saved candidates are read back, not run again; a saved outcome
     made with other settings is refused."""

@@ -339,6 +339,8 @@ def _notes(result: TargetResult) -> str:
         notes.append(result.detail)
         if result.budget_result:
             notes.append(f"the runs at this budget give {result.budget_result} (not counted)")
+    elif result.detail:  # what decided it: the interval the rule reads is not always the 95 % one shown beside it
+        notes.insert(0, f"decided on: {result.detail}")
     if result.planning:
         notes.append(result.planning)
     return "; ".join(notes)
@@ -504,7 +506,10 @@ an ordering, of each per-seed paired difference). Rules ([DESIGN](../../docs/con
 differences (a reversed step among k > 1 steps Holm-corrected over the k); stochastic targets need their `min_seeds`
 (default 3), a target is deterministic only when every seed gives the identical value. **inconclusive** means the
 seeds cannot decide; **not_run** targets say why (not applicable, or budget too small and the budget that would show
-it). ⚠ marks a rule that was not in git when its runs started."""
+it). The notes of a decided target begin with what decided it ("decided on: ..."): the one-sided bounds or the 90 %
+interval the rule reads, which can disagree with the two-sided 95 % interval shown for description. ⚠ flags the
+evidence: "registered after results" (a rule that was not in git when its runs started) or "uncommitted code" (runs
+made from a working tree that differed from its commit)."""
 
 
 def _clip_lines(rep: ReplicationReport, profile: str, clips: dict[str, Any] | None) -> list[str]:

@@ -242,7 +242,8 @@ def test_a_caveat_is_shown_beside_its_verdict():
     md = comparison_markdown("cpu", [report], {}, "results/")
     row = next(line for line in md.splitlines() if line.startswith("| lenet5_mnist | test error |"))
     verdict_cell, notes_cell = row.split(" | ")[-2:]
-    assert verdict_cell == "**inconclusive**" and notes_cell.startswith(f"caveat: {caveat}")
+    decided = "decided on: test_error: 90 % CI [0.008314, 0.01169] vs band [0.008, 0.011]"
+    assert verdict_cell == "**inconclusive**" and notes_cell.startswith(f"{decided}; caveat: {caveat}")
     line = next(line for line in md.splitlines() if line.startswith("- **inconclusive**: test error:"))
     assert f"caveat: {caveat}" in line
 
@@ -506,3 +507,18 @@ def test_a_run_records_which_tracked_files_differ_from_its_commit(tmp_path, monk
     (tmp_path / "notes.txt").write_text("2\n")
     state = environment.git_state()
     assert state["dirty"] is True and state["dirty_files"] == ["notes.txt", "shared/code.py"]
+
+
+def test_the_notes_say_what_decided_a_verdict_that_the_95_interval_shown_seems_to_contradict():
+    """A reader saw 'above 10' with the 95 % CI [-1.67, 11.45] straddling 10 beside 'not_reproduced': the rule reads
+    the one-sided bounds (upper 9.34 < 10). The notes now begin with that decision."""
+    from replicate_suite.claim_schema import Target
+    from replicate_suite.claims import evaluate_target
+    from replicate_suite.report import _notes
+    from replicate_suite.results import RunRecord
+
+    t = Target(metric="ret", rule={"kind": "above", "bound": 10.0}, binds=("cpu",))
+    runs = [RunRecord(PROJECT_ROOT, s, {"ret": v}, {"status": "ok"}) for s, v in enumerate((4.789, 2.3, 7.578))]
+    result = evaluate_target(t, runs, "cpu")
+    assert result.verdict == "not_reproduced"
+    assert _notes(result).startswith("decided on: ret: one-sided 95 % bounds [0.4376, 9.34] vs bound 10")

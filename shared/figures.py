@@ -18,6 +18,7 @@ from typing import Any
 ZOOM_FRACTION = 0.1  # lines ending closer than this fraction of the y-range get a zoomed inset
 ZOOM_TAIL = 1.0 / 3.0  # the inset shows the last third of the steps
 TITLE_WIDTH = 50  # characters per line of a panel title (a long title would run into the next panel's)
+LONG_LABEL = 40  # characters: a legend with a longer label is one column, and its panel widens to fit it
 FEW_POINTS = 10  # a line with at most this many points per seed is drawn with markers
 
 
@@ -200,7 +201,12 @@ def plot_curves(
         headings[panel] = "\n".join(textwrap.fill(part, TITLE_WIDTH) for part in heading.split("\n"))
     extra = max(h.count("\n") for h in headings.values())  # title lines beyond one take room from the axes
     sns.set_theme(style="whitegrid")
-    size = (4.4 * columns, (3.9 + 0.25 * extra) * rows_needed)
+    # a panel's legend sits below it, one column when a label is long: the panel is made wide enough for it
+    longest = max(len(label) for p in panels for label in [*lines[p], *(r.label for r in refs if r.panel == p)])
+    width = max(4.4, 0.075 * longest + 1.0) if longest > LONG_LABEL else 4.4
+    entries = max(len(lines[p]) * (len(lines[p]) > 1) + sum(r.panel == p for r in refs) for p in panels)
+    legend_rows = -(-entries // (1 if longest > LONG_LABEL else 2))
+    size = (width * columns, (3.9 + 0.25 * extra + 0.22 * max(0, legend_rows - 2)) * rows_needed)
     fig, axes = plt.subplots(rows_needed, columns, figsize=size, squeeze=False)
     for ax, panel in zip(axes.flat, panels, strict=False):
         subset = data[data["panel"] == panel]
@@ -227,7 +233,8 @@ def plot_curves(
             handles = [plt.Line2D([], [], color=c) for c in palette] + handles
             labels = lines[panel] + labels
         if handles:
-            ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize="small")
+            ncol = 1 if max(len(label) for label in labels) > LONG_LABEL else 2
+            ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=ncol, fontsize="small")
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle(f"{title} ({_seeds_text(data)}; band = min–max over seeds)")

@@ -298,6 +298,27 @@ def cmd_verify_data(args: argparse.Namespace) -> None:
         print(f"    variant: {spec.variant}")
 
 
+def _no_agent_hint(folder: Path, args: argparse.Namespace) -> str:
+    """What to do when a seed's agent folder holds no agent: name the seed's variant folders that hold agents (a seed
+    split into parts keeps one per part), or say the run kept none (an RL run from before agents were committed, or
+    not an RL run), or that the run is yet to be made."""
+    from replicate_suite.rl.saved import AGENT_FILE
+    from replicate_suite.runner import run_folder
+
+    seed_folder = folder.name.split("@", 1)[0]
+    variants = sorted(
+        p.name.split("@", 1)[1] for p in folder.parent.glob(f"{seed_folder}@*") if any(p.glob(f"*/{AGENT_FILE}"))
+    )
+    if variants and args.variant is None:
+        return f"this seed's parts hold agents: choose one with --variant {' | '.join(variants)}"
+    result = run_folder(Path(args.results), args.id, args.profile, args.seed, args.variant)
+    if (result / "run_meta.json").is_file():
+        return (
+            f"its run {result} left no agent here (runs before 2026-12-04 did not commit theirs; only RL runs save one)"
+        )
+    return "run `replicate run` for it first; only RL runs save agents"
+
+
 def cmd_play(args: argparse.Namespace) -> None:
     from replicate_suite.rl.saved import AGENT_FILE, VIDEO_SUFFIXES, load_agent, play, write_video
     from replicate_suite.runner import agents_folder, replication_path
@@ -315,7 +336,7 @@ def cmd_play(args: argparse.Namespace) -> None:
     folder = agents_folder(Path(args.results), args.id, args.profile, args.seed, args.variant)
     labels = sorted(p.parent.name for p in folder.glob(f"*/{AGENT_FILE}"))
     if not labels:
-        raise ReplicateError(f"no saved agent in {folder} (run `replicate run` for it first; only RL runs save agents)")
+        raise ReplicateError(f"no saved agent in {folder} ({_no_agent_hint(folder, args)})")
     label = args.label or (labels[0] if len(labels) == 1 else None)
     if label not in labels:
         raise ReplicateError(f"{folder} holds the agents {', '.join(labels)}: choose one with --label")

@@ -242,6 +242,29 @@ def test_play_without_a_saved_agent_is_one_error_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip().startswith("error: video file must end in .gif or .mp4")
 
 
+def test_play_without_an_agent_says_which_variant_holds_one_or_that_the_run_kept_none(tmp_path, capsys):
+    """A seed split into parts keeps its agents per part: `play --seed 13` without --variant had advised running the
+    seed again, which would only keep the existing results."""
+    from replicate_suite.cli import main
+    from replicate_suite.rl.saved import AGENT_FILE
+    from replicate_suite.runner import agents_folder, run_folder
+
+    for variant in ("Hopper", "HalfCheetah"):
+        agent = agents_folder(tmp_path, "ddpg_continuous", "cpu", 13, variant) / variant
+        agent.mkdir(parents=True)
+        (agent / AGENT_FILE).write_text("{}")
+    argv = ["play", "ddpg_continuous", "--profile", "cpu", "--seed", "13", "--video", str(tmp_path / "x.gif"),
+            "--results", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("(this seed's parts hold agents: choose one with --variant HalfCheetah | Hopper)")
+    done = run_folder(tmp_path, "ddpg_continuous", "cpu", 10, "Pendulum")
+    done.mkdir(parents=True)
+    (done / "run_meta.json").write_text("{}")
+    assert main([*argv[:5], "10", "--variant", "Pendulum", *argv[6:]]) == 1
+    assert f"its run {done} left no agent here" in capsys.readouterr().err
+
+
 def test_a_recipe_knows_whether_it_builds_a_mujoco_task_without_building_it(monkeypatch):
     from replicate_suite.errors import ReplicateError
     from replicate_suite.rl.envs import AtariConfig, EnvRecipe, MinAtarConfig

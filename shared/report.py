@@ -512,7 +512,20 @@ evidence: "registered after results" (a rule that was not in git when its runs s
 made from a working tree that differed from its commit)."""
 
 
-def _clip_lines(rep: ReplicationReport, profile: str, clips: dict[str, Any] | None) -> list[str]:
+def clips_command(profile: str, results_root: Path | None = None, reports_root: Path | None = None) -> str:
+    """The `replicate clips` command that makes the clips a report in reports_root reads, from the runs in
+    results_root (each named only when it is not the project's default folder)."""
+    from replicate_suite.paths import reports_dir, results_dir
+
+    command = f"replicate clips --profile {profile}"
+    if results_root is not None and Path(results_root).resolve() != results_dir().resolve():
+        command += f" --results {results_root}"
+    if reports_root is not None and Path(reports_root).resolve() != reports_dir().resolve():
+        command += f" --reports {reports_root}"
+    return command
+
+
+def _clip_lines(rep: ReplicationReport, profile: str, clips: dict[str, Any] | None, command: str = "") -> list[str]:
     """Under an RL replication's figures: each task's strip of frames (from clips.json, written by `replicate clips`;
     the report never plays an environment) with its caption, or why it has none."""
     rid = rep.claim.replication
@@ -525,7 +538,7 @@ def _clip_lines(rep: ReplicationReport, profile: str, clips: dict[str, Any] | No
         "with a saved agent, which may be fewer than the seeds judged: each caption names them):",
     ]
     if clips is None:
-        return head + ["", f"No clips yet: `replicate clips --profile {profile}` makes them."]
+        return head + ["", f"No clips yet: `{command or clips_command(profile)}` makes them."]
     entries = [e for e in clips["clips"] if isinstance(e, dict) and e.get("id") == rid]
     lines = list(head)
     for entry in entries:
@@ -548,7 +561,7 @@ def _clip_lines(rep: ReplicationReport, profile: str, clips: dict[str, Any] | No
     for label in sorted(set(labels) - {str(e.get("label")) for e in entries}):
         lines += [
             "",
-            f"- {label}: no clip in {INDEX_FILE} (made before these runs: `replicate clips --profile {profile}`)",
+            f"- {label}: no clip in {INDEX_FILE} (made before these runs: `{command or clips_command(profile)}`)",
         ]
     return lines
 
@@ -559,6 +572,7 @@ def comparison_markdown(
     figures: dict[str, list[tuple[str, str]]],
     results_label: str,
     clips: dict[str, Any] | None = None,
+    clips_hint: str = "",
 ) -> str:
     """The paper-vs-ours table, then one section per replication with targets, runs, budget, data, figures (and for
     an RL replication each task's clip from `clips`, the clips.json index; None: not made yet), deviations."""
@@ -621,7 +635,7 @@ def comparison_markdown(
         lines += _fixed_out_lines(rep, profile)
         for caption, rel in figures.get(c.replication, []):
             lines += ["", f"![{c.replication} {_escape(caption)}]({rel})"]
-        lines += _clip_lines(rep, profile, clips)
+        lines += _clip_lines(rep, profile, clips, clips_hint)
         if c.deviations:
             lines += ["", "Deviations from the paper:"] + [f"- {_escape(d)}" for d in c.deviations]
     return "\n".join(lines) + "\n"
@@ -1052,7 +1066,8 @@ def write_report(
         made = _draw_figures(reports, tmp) if figures else {}
         results_label = _results_label(results_root, profile)
         clips = read_clips(reports_root, profile)
-        (tmp / "comparison.md").write_text(comparison_markdown(profile, reports, made, results_label, clips))
+        hint = clips_command(profile, results_root, reports_root)
+        (tmp / "comparison.md").write_text(comparison_markdown(profile, reports, made, results_label, clips, hint))
         payload = claims_json(profile, reports)
         write_json(tmp / "claims.json", payload)
         write_dvc_views(reports, tmp)

@@ -522,3 +522,14 @@ def test_the_notes_say_what_decided_a_verdict_that_the_95_interval_shown_seems_t
     result = evaluate_target(t, runs, "cpu")
     assert result.verdict == "not_reproduced"
     assert _notes(result).startswith("decided on: ret: one-sided 95 % bounds [0.4376, 9.34] vs bound 10")
+
+
+def test_the_clips_hint_names_the_folders_a_scratch_report_uses(tmp_path):
+    """A report written with --reports DIR said 'No clips yet: replicate clips --profile cpu', which writes to the
+    project's reports/ folder, not DIR: the hint names the folders that are not the defaults."""
+    from replicate_suite.paths import reports_dir, results_dir
+    from replicate_suite.report import clips_command
+
+    assert clips_command("cpu", results_dir(), reports_dir()) == "replicate clips --profile cpu"
+    scratch = clips_command("cpu", tmp_path / "runs", tmp_path / "rep")
+    assert scratch == f"replicate clips --profile cpu --results {tmp_path / 'runs'} --reports {tmp_path / 'rep'}"

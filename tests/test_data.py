@@ -82,6 +82,7 @@ def test_failed_download_is_one_error_naming_the_urls(no_data, monkeypatch, tmp_
     with pytest.raises(ReplicateError, match=r"download failed \(http://127.0.0.1:9/train-images"):
         fetch_file(spec, "train-images-idx3-ubyte.gz")
     assert not any((tmp_path / "empty-cache").rglob("*.gz"))
+    assert not (tmp_path / "empty-cache" / "mnist").exists()  # no empty cache folder left behind either
 
 
 def test_pinned_checksums_are_the_official_ones():

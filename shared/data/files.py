@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -72,6 +73,7 @@ def _copy_into(source: Path, target: Path, expected: str) -> None:
 
 
 def _download(url: str, target: Path, expected: str) -> None:
+    made = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
@@ -83,6 +85,9 @@ def _download(url: str, target: Path, expected: str) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+        for folder in made:  # a failed download leaves no empty cache folder behind (innermost first)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _local_copy(spec: DatasetSpec, name: str) -> tuple[Path, str] | None:

@@ -352,6 +352,9 @@ def cmd_clips(args: argparse.Namespace) -> None:
 
     _check_profile(args.profile)
     _check_results_folder(args.results)
+    from replicate_suite.backend import import_backend_quietly
+
+    import_backend_quietly()  # the agents load Keras: without TensorFlow's start-up lines on stderr
     out, clips = make_clips(args.profile, Path(args.results), Path(args.reports))
     print(f"rule: {SELECTION_RULE}")
     print(f"each clip: one evaluation episode cut at {MAX_STEPS} agent steps, {FRAMES} frames, {HEIGHT} px high")

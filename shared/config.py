@@ -364,7 +364,11 @@ def _typed(
         values = merge_override(values, overrides, f"{config_path}: {profile} + overrides")
     budget = values.pop("budget", None)
     if not isinstance(budget, str) or not budget.strip():
-        raise ReplicateError(f"{config_path}: profile {profile!r} needs a 'budget' string (what this run costs)")
+        source = " + overrides" if overrides and "budget" in overrides else ""
+        raise ReplicateError(
+            f"{config_path}: {profile}{source}.budget: expected a non-empty string (what this run costs), "
+            f"got {brief(budget)}"
+        )
     where = f"{config_path}: {profile}" + (" + overrides" if overrides else "")  # a bad --set value names its source
     resources = from_dict(Resources, values.pop("resources", {}), f"{where}.resources")
     params = from_dict(schema, values, where)

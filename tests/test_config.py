@@ -64,6 +64,10 @@ def test_profiles_override_the_paper_block(tmp_path):
         (BASE.replace("optimizer: adam", "optimizer: rmsprop"), "'rmsprop' is not one of ['sgd', 'adam']"),
         (BASE.replace("sizes: [1, 2]", "sizes: [1, two]"), "sizes[1]: expected int"),
         (BASE.replace("budget: reduced, ", ""), "profiles.cpu needs its own 'budget' string"),
+        (
+            BASE.replace("budget: reduced, ", "budget: 3, "),
+            ": cpu.budget: expected a non-empty string (what this run costs), got 3",
+        ),
         (BASE.replace("  cpu:", "  gpu:"), "profiles must be exactly"),
         (BASE.replace("epochs: 20, ", "").replace("epochs: 1, ", ""), "train.epochs: missing key"),
         (

@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from replicate_suite.errors import Interrupted, ReplicateError
+from replicate_suite.errors import Interrupted, ReplicateError, brief
 
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are unsigned 32-bit
 MAX_SEEDS = 10_000  # a longer list is a typo (0-10000000), not a plan
@@ -312,6 +312,9 @@ def _no_agent_hint(folder: Path, args: argparse.Namespace) -> str:
     if variants and args.variant is None:
         return f"this seed's parts hold agents: choose one with --variant {' | '.join(variants)}"
     result = run_folder(Path(args.results), args.id, args.profile, args.seed, args.variant)
+    parts = sorted(p.name for p in result.parent.glob(f"{result.name}@*") if (p / "run_meta.json").is_file())
+    if parts and args.variant is None:
+        return f"the seed's parts {', '.join(parts)} left no agent here (runs before 2026-12-04 did not commit theirs)"
     if (result / "run_meta.json").is_file():
         return (
             f"its run {result} left no agent here (runs before 2026-12-04 did not commit theirs; only RL runs save one)"
@@ -624,19 +627,28 @@ KERAS_BACKENDS = ("tensorflow", "jax")
 """The Keras backends this suite runs on (README: TensorFlow, or JAX on the GPU machines)."""
 
 
-def _configured_backend() -> tuple[str, str] | None:
-    """(where, backend) as Keras will choose it: KERAS_BACKEND where set, else the `backend` of keras.json in
-    KERAS_HOME or ~/.keras (Keras's config file); None when neither says (Keras's default, TensorFlow)."""
+def _configured_backend() -> tuple[str, object] | None:
+    """(where, backend) as Keras 3 will choose it (keras/src/backend/config.py): a non-empty KERAS_BACKEND, else the
+    `backend` of keras.json in KERAS_HOME (read as given, even empty) or ~/.keras (/tmp/.keras when home is not
+    writable); None when neither says (Keras's default, TensorFlow) or keras.json is not valid JSON (Keras then
+    uses its defaults). A keras.json that is JSON but not an object is a ReplicateError: Keras fails on it."""
     backend = os.environ.get("KERAS_BACKEND")
-    if backend is not None:
+    if backend:  # Keras ignores an empty one
         return "KERAS_BACKEND", backend
-    config = os.path.join(os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras"), "keras.json")
+    if "KERAS_HOME" in os.environ:
+        base = os.environ["KERAS_HOME"]
+    else:
+        home = os.path.expanduser("~")
+        base = os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
+    config = os.path.expanduser(os.path.join(base, "keras.json"))
     try:
         with open(config) as handle:
-            backend = json.load(handle).get("backend")
-    except (OSError, ValueError, AttributeError):
-        return None  # unreadable: Keras falls back to its default too
-    return (f"{config} (backend)", backend) if isinstance(backend, str) else None
+            values = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(values, dict):
+        raise ReplicateError(f"{config}: Keras's config must be a JSON object, got {type(values).__name__}")
+    return (f"{config} (backend)", values["backend"]) if "backend" in values else None
 
 
 def _check_keras_backend() -> None:
@@ -647,7 +659,7 @@ def _check_keras_backend() -> None:
     if configured is None:
         return
     where, backend = configured
-    said = f"KERAS_BACKEND={backend!r}" if where == "KERAS_BACKEND" else f"{where} is {backend!r}"
+    said = f"KERAS_BACKEND={backend!r}" if where == "KERAS_BACKEND" else f"{where} is {brief(backend)}"
     if backend not in KERAS_BACKENDS:
         hint = "" if where == "KERAS_BACKEND" else " (KERAS_BACKEND=tensorflow overrides it)"
         raise ReplicateError(f"{said}: this suite runs on {' or '.join(KERAS_BACKENDS)}{hint}")

@@ -848,6 +848,21 @@ def test_a_keras_json_naming_another_backend_is_one_error_line(monkeypatch, caps
     assert capsys.readouterr().err.strip() == expected + " (KERAS_BACKEND=tensorflow overrides it)"
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     assert main(["list"]) == 0
+    monkeypatch.setenv("KERAS_BACKEND", "")  # Keras ignores an empty KERAS_BACKEND: keras.json decides
+    for text, said in [("[]", "Keras's config must be a JSON object, got list"), ('{"backend": null}', "is None"),
+                       ('{"backend": 5}', "is 5")]:  # fmt: skip
+        (tmp_path / "keras.json").write_text(text)
+        assert main(["list"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {tmp_path / 'keras.json'}") and said in err and "\n" not in err
+    for text in ("not json", '{"floatx": "float32"}'):  # Keras uses its default backend for these
+        (tmp_path / "keras.json").write_text(text)
+        assert main(["list"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("KERAS_HOME", "")  # Keras then reads ./keras.json
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keras.json").write_text('{"backend": "torch"}')
+    assert main(["list"]) == 1 and "keras.json (backend) is 'torch'" in capsys.readouterr().err
 
 
 def test_report_checks_the_readme_before_writing_anything(tmp_path, capsys):

@@ -263,6 +263,8 @@ def test_play_without_an_agent_says_which_variant_holds_one_or_that_the_run_kept
     (done / "run_meta.json").write_text("{}")
     assert main([*argv[:5], "10", "--variant", "Pendulum", *argv[6:]]) == 1
     assert f"its run {done} left no agent here" in capsys.readouterr().err
+    assert main([*argv[:5], "10", *argv[6:]]) == 1  # no --variant: the seed's parts exist and kept no agent
+    assert "the seed's parts seed_10@Pendulum left no agent here" in capsys.readouterr().err
 
 
 def test_a_recipe_knows_whether_it_builds_a_mujoco_task_without_building_it(monkeypatch):

@@ -68,6 +68,7 @@ class TargetResult:
     budget_result: str = ""
     registration: str = ""  # "" (checked, registered before its runs) or the flag text
     uncommitted: str = ""  # "" or which counted run folders ran from uncommitted changes (report.uncommitted_text)
+    diverged: tuple[DivergedPart, ...] = ()  # the diverged parts that held this target back (_survivors_only)
 
 
 # --- per-seed values ---------------------------------------------------------------------------------------------
@@ -359,6 +360,7 @@ class DivergedPart:
     variant: str | None
     step: int | None
     commits: tuple[str, ...]
+    dirty: bool = False  # one of its segments ran from a working tree that differed from its commit
 
     def text(self) -> str:
         return diverged_text(self.folder, self.step)
@@ -394,8 +396,10 @@ def divergence_of(runs: list[RunRecord]) -> Divergence:
         )
         infos = run.meta.get("part_info") or {}
         for folder, step in stopped.items():
-            commits = tuple(c.removesuffix("+dirty") for c in (infos.get(folder) or {}).get("commits", []))
-            parts.append(DivergedPart(run.seed, folder, _variant(folder), step, commits))
+            listed = (infos.get(folder) or {}).get("commits", [])
+            commits = tuple(c.removesuffix("+dirty") for c in listed)
+            dirty = any(c.endswith("+dirty") for c in listed)
+            parts.append(DivergedPart(run.seed, folder, _variant(folder), step, commits, dirty))
     return Divergence(tuple(parts), reporting)
 
 
@@ -421,6 +425,7 @@ def _survivors_only(
     if not parts:
         return result, []
     seeds = sorted({p.seed for p in parts})
+    result.diverged = tuple(parts)
     note = (
         f"seed(s) {seeds} diverged ({'; '.join(p.text() for p in parts)}) before reporting "
         f"{', '.join(target.names)}: not counted"

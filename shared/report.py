@@ -201,9 +201,10 @@ def _merge_fixed_out(entries: list[FixedOut]) -> list[FixedOut]:
 
 
 def uncommitted_text(result: TargetResult, runs: list[RunRecord]) -> str:
-    """Which counted run folders behind a target's values ran from a working tree whose tracked code differed from
-    its commit (run_meta git `dirty`), so that no commit holds the code that made them; "" when none. Names the
-    changed files where the run recorded them (runs from 2026-12-06 on)."""
+    """Which run folders behind a target's verdict ran from a working tree whose tracked code differed from its commit
+    (run_meta git `dirty`), so that no commit holds the code that made them: the counted runs that gave its values
+    and the diverged parts that held it back; "" when none. Names the changed files where the run recorded them
+    (runs from 2026-12-06 on)."""
     names, seeds, found = {*result.target.names, *result.target.curves}, _seeds(result), []
     for run in counted_runs(runs):
         if run.seed not in seeds:
@@ -216,11 +217,14 @@ def uncommitted_text(result: TargetResult, runs: list[RunRecord]) -> str:
             if dirty:
                 files = info.get("dirty_files") or []
                 found.append(f"{folder} {', '.join(dirty)}" + (f" ({', '.join(files)})" if files else ""))
+    for part in result.diverged:  # a diverged part that held the verdict back is evidence too
+        if part.dirty:
+            found.append(f"{part.folder} {', '.join(c[:10] for c in part.commits)}+dirty (diverged)")
     if not found:
         return ""
     return (
-        f"uncommitted code: {len(found)} counted run folder(s) ran from a working tree whose tracked files differed "
-        f"from their commit, so no commit holds the code that made them: {'; '.join(found)}"
+        f"uncommitted code: {len(found)} run folder(s) behind this verdict ran from a working tree whose tracked "
+        f"files differed from their commit, so no commit holds the code that made them: {'; '.join(found)}"
     )
 
 

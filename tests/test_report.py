@@ -471,14 +471,26 @@ def test_a_verdict_counting_runs_from_uncommitted_code_says_so(tmp_path):
     (result,) = evaluate_claim(claim, runs, "cpu")
     result.uncommitted = uncommitted_text(result, runs)
     assert result.uncommitted == (
-        "uncommitted code: 1 counted run folder(s) ran from a working tree whose tracked files differed from their "
-        "commit, so no commit holds the code that made them: seed_1 bbbbbbbbbb+dirty (shared/training.py)"
+        "uncommitted code: 1 run folder(s) behind this verdict ran from a working tree whose tracked files differed "
+        "from their commit, so no commit holds the code that made them: seed_1 bbbbbbbbbb+dirty (shared/training.py)"
     )
     report = ReplicationReport(claim, runs, [result])
     row = next(line for line in comparison_markdown("cpu", [report], {}, "r/").splitlines() if "| demo | err" in line)
     assert f"⚠ {result.uncommitted}" in row
     assert claims_json("cpu", [report])["replications"][0]["targets"][0]["uncommitted"] == result.uncommitted
     assert uncommitted_text(result, [r for r in runs if r.seed != 1]) == ""
+    # A diverged part from a dirty tree that holds the verdict back is named too (it decides the verdict).
+    stopped = tmp_path / "demo" / "cpu" / "seed_3"
+    stopped.mkdir()
+    meta = {"replication": "demo", "profile": "cpu", "seed": 3, "status": "diverged", "wall_seconds": 1.0,
+            "git": {"commit": "d" * 40, "dirty": True}}  # fmt: skip
+    write_json(stopped / "run_meta.json", meta)
+    write_json(stopped / "metrics.json", {"diverged_step": 7})
+    (stopped / "curves.csv").write_text("step,metric,value\n")
+    runs = read_runs(tmp_path, "demo", "cpu")
+    (result,) = evaluate_claim(claim, runs, "cpu")
+    assert result.verdict == "inconclusive" and "seed(s) [3] diverged" in result.detail
+    assert "seed_3 dddddddddd+dirty (diverged)" in uncommitted_text(result, runs)
 
 
 def test_a_run_records_which_tracked_files_differ_from_its_commit(tmp_path, monkeypatch):

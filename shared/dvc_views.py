@@ -2,8 +2,9 @@
 
 - reports/<profile>/metrics/<id>.json: how many runs count and how many targets got each verdict (flat, so
   `dvc metrics show` is one row per replication and `dvc metrics diff` names a verdict count that moved);
-- reports/<profile>/curves/<id>.csv: every counted run's curves in long format, `run,step,metric,value` (run: the
-  run folder's name), drawn by .dvc/plots/long_curves.json as one panel per metric and one line per run.
+- reports/<profile>/curves/<id>.csv: the curves the figures draw (ReplicationReport.drawn_runs: counted runs, less
+  the parts a fix of ours left out) in long format, `run,step,metric,value` (run: the run folder's name), drawn by
+  .dvc/plots/long_curves.json as one panel per metric and one line per run.
 
 Run folders are stage outputs already, and DVC reads no globs, so the views are collected here, per profile.
 """
@@ -32,7 +33,7 @@ def write_dvc_views(reports: list, folder: Path) -> None:
         counted = counted_runs(rep.runs)  # not a failed, diverged or tuning run
         write_json(folder / METRICS_DIR / f"{rid}.json", {"runs": len(counted), **counts})
         rows = []
-        for run in counted:
+        for run in rep.drawn_runs():  # as the figures: nor a part whose code a fix of ours left out
             stopped = run.meta.get("diverged_parts") or {}  # a diverged part's curve is no evidence
             for part in (p for p in run.parts if p.name not in stopped) if run.parts else (run.path,):
                 points = read_curve_file(part / CURVES_FILE)[0] if run.parts else run.read_curves()

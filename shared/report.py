@@ -110,6 +110,35 @@ class ReplicationReport:
         """The mix of verdicts, e.g. '4 reproduced, 2 inconclusive, 1 not run'."""
         return counts_text(self.targets)
 
+    def drawn_runs(self) -> list[RunRecord]:
+        """The runs the figures and the DVC curves view draw: counted_runs (no failed, diverged or tuning run), less
+        every part whose code a fix of ours left out of some target (FixedOut, not the unverified ones) with the
+        metrics only it reported, and a run not split into parts that a fix left out; a diverged part's curves are
+        never read (results._merge dropped them)."""
+        left: dict[int, set[str]] = {}
+        for out in self.fixed_out:
+            if not out.unknown:
+                folders = {label.split(" ", 1)[0] for label in out.parts} or {out.run.path.name}
+                left.setdefault(id(out.run), set()).update(folders)
+        drawn = []
+        for run in counted_runs(self.runs):
+            gone = left.get(id(run))
+            if not gone:
+                drawn.append(run)
+                continue
+            if not run.parts:
+                continue  # the run's own code predates the fix
+            stopped = run.meta.get("diverged_parts") or {}
+            kept = tuple(p for p in run.parts if p.name not in gone and p.name not in stopped)
+            if not kept:
+                continue
+            names = run.meta.get("part_names") or {}
+            still = {n for p in kept for n in names.get(p.name, ())}
+            dropped = {n for folder in gone for n in names.get(folder, ())} - still
+            metrics = {k: v for k, v in run.metrics.items() if k not in dropped}
+            drawn.append(replace(run, parts=kept, metrics=metrics, curves=None))
+        return drawn
+
 
 def _used_runs(result: TargetResult, runs: list[RunRecord]) -> list[RunRecord]:
     seeds = _seeds(result)
@@ -620,8 +649,8 @@ def comparison_markdown(
         if any(not f.unknown for f in rep.fixed_out):
             lines += [
                 "",
-                "The tables, run lists and figures below show every run, including the runs that some targets do not "
-                'count because their code predates a fix (listed under "Not counted").',
+                "The tables and run lists below show every run, including the runs that some targets do not count "
+                'because their code predates a fix (listed under "Not counted"); the figures leave those runs out.',
             ]
         lines += _replication_tables(c.replication, rep.runs)
         if rep.runs:
@@ -1003,13 +1032,13 @@ def update_readme(readme: Path, table: str) -> None:
 
 def _draw_figures(reports: list[ReplicationReport], folder: Path) -> dict[str, list[tuple[str, str]]]:
     """Each replication's figures (its report.py `figures`, else the generic learning curves), drawn from the runs a
-    verdict may use (counted_runs: not a failed, diverged or tuning run, whose curves would also make a mean over
-    seeds change its seeds where one stops)."""
+    verdict may use (ReplicationReport.drawn_runs: not a failed, diverged or tuning run, whose curves would also make
+    a mean over seeds change its seeds where one stops, nor a part whose code a fix of ours left out)."""
     made: dict[str, list[tuple[str, str]]] = {}
     for rep in reports:
         rid = rep.claim.replication
         module = _replication_report_module(rid)
-        drawn_runs = counted_runs(rep.runs)
+        drawn_runs = rep.drawn_runs()
         if module is not None and hasattr(module, "figures"):
             if drawn_runs:
                 drawn = module.figures(drawn_runs, folder / "figures")

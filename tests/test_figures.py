@@ -97,3 +97,29 @@ def test_fig2_of_double_dqn_averages_only_the_seeds_that_ran_it(drawn, monkeypat
     assert ours and not any("nan" in label for label in ours)
     expected = np.mean([r.metrics["fig2_single_bias_sin_d6"] for r in runs if "fig2_single_bias_sin_d6" in r.metrics])
     assert f"max: ours {expected:+.2f}" in ours[0]
+
+
+def test_a_part_a_fix_of_ours_leaves_out_is_not_drawn(tmp_path):
+    """At 992a448 batchnorm's own_lr part (code before fix d5baa0d) counted for no target its fix touched, yet its
+    faulty batch-statistics curves were drawn and in the DVC curves view. A left-out part is not drawn now; the
+    seed's other parts are, with their own metrics."""
+    from replicate_suite.claim_schema import Claim, Fix
+    from replicate_suite.report import FixedOut, ReplicationReport
+    from replicate_suite.results import read_runs, write_json
+
+    for variant, name in (("a", "fixed_metric"), ("b", "other_metric")):
+        folder = tmp_path / "demo" / "cpu" / f"seed_0@{variant}"
+        folder.mkdir(parents=True)
+        meta = {"replication": "demo", "profile": "cpu", "seed": 0, "variant": variant, "status": "ok",
+                "git": {"commit": "a" * 40}}  # fmt: skip
+        write_json(folder / "run_meta.json", meta)
+        write_json(folder / "metrics.json", {name: 1.0})
+        (folder / "curves.csv").write_text(f"step,metric,value\n1,{name},0.5\n2,{name},0.4\n")
+    (run,) = read_runs(tmp_path, "demo", "cpu")
+    fix = Fix("b" * 7, "#1", "w", ("fixed_*",))
+    claim = Claim("demo", "t", "c", {"paper": "p"}, (), (), (fix,))
+    out = FixedOut(run, fix, ["fixed"], parts=[f"seed_0@a {'a' * 10}"])
+    (drawn,) = ReplicationReport(claim, [run], [], [], [out]).drawn_runs()
+    assert [p.name for p in drawn.parts] == ["seed_0@b"] and set(drawn.metrics) == {"other_metric"}
+    assert {row["metric"] for row in drawn.read_curves()} == {"other_metric"}
+    assert ReplicationReport(claim, [run], [], [], [FixedOut(run, fix, ["x"], unknown=True)]).drawn_runs() == [run]

@@ -87,8 +87,18 @@ def _inset_bottom(ax, subset, final: float) -> float:
     return 0.45 if high <= low or (final - low) / (high - low) < 0.5 else 0.1
 
 
-def _zoom_inset(ax, subset, x_label: str) -> None:
-    """An inset on the last third of the steps when the lines' final values are close (see ZOOM_FRACTION)."""
+def _palette(names: list[str]) -> dict[str, Any]:
+    """One colour per line name (sorted names, so a variant keeps its colour across figures): seaborn's default
+    palette, husl beyond its 10 colours (which it would otherwise repeat)."""
+    import seaborn as sns
+
+    colours = sns.color_palette(n_colors=len(names)) if len(names) <= 10 else sns.color_palette("husl", len(names))
+    return dict(zip(names, colours, strict=True))
+
+
+def _zoom_inset(ax, subset, x_label: str, palette: dict[str, Any]) -> None:
+    """An inset on the last third of the steps when the lines' final values are close (see ZOOM_FRACTION), each line
+    in its panel colour (`palette`), also when a line ends before the last third."""
     import seaborn as sns
 
     last = subset[subset["step"] == subset.groupby("line")["step"].transform("max")]
@@ -99,9 +109,8 @@ def _zoom_inset(ax, subset, x_label: str) -> None:
     start = subset["step"].min() + (1 - ZOOM_TAIL) * (subset["step"].max() - subset["step"].min())
     tail = subset[subset["step"] >= start]
     inset = ax.inset_axes([0.45, _inset_bottom(ax, subset, finals.mean()), 0.5, 0.42])
-    order = sorted(tail["line"].unique())
     sns.lineplot(
-        data=tail, x="step", y="value", hue="line", hue_order=order, errorbar=("pi", 100), ax=inset, legend=False
+        data=tail, x="step", y="value", hue="line", palette=palette, errorbar=("pi", 100), ax=inset, legend=False
     )
     low, high = tail["value"].min(), tail["value"].max()
     pad = 0.1 * max(high - low, 1e-12)
@@ -212,9 +221,10 @@ def plot_curves(
         subset = data[data["panel"] == panel]
         many = subset["line"].nunique() > 1
         few = subset.groupby(["line", "seed"])["step"].nunique().max() <= FEW_POINTS
+        palette = _palette(lines[panel])
         sns.lineplot(
             data=subset, x="step", y="value", hue="line" if many else None, hue_order=lines[panel] if many else None,
-            errorbar=("pi", 100), ax=ax, legend=False, marker="o" if few else None,
+            palette=palette if many else None, errorbar=("pi", 100), ax=ax, legend=False, marker="o" if few else None,
         )  # fmt: skip
         low, high = float(subset["value"].min()), float(subset["value"].max())
         _draw_references(ax, [r for r in refs if r.panel == panel], low, high)
@@ -222,15 +232,14 @@ def plot_curves(
         if low > 0 and high / low > 20:  # errors and losses that fall by orders of magnitude
             ax.set_yscale("log")
         if many:
-            _zoom_inset(ax, subset, x_label)
+            _zoom_inset(ax, subset, x_label, palette)
         ax.set_xlabel("layer" if panel.endswith("_by_layer") else x_label)
         if not panel.endswith("_by_layer"):
             ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         ax.set_ylabel("")
         handles, labels = ax.get_legend_handles_labels()
         if many:
-            palette = sns.color_palette(n_colors=len(lines[panel]))
-            handles = [plt.Line2D([], [], color=c) for c in palette] + handles
+            handles = [plt.Line2D([], [], color=palette[name]) for name in lines[panel]] + handles
             labels = lines[panel] + labels
         if handles:
             ncol = 1 if max(len(label) for label in labels) > LONG_LABEL else 2

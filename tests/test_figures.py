@@ -123,3 +123,25 @@ def test_a_part_a_fix_of_ours_leaves_out_is_not_drawn(tmp_path):
     assert [p.name for p in drawn.parts] == ["seed_0@b"] and set(drawn.metrics) == {"other_metric"}
     assert {row["metric"] for row in drawn.read_curves()} == {"other_metric"}
     assert ReplicationReport(claim, [run], [], [], [FixedOut(run, fix, ["x"], unknown=True)]).drawn_runs() == [run]
+
+
+def test_the_inset_and_the_legend_keep_each_lines_panel_colour(drawn, tmp_path):
+    """A line that ends before the last third is not in the inset; the lines after it kept shifting one colour (c in
+    b's orange). Beyond 10 lines the legend cycled the default palette while seaborn drew husl."""
+    steps = range(0, 100, 10)
+    rows = [(k, "err/a", 1.0 / (1 + k) + 0.010) for k in steps] + [(k, "err/c", 1.0 / (1 + k) + 0.011) for k in steps]
+    rows += [(k, "err/b", 0.0215) for k in range(0, 40, 10)]  # b ends early (and close to a and c)
+    assert figures.plot_curves("t", [_run(s, rows) for s in (0, 1)], [], tmp_path / "f.png")
+    ax = drawn[-1].axes[0]
+    (inset,) = ax.child_axes
+
+    def colour_of(axes, last):
+        return next(line.get_color() for line in axes.get_lines() if len(line.get_ydata()) and
+                    abs(line.get_ydata()[-1] - last) < 1e-9)  # fmt: skip
+
+    assert colour_of(inset, 1.0 / 91 + 0.011) == colour_of(ax, 1.0 / 91 + 0.011)  # c: one colour in inset and panel
+    many = [_run(0, [(k, f"m/l{i:02d}", float(i)) for i in range(12) for k in (1, 2)])]
+    assert figures.plot_curves("t", many, [], tmp_path / "g.png")
+    legend = drawn[-1].axes[0].get_legend()
+    drawn_colours = {tuple(line.get_color()) for line in drawn[-1].axes[0].get_lines() if len(line.get_ydata()) == 2}
+    assert {tuple(handle.get_color()) for handle in legend.legend_handles[:12]} == drawn_colours

@@ -459,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--address", help="Ray cluster address, e.g. auto or ray://HEAD:10001 (default: start a local Ray)")
     p.add_argument(
-        "--workers", type=_count(1, MAX_WORKERS), default=1, help="local engine: runs at a time (default: 1)"
+        "--workers", type=_count(1, MAX_WORKERS), default=None, help="local engine: runs at a time (default: 1)"
     )
     p.add_argument(
         "--retries",
@@ -675,6 +675,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "sweep" and args.address is not None and args.engine != "ray":
         parser.error("argument --address: only for --engine ray (the local engine runs here)")
+    if args.command == "sweep" and args.engine == "ray" and args.workers is not None:
+        parser.error("argument --workers: only for --engine local (Ray places runs by their resources blocks)")
+    if args.command == "sweep" and args.workers is None:
+        args.workers = 1
     if args.command == "run":
         args.seeds = list(dict.fromkeys(args.seed_list or args.seeds or [0]))
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)  # SIGTERM cleans up as Ctrl-C does

@@ -150,10 +150,16 @@ def _check_expansion(root: yaml.Node) -> None:
         stack.extend((c, False) for c in children if id(c) not in size)
 
 
-def _yaml_fault(exc: yaml.YAMLError) -> str:
+def _yaml_fault(exc: yaml.YAMLError, text: str = "") -> str:
     """Where and what a YAML syntax error is, e.g. "line 43, column 1: expected ',' or '}', but got '<stream end>'
-    (while parsing a flow mapping that starts at line 42, column 10)"; a fault without a position as PyYAML says it
-    (bounded: brief)."""
+    (while parsing a flow mapping that starts at line 42, column 10)"; a character YAML does not accept (PyYAML's
+    ReaderError: a control character) as "line 1, column 4: character #x07 is not allowed in YAML"; anything else
+    as PyYAML says it (bounded: brief)."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return f"line {line}, column {column}: character #x{code:02X} is not allowed in YAML"
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None)
     if mark is None or not problem:
@@ -187,7 +193,7 @@ def parse_yaml(text: str) -> Any:
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
-        raise ReplicateError(f"invalid YAML ({_yaml_fault(exc)})") from None
+        raise ReplicateError(f"invalid YAML ({_yaml_fault(exc, text)})") from None
     except ValueError as exc:  # e.g. an integer longer than Python's 4,300-digit conversion limit
         raise ReplicateError(f"a value YAML cannot turn into a number ({brief(str(exc))})") from None
 

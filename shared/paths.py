@@ -115,9 +115,9 @@ def mirrors_searched() -> str:
 
 
 def folder_mode() -> int:
-    """The mode a new folder gets under this process's umask (0o777 & ~umask; 0o755 where the umask cannot be read
-    without changing it): for folders made with tempfile.mkdtemp (always 0700) that become results or reports, which
-    others sharing the file system read."""
+    """The mode a new folder gets under this process's umask (0o777 & ~umask; read from /proc/self/status, else by
+    setting it and putting it back): for folders made with tempfile.mkdtemp (always 0700) that become results or
+    reports, which others sharing the file system read."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
@@ -125,4 +125,6 @@ def folder_mode() -> int:
                     return 0o777 & ~int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
-    return 0o755
+    mask = os.umask(0o077)  # no /proc (macOS): read the umask by setting it, at once put back
+    os.umask(mask)
+    return 0o777 & ~mask

@@ -548,13 +548,15 @@ made from a working tree that differed from its commit)."""
 def clips_command(profile: str, results_root: Path | None = None, reports_root: Path | None = None) -> str:
     """The `replicate clips` command that makes the clips a report in reports_root reads, from the runs in
     results_root (each named only when it is not the project's default folder)."""
+    import shlex
+
     from replicate_suite.paths import reports_dir, results_dir
 
-    command = f"replicate clips --profile {profile}"
+    command = f"replicate clips --profile {shlex.quote(profile)}"
     if results_root is not None and Path(results_root).resolve() != results_dir().resolve():
-        command += f" --results {results_root}"
+        command += f" --results {shlex.quote(str(results_root))}"
     if reports_root is not None and Path(reports_root).resolve() != reports_dir().resolve():
-        command += f" --reports {reports_root}"
+        command += f" --reports {shlex.quote(str(reports_root))}"
     return command
 
 
@@ -733,9 +735,8 @@ def _untouched_by_fix_lines(rep: ReplicationReport, profile: str) -> list[str]:
             for r in rep.targets
             if r.verdict != "not_run" and profile in r.target.binds and not fix.applies_to(r.target)
         ]
-        shown = (
-            f"the {len(targets)} judged targets it does not touch" if list(targets) == untouched else "; ".join(targets)
-        )
+        every = f"the {len(targets)} judged targets" if len(targets) > 1 else "the one judged target"
+        shown = f"{every} it does not touch" if list(targets) == untouched else "; ".join(targets)
         lines.append(
             f"- fix {fix.commit} ({fix.issue}: {_escape(fix.what)}); it touches {_escape(', '.join(fix.metrics))} "
             f"only; counted for {_escape(shown)}:"

@@ -867,7 +867,10 @@ def test_runs_from_code_before_a_fix_do_not_count_for_the_targets_it_touched(tmp
     report = ReplicationReport(claim, before + after + [unknown], results, [], out, counted_anyway)
     text = "\n".join(_fixed_out_lines(report, "cpu"))
     assert "**Counted: runs from code before a fix of ours that does not touch their targets.**" in text
-    assert f"fix {fixed[:7]} (#1: off by one); it touches er* only; counted for the 1 judged targets" in text
+    assert (
+        f"fix {fixed[:7]} (#1: off by one); it touches er* only; counted for the one judged target it does not touch"
+        in text
+    )
     assert f"  - seed_0 {buggy[:10]}" in text and "seed_3" not in text.split("**Counted")[1]
     was = claims_json("cpu", [ReplicationReport(load_claim_without_fixes(claim), before + after, plain, [], [])])
     (row,) = [r for r in history_rows(was, now, "2026-11-29") if r["target"].endswith("err")]

@@ -80,6 +80,7 @@ def test_profiles_override_the_paper_block(tmp_path):
             "invalid YAML (line 3, column 1: found character '\\t' that cannot start "
             "any token (while scanning for the next token))",
         ),
+        ("paper:\n  train: \x07\n", "invalid YAML (line 2, column 10: character #x07 is not allowed in YAML)"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path, text, message):

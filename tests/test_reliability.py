@@ -109,6 +109,7 @@ def test_bad_arguments_fail_before_the_backend_is_imported(tmp_path):
         (["--retries", "-1"], "argument --retries: -1 is out of range (expected 0 to 100)"),
         (["--retries", "1e9"], "argument --retries: bad number '1e9'"),
         (["--address", "auto"], "argument --address: only for --engine ray (the local engine runs here)"),
+        (["--engine", "ray", "--workers", "3"], "argument --workers: only for --engine local"),
     ],
 )
 def test_bad_sweep_arguments_are_one_line_exit_2(capsys, tmp_path, args, message):
@@ -950,6 +951,27 @@ def test_a_run_removes_the_temporary_folders_killed_runs_of_it_left(tiny_mnist, 
     assert main(["run", "lenet5_mnist", "--profile", "smoke", "--results", str(root)]) == 0
     assert not killed.exists() and all(other.is_dir() for other in others)
     assert (root / "lenet5_mnist" / "smoke" / "seed_0" / "run_meta.json").is_file()
+
+
+def test_the_folder_mode_follows_the_umask_also_without_proc(monkeypatch):
+    import builtins
+
+    from replicate_suite.paths import folder_mode
+
+    real_open = builtins.open
+
+    def no_proc(path, *args, **kwargs):
+        if str(path).startswith("/proc/"):
+            raise OSError("no /proc here")
+        return real_open(path, *args, **kwargs)
+
+    old = os.umask(0o077)
+    try:
+        monkeypatch.setattr(builtins, "open", no_proc)
+        assert folder_mode() == 0o700  # was 0o755: a private umask made world-readable results
+        assert os.umask(0o077) == 0o077  # and the umask is put back
+    finally:
+        os.umask(old)
 
 
 def test_a_run_folder_gets_the_mode_the_umask_gives_not_mkdtemps_0700(tiny_mnist, tmp_path):

@@ -543,5 +543,7 @@ def test_the_clips_hint_names_the_folders_a_scratch_report_uses(tmp_path):
     from replicate_suite.report import clips_command
 
     assert clips_command("cpu", results_dir(), reports_dir()) == "replicate clips --profile cpu"
-    scratch = clips_command("cpu", tmp_path / "runs", tmp_path / "rep")
-    assert scratch == f"replicate clips --profile cpu --results {tmp_path / 'runs'} --reports {tmp_path / 'rep'}"
+    scratch = clips_command("cpu", tmp_path / "runs", tmp_path / "my reports")
+    assert (
+        scratch == f"replicate clips --profile cpu --results {tmp_path / 'runs'} --reports '{tmp_path / 'my reports'}'"
+    )

@@ -131,6 +131,11 @@ def cmd_list(args: argparse.Namespace) -> None:
         for out in rep.fixed_out:
             status = "counted, unverified" if out.unknown else "not counted"
             print(f"{'':<{width}}    {status}: {out.label} for {len(out.targets)} target(s): {out.why}")
+        flagged = [r for r in rep.targets if r.uncommitted]
+        if flagged:
+            print(
+                f"{'':<{width}}    ⚠ uncommitted code behind {len(flagged)} verdict(s) (the report's notes name them)"
+            )
         if args.targets:
             for result in rep.targets:
                 label = result.target.name

@@ -190,3 +190,18 @@ def test_reading_commands_refuse_a_missing_results_folder(capsys, tmp_path, comm
         assert main([command, "--profile", "cpu", "--results", str(results), *extra]) == 1
         assert_one_error_line(capsys.readouterr().err, f"results folder {results} {what}")
     assert not reports.exists()
+
+
+def test_list_flags_verdicts_that_count_uncommitted_code(monkeypatch, capsys, tmp_path):
+    from replicate_suite import report
+    from replicate_suite.claim_schema import Claim, Target
+    from replicate_suite.claims import TargetResult
+    from replicate_suite.report import ReplicationReport
+
+    target = Target(metric="m", rule={"kind": "below", "bound": 1.0}, binds=("cpu",))
+    flagged = TargetResult(target, "consistent", uncommitted="uncommitted code: 1 run folder(s) ...")
+    rep = ReplicationReport(Claim("demo", "t", "c", {"paper": "p"}, (target,), ()), [], [flagged])
+    monkeypatch.setattr(report, "evaluate", lambda profile, root: [rep])
+    (tmp_path / "r").mkdir()
+    assert main(["list", "--results", str(tmp_path / "r")]) == 0
+    assert "⚠ uncommitted code behind 1 verdict(s) (the report's notes name them)" in capsys.readouterr().out

@@ -66,7 +66,27 @@ def expand(profile: str, replications: list[str], seeds: list[int]) -> list[Task
 
 
 def _finished(folder: Path) -> bool:
-    return has_run_files(folder) and read_object(folder / META_FILE).get("status") in ("ok", "diverged")
+    """A registered run's result: complete files, status ok or diverged, no --set overrides (such a run is not the
+    registered protocol, and verdicts leave it out)."""
+    if not has_run_files(folder):
+        return False
+    meta = read_object(folder / META_FILE)
+    return meta.get("status") in ("ok", "diverged") and not meta.get("overrides")
+
+
+def blocked(root: Path, task: Task) -> str:
+    """Why a task's run folder cannot take its registered run, or "": it holds a run made with --set (a plain
+    `replicate run` refuses to replace it, and keeping it would leave the registered seed unrun) or one whose status
+    is neither ok nor diverged (a plain run would keep it and report success)."""
+    folder = run_folder(root, task.replication, task.profile, task.seed, task.variant)
+    if not has_run_files(folder):
+        return ""
+    meta = read_object(folder / META_FILE)
+    if meta.get("overrides"):
+        return f"{folder} holds a run made with --set, not the registered protocol: move it away, then sweep again"
+    if meta.get("status") not in ("ok", "diverged"):
+        return f"{folder} holds a run with status {meta.get('status')!r}: remove it (or replicate run --force)"
+    return ""
 
 
 def is_complete(root: Path, task: Task) -> bool:
@@ -218,7 +238,8 @@ def sweep(
     tasks = expand(profile, replications, seeds)
     complete = {t: is_complete(root, t) for t in tasks}
     skipped = [Outcome(t, "skipped") for t in tasks if complete[t]]
-    todo = [t for t in tasks if not complete[t]]
+    refused = [Outcome(t, "failed", error=why) for t in tasks if not complete[t] and (why := blocked(root, t))]
+    todo = [t for t in tasks if not complete[t] and not blocked(root, t)]
     finished = [0]
 
     def report(outcome: Outcome) -> None:
@@ -229,12 +250,14 @@ def sweep(
 
     for outcome in skipped:
         print(f"[skip]  complete {outcome.task.name}", flush=True)
+    for outcome in refused:
+        print(f"[fail]  {outcome.task.name}: {outcome.error}", flush=True)
     root.mkdir(parents=True, exist_ok=True)
     if engine == "ray":
         ran = _run_ray(todo, root, address, retries, report) if todo else []
     else:
         ran = _run_local(todo, root, workers, retries, report) if todo else []
-    return skipped + ran
+    return skipped + refused + ran
 
 
 def summary_table(outcomes: list[Outcome]) -> str:

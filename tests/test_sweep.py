@@ -113,3 +113,25 @@ def test_an_interrupted_sweep_starts_nothing_more_and_stops_its_running_task(tmp
     assert time.monotonic() - started < 20
     assert sorted(p.name for p in tmp_path.glob("started_*")) == ["started_0"]
     assert not sweep_module._CHILDREN  # the running one was stopped, not left behind
+
+
+@pytest.mark.parametrize(
+    "meta, why",
+    [
+        (
+            {"status": "ok", "overrides": {"train.epochs": 2}},
+            "holds a run made with --set, not the registered protocol",
+        ),
+        ({"status": "failed"}, "holds a run with status 'failed'"),
+    ],
+)
+def test_a_folder_that_cannot_take_the_registered_run_is_a_failure_not_a_skip(tmp_path, meta, why):
+    """A --set run in the registered seed's folder was skipped as complete (the registered seed never ran, and the
+    summary said it had); a failed one would be kept by the child's plain `replicate run`, reported done."""
+    folder = tmp_path / "results" / RID / "smoke" / "seed_0"
+    folder.mkdir(parents=True)
+    (folder / "run_meta.json").write_text(json.dumps({"replication": RID, "profile": "smoke", "seed": 0, **meta}))
+    (folder / "metrics.json").write_text("{}")
+    (folder / "curves.csv").write_text("step,metric,value\n")
+    (outcome,) = sweep("smoke", [RID], [0], tmp_path / "results", engine="local")
+    assert outcome.status == "failed" and why in outcome.error and outcome.attempts == 0

@@ -200,10 +200,13 @@ def cmd_run(args: argparse.Namespace) -> None:
             if made_with != overrides:  # keeping it would answer this command with another protocol's result
                 was = f"--set {overrides_text(made_with)}" if made_with else "no --set"
                 now = f"--set {overrides_text(overrides)}" if overrides else "no --set"
-                raise ReplicateError(
-                    f"{folder} holds a run made with {was}, not {now}: --force replaces it, or --results writes "
-                    "elsewhere"
+                # a run with --set never replaces a registered one (runner), so --force helps only the other way
+                way_out = (
+                    "--results writes elsewhere"
+                    if overrides and not made_with
+                    else ("--force replaces it, or --results writes elsewhere")
                 )
+                raise ReplicateError(f"{folder} holds a run made with {was}, not {now}: {way_out}")
             print(f"{_run_name(args, seed)}: kept the existing result in {folder} (--force replaces it)")
         else:
             check_registration_seed(args.id, args.profile, seed)  # before the backend is imported

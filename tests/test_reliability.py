@@ -144,11 +144,14 @@ def test_cli_keeps_an_existing_result_and_says_so(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(replicate_suite.runner, "resolve_config", lambda *args, **kwargs: None)
     argv = ["run", "lenet5_mnist", "--profile", "smoke", "--seed", "0", "--out", str(tmp_path)]
     assert main([*argv, "--set", "train.epochs=1"]) == 1
-    one_error_line(capsys.readouterr().err, "holds a run made with no --set, not --set train.epochs=1: --force")
+    # --force would not help (a run with --set never replaces a registered one), so only --results is offered
+    one_error_line(
+        capsys.readouterr().err, "holds a run made with no --set, not --set train.epochs=1: --results writes"
+    )
     (folder / "run_meta.json").write_text('{"status": "ok", "overrides": {"train.epochs": 1}}')
     assert main([*argv, "--set", "train.epochs=1"]) == 0  # the same values: kept
     assert main(argv) == 1
-    one_error_line(capsys.readouterr().err, "holds a run made with --set train.epochs=1, not no --set")
+    one_error_line(capsys.readouterr().err, "holds a run made with --set train.epochs=1, not no --set: --force")
     assert (folder / "metrics.json").read_text() == "kept"
 
 

@@ -931,7 +931,8 @@ def history_rows(previous: dict[str, Any] | None, current: dict[str, Any], date:
     """One row per target whose verdict differs from the previous claims.json, with why: "registered change" (the
     target's registration differs: _registration_changed, or it is new), "new runs" (other runs
     or commits), else "rule engine". A target keeps its history through a label-only edit: its row says "label
-    changed (was '<old key>')", whatever the verdicts."""
+    changed (was '<old key>')", whatever the verdicts. A target of the previous report that is in none now gets a
+    row with new "—" ("target removed")."""
     before: dict[str, tuple[str, dict]] = {}
     engine_before = None
     if previous:
@@ -979,6 +980,11 @@ def history_rows(previous: dict[str, Any] | None, current: dict[str, Any], date:
             if was != t["key"]:
                 why = f"label changed (was {was!r})" + (f"; {why}" if why else "")
             rows.append({"date": date, "target": t["key"], "old": old_verdict, "new": t["verdict"], "why": why})
+    kept = {t["key"] for rep in current["replications"] for t in rep["targets"]} | set(renamed.values())
+    for key, (_, old) in before.items():  # a target no longer in any claim.yaml: its verdict ends here
+        if key not in kept:
+            rows.append({"date": date, "target": key, "old": str(old.get("verdict")), "new": "—",
+                         "why": "target removed (not in claim.yaml any more)"})  # fmt: skip
     return rows
 
 

@@ -165,6 +165,10 @@ def test_a_label_only_edit_keeps_the_targets_history():
     twin = {**renamed, "key": "x: twin", "label": "twin"}
     rows = history_rows(_claims(old, other), _claims(old, other, twin), "2026-11-29")
     assert [(r["target"], r["why"]) for r in rows] == [("x: twin", "registered change (new target)")]
+    # A target deleted from claim.yaml (or renamed and restated at once) ends with a row, not in silence.
+    (row,) = history_rows(_claims(old, other), _claims(other), "2026-11-29")
+    assert (row["target"], row["old"], row["new"]) == ("x: old name", "consistent", "—")
+    assert row["why"] == "target removed (not in claim.yaml any more)"
 
 
 def test_readme_claims_table_matches_committed_results():

@@ -777,9 +777,18 @@ def _target_key(replication: str, result: TargetResult) -> str:
     return f"{replication}: {result.target.name}"
 
 
+def _run_path(run: RunRecord, replication: str, profile: str) -> str:
+    """Where a run folder is, as claims.json names it: results/<id>/<profile>/<folder> (relative to the project) for
+    the project's results, the full path for a run read from another --results root."""
+    folder = run.path
+    if folder.parent.name == profile and folder.parent.parent.name == replication and folder.is_absolute():
+        return str(folder.relative_to(PROJECT_ROOT)) if folder.is_relative_to(PROJECT_ROOT) else str(folder)
+    return f"results/{replication}/{profile}/{folder.name}"
+
+
 def _runs_used(result: TargetResult, runs: list[RunRecord], replication: str, profile: str) -> list[str]:
     return [
-        f"results/{replication}/{profile}/{r.path.name}@{str(r.meta.get('git', {}).get('commit', '?'))[:10]}"
+        f"{_run_path(r, replication, profile)}@{str(r.meta.get('git', {}).get('commit', '?'))[:10]}"
         for r in _used_runs(result, runs)
     ]
 
@@ -829,7 +838,7 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                         "status": r.status,
                         "purpose": r.purpose,
                         "problems": list(r.problems),
-                        "path": f"results/{rep.claim.replication}/{profile}/{r.path.name}",
+                        "path": _run_path(r, rep.claim.replication, profile),
                         "commit": r.meta.get("git", {}).get("commit"),
                         "wall_seconds": r.meta.get("wall_seconds"),
                         "budget": r.meta.get("budget"),
@@ -839,7 +848,7 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                 "not_counted": [
                     {
                         "seed": r.seed,
-                        "path": f"results/{rep.claim.replication}/{profile}/{r.path.name}",
+                        "path": _run_path(r, rep.claim.replication, profile),
                         "overrides": r.meta.get("overrides"),
                         "why": "made with --set overrides (not the registered protocol)",
                     }
@@ -848,7 +857,7 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                 + [
                     {
                         "seed": f.run.seed,
-                        "path": f"results/{rep.claim.replication}/{profile}/{f.run.path.name}",
+                        "path": _run_path(f.run, rep.claim.replication, profile),
                         "parts": f.parts,
                         "fix": {"commit": f.fix.commit, "issue": f.fix.issue, "what": f.fix.what},
                         "targets": f.targets,
@@ -860,7 +869,7 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                 "counted_before_fix": [
                     {
                         "seed": f.run.seed,
-                        "path": f"results/{rep.claim.replication}/{profile}/{f.run.path.name}",
+                        "path": _run_path(f.run, rep.claim.replication, profile),
                         "parts": f.parts,
                         "fix": {"commit": f.fix.commit, "issue": f.fix.issue, "what": f.fix.what},
                         "targets": f.targets,
@@ -870,7 +879,7 @@ def claims_json(profile: str, reports: list[ReplicationReport]) -> dict[str, Any
                 ],
                 "fix_unverified": [
                     {
-                        "path": f"results/{rep.claim.replication}/{profile}/{f.run.path.name}",
+                        "path": _run_path(f.run, rep.claim.replication, profile),
                         "parts": f.parts,
                         "targets": f.targets,
                         "why": f.why,

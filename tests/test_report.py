@@ -551,3 +551,14 @@ def test_the_clips_hint_names_the_folders_a_scratch_report_uses(tmp_path):
     assert (
         scratch == f"replicate clips --profile cpu --results {tmp_path / 'runs'} --reports '{tmp_path / 'my reports'}'"
     )
+
+
+def test_claims_json_names_where_a_run_from_another_results_root_is(tmp_path):
+    """claims.json wrote results/<id>/... for every run, also for runs read with --results /tmp/elsewhere."""
+    from replicate_suite.report import _run_path
+    from replicate_suite.results import RunRecord
+
+    elsewhere = RunRecord(tmp_path / "demo" / "cpu" / "seed_0", 0, {}, {})
+    here = RunRecord(PROJECT_ROOT / "results" / "demo" / "cpu" / "seed_0@a", 0, {}, {})
+    assert _run_path(elsewhere, "demo", "cpu") == str(tmp_path / "demo" / "cpu" / "seed_0")
+    assert _run_path(here, "demo", "cpu") == "results/demo/cpu/seed_0@a"

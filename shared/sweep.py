@@ -238,8 +238,9 @@ def sweep(
     tasks = expand(profile, replications, seeds)
     complete = {t: is_complete(root, t) for t in tasks}
     skipped = [Outcome(t, "skipped") for t in tasks if complete[t]]
-    refused = [Outcome(t, "failed", error=why) for t in tasks if not complete[t] and (why := blocked(root, t))]
-    todo = [t for t in tasks if not complete[t] and not blocked(root, t)]
+    why = {t: blocked(root, t) for t in tasks if not complete[t]}
+    refused = [Outcome(t, "failed", error=reason) for t, reason in why.items() if reason]
+    todo = [t for t, reason in why.items() if not reason]
     finished = [0]
 
     def report(outcome: Outcome) -> None:
